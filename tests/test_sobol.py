@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+import torch
+from scipy.stats import qmc
+
+from lottery.generators import STANDARD_NORMAL, STANDARD_UNIFORM, HashStream, SobolStream, draw, has_kernel
+from lottery.generators.sobol import MAX_DIM, direction_numbers, sobol_int
+from lottery.init import InitSpec, initial_value, initialize
+
+
+def test_direction_numbers_equal_scipy():
+    engine = qmc.Sobol(MAX_DIM, scramble=False)
+    np.testing.assert_array_equal(direction_numbers().astype(np.int64), engine._sv.astype(np.int64))
+
+
+def test_first_points_equal_scipy_all_paths():
+    dims = [0, 1, 2, 7, 100, 5000, MAX_DIM - 1]
+    pts = qmc.Sobol(MAX_DIM, scramble=False).random(1024)
+    for dim in dims:
+        for use_kernel in (True, False):
+            got = draw(SobolStream(dim), 1024, STANDARD_UNIFORM, torch.float64, use_kernel=use_kernel)
+            np.testing.assert_array_equal(got.numpy(), pts[:, dim])
+
+
+def test_arbitrary_index_and_dimension_equal_scipy():
+    """Random access: point n of every one of the 21201 dimensions, n up to 2^20."""
+    rng = np.random.default_rng(0)
+    for n in [1, 2**20 - 1, 2**20, *rng.integers(1, 2**20, 6).tolist()]:
+        engine = qmc.Sobol(MAX_DIM, scramble=False)
+        engine.fast_forward(n)
+        expected = engine.random(1)[0]
+        got = np.array([sobol_int(d, torch.tensor([n]))[0].item() for d in range(0, MAX_DIM, 97)]) * 2.0**-30
+        np.testing.assert_array_equal(got, expected[::97])
+        for dim in rng.integers(0, MAX_DIM, 5).tolist():
+            value = draw(SobolStream(dim), 1, STANDARD_UNIFORM, torch.float64, start=n)
+            assert value.item() == expected[dim]
+
+
+@pytest.mark.skipif(not has_kernel(), reason="C kernel not built")
+def test_scrambled_kernel_equals_torch_path():
+    stream = SobolStream.scrambled_for(12345, 17, 300_000)
+    a = draw(stream, 300_000, STANDARD_NORMAL)
+    b = draw(stream, 300_000, STANDARD_NORMAL, use_kernel=False)
+    assert torch.equal(a, b)
+
+
+def test_scrambled_index_is_a_permutation_keeping_strata():
+    n = 4096
+    stream = SobolStream.scrambled_for(99, 3, n)
+    u = draw(stream, n, STANDARD_UNIFORM, torch.float64).numpy()
+    counts = np.bincount((u * 256).astype(int), minlength=256)
+    assert (counts == n // 256).all()  # a full 2^12 block: every 1/256 stratum holds exactly 16 points
+
+
+@pytest.mark.parametrize("n", [1000, 5000])
+def test_sobol_more_uniform_than_hash(n):
+    sob = draw(SobolStream.scrambled_for(5, 9, n), n, STANDARD_UNIFORM, torch.float64).numpy()
+    hsh = draw(HashStream(5), n, STANDARD_UNIFORM, torch.float64).numpy()
+    d_sobol = qmc.discrepancy(sob.reshape(-1, 1))
+    d_hash = qmc.discrepancy(hsh.reshape(-1, 1))
+    assert d_sobol < d_hash / 10
+
+
+def mean_abs_column_corr(w: torch.Tensor) -> float:
+    c = np.corrcoef(w.numpy().T)
+    return float(np.abs(c[~np.eye(len(c), dtype=bool)]).mean())
+
+
+def test_sobol_source_columns_uncorrelated():
+    layer = torch.nn.Linear(784, 64)  # torch weight (64, 784); the kernel (784 × 64) has 64 columns
+    initialize(layer, InitSpec(seed=0, source="sobol", scheme="xavier_normal"))
+    assert mean_abs_column_corr(layer.weight.detach().t()) < 0.06
+
+
+def test_sobol_paper_layout_is_the_papers():
+    """W[j, i] = Φ⁻¹(sobol_s(1 + i·fan_out + j)) · std: the Keras (fan_in, fan_out) kernel in C order."""
+    layer = torch.nn.Linear(6, 4)
+    spec = InitSpec(seed=0, source="sobol-paper", scheme="lecun_uniform", sobol_start_dim=3)
+    initialize(layer, spec)
+    pts = qmc.Sobol(3, scramble=False).random(25)[1:, 2]
+    bound = np.sqrt(3.0 / 6)
+    expected = (pts * 2 * bound - bound).reshape(6, 4).T
+    np.testing.assert_allclose(layer.weight.detach().numpy(), expected, rtol=1e-6, atol=1e-7)
+    assert torch.equal(initial_value(layer, "weight"), layer.weight.detach())
