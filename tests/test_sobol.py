@@ -22,18 +22,31 @@ def test_first_points_equal_scipy_all_paths():
             np.testing.assert_array_equal(got.numpy(), pts[:, dim])
 
 
+def check_points(first: int, expected: np.ndarray, rng: np.random.Generator) -> None:
+    """Rows of ``expected`` are scipy's points first, first+1, …; compare every dimension it holds."""
+    sv = direction_numbers()[: expected.shape[1]]
+    for n, row in enumerate(expected, start=first):
+        gray = n ^ (n >> 1)
+        set_bits = [b for b in range(30) if gray >> b & 1]
+        np.testing.assert_array_equal(np.bitwise_xor.reduce(sv[:, set_bits], axis=1) * 2.0**-30, row)
+        dims = rng.integers(0, expected.shape[1], 12)
+        index = torch.full((1,), n, dtype=torch.int64)
+        np.testing.assert_array_equal([sobol_int(int(d), index).item() * 2.0**-30 for d in dims], row[dims])
+        for d in dims[:4].tolist():
+            assert draw(SobolStream(d), 1, STANDARD_UNIFORM, torch.float64, start=n).item() == row[d]
+
+
 def test_arbitrary_index_and_dimension_equal_scipy():
-    """Random access: point n of every one of the 21201 dimensions, n up to 2^20."""
+    """Random access: point n of dimension k, all 21201 dimensions, n up to 2^20 (scipy is sequential)."""
     rng = np.random.default_rng(0)
-    for n in [1, 2**20 - 1, 2**20, *rng.integers(1, 2**20, 6).tolist()]:
-        engine = qmc.Sobol(MAX_DIM, scramble=False)
-        engine.fast_forward(n)
-        expected = engine.random(1)[0]
-        got = np.array([sobol_int(d, torch.tensor([n]))[0].item() for d in range(0, MAX_DIM, 97)]) * 2.0**-30
-        np.testing.assert_array_equal(got, expected[::97])
-        for dim in rng.integers(0, MAX_DIM, 5).tolist():
-            value = draw(SobolStream(dim), 1, STANDARD_UNIFORM, torch.float64, start=n)
-            assert value.item() == expected[dim]
+    engine = qmc.Sobol(MAX_DIM, scramble=False)
+    engine.fast_forward(2**20 - 1)
+    check_points(2**20 - 1, engine.random(2), rng)
+    narrow = qmc.Sobol(256, scramble=False)
+    for n in rng.integers(1, 2**20, 3).tolist():
+        narrow.reset()
+        narrow.fast_forward(n)
+        check_points(n, narrow.random(1), rng)
 
 
 @pytest.mark.skipif(not has_kernel(), reason="C kernel not built")

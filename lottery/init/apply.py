@@ -63,6 +63,8 @@ def _values(
     spec: InitSpec, name: str, shape: tuple[int, ...], fan_in: int | None, ordinal: int,
     dtype: torch.dtype, device: torch.device,
 ) -> torch.Tensor:
+    if 0 in shape:
+        raise ValueError(f"parameter {name!r} has a zero-size shape {tuple(shape)}; every dimension must be ≥ 1")
     kind = role(name, shape)
     if kind in ("ones", "zeros") or (kind == "bias" and (spec.bias == "zeros" or fan_in is None)):
         return (torch.ones if kind == "ones" else torch.zeros)(shape, dtype=dtype, device=device)
