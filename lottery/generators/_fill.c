@@ -79,10 +79,13 @@ CLONES static void transform_block(double *u, int n, const transform_t *t) {
     else
         for (int i = 0; i < n; i++) p[i] = u[i];
     for (int i = 0; i < n; i++) u[i] = central(p[i] - 0.5);
+    /* Collect the tail lanes without branching (they are random: a branch would mispredict often). */
+    int tail[BLOCK], k = 0;
     for (int i = 0; i < n; i++) {
-        double q = p[i] - 0.5;
-        if (fabs(q) > 0.425) u[i] = ndtri_tail(q, p[i]);
+        tail[k] = i;
+        k += fabs(p[i] - 0.5) > 0.425;
     }
+    for (int j = 0; j < k; j++) u[tail[j]] = ndtri_tail(p[tail[j]] - 0.5, p[tail[j]]);
     for (int i = 0; i < n; i++) u[i] = u[i] * t->scale + t->loc;
 }
 

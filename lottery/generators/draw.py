@@ -49,7 +49,8 @@ def _c_fill(out: torch.Tensor, stream: Stream, transform: Transform, start: int)
     width = out.element_size()
     parts = min(torch.get_num_threads(), max(1, n // PARALLEL_MIN))
     bounds = [n * k // parts for k in range(parts + 1)]
-    jobs = [(base + lo * width, hi - lo, f64, *targs, stream.c_args(start + lo)) for lo, hi in zip(bounds, bounds[1:])]
+    spans = zip(bounds, bounds[1:], strict=False)
+    jobs = [(base + lo * width, hi - lo, f64, *targs, stream.c_args(start + lo)) for lo, hi in spans]
     if parts == 1:
         kernel(*jobs[0])
     else:  # the kernel releases the GIL

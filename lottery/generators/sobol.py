@@ -112,4 +112,3 @@ class SobolStream:
         return (sv, offset, BITS, int(self.scrambled), self.index_bits, self.index_seed, self.value_seed)
 
     c_kernel = "sobol_fill"
-

@@ -1,7 +1,8 @@
 """Initialise a module from a spec and regenerate any parameter's initial value on demand, storing nothing.
 
 Roles, decided per parameter: tensors of ≥ 2 dims (Linear/Conv/Embedding weights) follow the scheme; 1-d
-``*.bias`` beside a ≥ 2-d weight follows the spec's bias rule (other biases, e.g. norm layers', are 0); other 1-d ``*weight`` (norm layers) are ones; anything else zeros.
+``*.bias`` beside a ≥ 2-d weight follows the spec's bias rule (other biases, e.g. norm layers', are
+0); other 1-d ``*weight`` (norm layers) are ones; anything else zeros.
 
 Stacked members: a parameter marked by ``mark_stacked(param, k)`` holds k networks along dim 0, and the
 module is initialised from a sequence of k specs; member m's slice is exactly what spec m gives alone.
@@ -60,8 +61,13 @@ def weight_ordinals(module: nn.Module) -> dict[str, int]:
 
 
 def _values(
-    spec: InitSpec, name: str, shape: tuple[int, ...], fan_in: int | None, ordinal: int,
-    dtype: torch.dtype, device: torch.device,
+    spec: InitSpec,
+    name: str,
+    shape: tuple[int, ...],
+    fan_in: int | None,
+    ordinal: int,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> torch.Tensor:
     if 0 in shape:
         raise ValueError(f"parameter {name!r} has a zero-size shape {tuple(shape)}; every dimension must be ≥ 1")
@@ -123,8 +129,9 @@ def _member_specs(specs: Specs, name: str, param: torch.Tensor) -> list[InitSpec
     return specs
 
 
-def _compute(module: nn.Module, name: str, specs: Specs, params: dict[str, nn.Parameter],
-             ordinals: dict[str, int]) -> torch.Tensor:
+def _compute(
+    module: nn.Module, name: str, specs: Specs, params: dict[str, nn.Parameter], ordinals: dict[str, int]
+) -> torch.Tensor:
     if name not in params:
         raise KeyError(f"{name!r} is not a parameter of {type(module).__name__}; parameters: {sorted(params)}")
     param = params[name]

@@ -1,0 +1,33 @@
+"""What every benchmark prints first: the machine it measured."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def describe() -> str:
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return (
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads), CUDA: {cuda}"
+    )
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5, sync: bool = False) -> float:
+    """Minimum wall time of ``repeats`` calls after one warm-up call."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        if sync:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if sync:
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return best

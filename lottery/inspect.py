@@ -1,0 +1,85 @@
+"""Look at one generated weight matrix: ``python -m lottery.inspect --rows 300 --cols 784 --scheme xavier_normal``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import torch
+from torch import nn
+
+from lottery.init import SCHEMES, SOURCES, TARGETS, Fans, InitSpec, initial_value, initialize
+
+
+def matrix(spec: InitSpec, rows: int, cols: int, name: str) -> torch.Tensor:
+    holder = nn.Module()
+    holder.register_parameter(name, nn.Parameter(torch.empty(rows, cols)))
+    initialize(holder, spec)
+    return getattr(holder, name).detach()
+
+
+def summary(spec: InitSpec, w: torch.Tensor) -> str:
+    w64 = w.double()
+    line = f"{spec.label:<34} mean {float(w64.mean()):+.5f}  std {float(w64.std()):.5f}"
+    line += f"  min {float(w64.min()):+.4f}  max {float(w64.max()):+.4f}"
+    if spec.scheme in TARGETS:
+        kind, width = TARGETS[spec.scheme](Fans.of(tuple(w.shape)), spec.scale)
+        got = float(w64.std()) if kind == "normal" else float(w64.abs().max())
+        line += f"  target {'std' if kind == 'normal' else 'bound'} {width:.5f} ({100 * (got / width - 1):+.2f} %)"
+    if spec.scheme == "orthogonal":
+        s = torch.linalg.svdvals(w64)
+        line += f"  condition number {float(s.max() / s.min()):.6f}"
+    return line
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lottery.inspect", description=__doc__)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", type=int, default=300, help="fan_out (torch weight rows)")
+    p.add_argument("--cols", type=int, default=784, help="fan_in (torch weight columns)")
+    p.add_argument("--scheme", default="xavier_normal", help=f"one of {', '.join(sorted(SCHEMES))}")
+    p.add_argument("--source", default="hash", help=f"one of {', '.join(SOURCES)}")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--name", default="weight", help="parameter name (part of the hash stream)")
+    p.add_argument("--corner", type=int, default=4, help="rows/cols of the corner to print")
+    p.add_argument("--compare-schemes", action="store_true", help="one summary line per scheme")
+    p.add_argument(
+        "--test-repro",
+        type=int,
+        nargs="?",
+        const=3,
+        default=0,
+        metavar="N",
+        help="regenerate N times and report the max difference (must be 0)",
+    )
+    args = p.parse_args(argv)
+    try:
+        spec = InitSpec(seed=args.seed, scheme=args.scheme, source=args.source, scale=args.scale)
+        if args.rows < 1 or args.cols < 1:
+            raise ValueError(f"--rows/--cols: {args.rows}×{args.cols} is not valid; both must be ≥ 1")
+        w = matrix(spec, args.rows, args.cols, args.name)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    torch.set_printoptions(precision=5, sci_mode=False)
+    print(f"{args.rows}×{args.cols} '{args.name}' seed {args.seed}: corner")
+    print(w[: args.corner, : args.corner])
+    if args.compare_schemes:
+        for name in sorted(SCHEMES):
+            other = spec.replace(scheme=name)
+            print(summary(other, matrix(other, args.rows, args.cols, args.name)))
+    else:
+        print(summary(spec, w))
+    if args.test_repro:
+        holder = nn.Module()
+        holder.register_parameter(args.name, nn.Parameter(w.clone()))
+        diffs = [float((initial_value(holder, args.name, spec) - w).abs().max()) for _ in range(args.test_repro)]
+        print(f"regenerated {args.test_repro}×: max |difference| = {max(diffs):g}")
+        if max(diffs) != 0 or math.isnan(max(diffs)):
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
