@@ -1,0 +1,520 @@
+"""Iterative magnitude pruning (the lottery-ticket procedure) as one Lightning callback.
+
+Add it to your own ``Trainer``: one ``fit`` then runs every round: train, prune, rewind, repeat. Initial
+weights are regenerated from the init spec (``lottery.init``), never copied, so an ``init`` rewind stores
+zero bytes of θ0; masks are bool (1 byte per prunable weight; 1 bit in checkpoints).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from lottery.callbacks.sleeping import accuracy, sleeping_fractions
+from lottery.init import InitSpec, initial_value, initialize, members_of
+from lottery.init.apply import SPEC_ATTR
+from lottery.pruning import CRITERIA, apply_masks, pack, score_key, select_global, select_layerwise, unpack
+
+log = logging.getLogger("lottery")
+
+REWINDS = ("init", "step", "lr", "none")
+SCOPES = ("layer", "global")
+CONTROLS = (None, "reinit", "random_prune", "signed_constant")
+PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+ParamFilter = Callable[[str, nn.Module, nn.Parameter], bool]
+
+
+def _check_rate(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{field}: {value!r} is not valid; a pruning rate must be in [0, 1)")
+    return float(value)
+
+
+def _check_choice(field: str, value: object, choices: Sequence) -> None:
+    if value not in choices:
+        raise ValueError(f"{field}: {value!r} is not valid; choose one of {', '.join(map(str, choices))}")
+
+
+def _positive(field: str, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{field}: {value!r} is not valid; use an integer ≥ 1")
+
+
+class LotteryTicket(pl.Callback):
+    """Lottery-ticket IMP for any ``LightningModule``.
+
+    Args:
+        init: the start to (re)initialise the module with at fit start. ``None``: use the spec already
+            attached by ``lottery.init.initialize``, or ``InitSpec()`` if the module has none.
+        init_copy: keep one explicit stored copy of the module's current weights as θ0 instead (for
+            weights that did not come from a spec, e.g. ``source="torch"``). Costs a full copy; warns.
+        parameters: names (globs allowed) or a filter ``(name, module, param) -> bool`` of the tensors to
+            prune. Default: the weights of Linear and Conv layers (not biases, not norm layers).
+        rate: fraction of the surviving weights pruned per round.
+        layer_rates: per-name (glob) overrides of ``rate``, e.g. ``{"net.4.weight": 0.1}``.
+        output_rate: rate of the last prunable tensor (Frankle & Carbin: 0.1 for the output layer).
+        scope: ``layer`` (each tensor its own rate) or ``global`` (one magnitude threshold across tensors
+            that have no override).
+        epochs_per_round / steps_per_round: length of a round (give one).
+        rounds: number of training rounds including the dense one; or ``target_density``: run rounds until
+            the prunable weights' density reaches it.
+        criterion: ``magnitude`` (|w|), ``movement`` (|w − w0|), ``magnitude_increase``, ``large_init``,
+            ``random``; see ``lottery.pruning.CRITERIA``.
+        rewind: ``init`` (regenerate θ0, zero storage), ``step`` (snapshot at ``rewind_step``, stored only in
+            this mode), ``lr`` (keep weights, replay the LR schedule), ``none`` (fine-tune).
+        reset_optimizer: clear optimizer state (Adam moments, momentum) at every rewind.
+        reset_lr_schedule: restore the LR scheduler to its start at every rewind (default: not for ``none``).
+        control: ``reinit`` (kept weights re-drawn from a new seed), ``random_prune`` (same per-layer
+            sparsity, random mask), ``signed_constant`` (± layer std with the sign of θ0).
+        monitor / monitor_mode: the validation metric whose best value per round and its epoch are kept
+            (Frankle & Carbin's early-stopping iteration).
+        sleeping_thresholds / sleeping_relative: τ for the sleeping fractions, absolute and × std(θ0).
+        sleeping_check: if set, τ at which the sleeping survivors are zeroed and validation accuracy re-measured.
+    """
+
+    def __init__(
+        self,
+        *,
+        init: InitSpec | None = None,
+        init_copy: bool = False,
+        parameters: Sequence[str] | ParamFilter | None = None,
+        rate: float = 0.2,
+        layer_rates: Mapping[str, float] | None = None,
+        output_rate: float | None = None,
+        scope: str = "layer",
+        epochs_per_round: int | None = 1,
+        steps_per_round: int | None = None,
+        rounds: int | None = None,
+        target_density: float | None = None,
+        criterion: str = "magnitude",
+        rewind: str = "init",
+        rewind_step: int = 0,
+        reset_optimizer: bool = True,
+        reset_lr_schedule: bool | None = None,
+        control: str | None = None,
+        control_seed: int = 1_000_003,
+        prune_seed: int = 0,
+        monitor: str = "val_acc",
+        monitor_mode: str = "max",
+        sleeping_thresholds: Sequence[float] = (1e-5, 1e-4, 1e-3),
+        sleeping_relative: Sequence[float] = (0.01, 0.1),
+        sleeping_check: float | None = None,
+        verbose: bool = True,
+    ) -> None:
+        self.rate = _check_rate("rate", rate)
+        self.layer_rates = {k: _check_rate(f"layer_rates[{k!r}]", v) for k, v in (layer_rates or {}).items()}
+        self.output_rate = None if output_rate is None else _check_rate("output_rate", output_rate)
+        _check_choice("scope", scope, SCOPES)
+        _check_choice("criterion", criterion, sorted(CRITERIA))
+        _check_choice("rewind", rewind, REWINDS)
+        _check_choice("control", control, CONTROLS)
+        _check_choice("monitor_mode", monitor_mode, ("max", "min"))
+        if steps_per_round is not None:
+            epochs_per_round = None
+        if (epochs_per_round is None) == (steps_per_round is None):
+            raise ValueError("give exactly one of epochs_per_round and steps_per_round")
+        _positive("epochs_per_round", epochs_per_round)
+        _positive("steps_per_round", steps_per_round)
+        _positive("rounds", rounds)
+        if (rounds is None) == (target_density is None):
+            raise ValueError("give exactly one of rounds (training rounds, dense one included) and target_density")
+        if target_density is not None and not 0 < target_density < 1:
+            raise ValueError(f"target_density: {target_density!r} is not valid; use a fraction in (0, 1)")
+        if init is not None and not isinstance(init, InitSpec):
+            raise ValueError(f"init: expected an InitSpec, got {type(init).__name__}")
+        if rewind_step < 0:
+            raise ValueError(f"rewind_step: {rewind_step!r} is not valid; use a step ≥ 0")
+        self.init, self.init_copy, self.parameters = init, init_copy, parameters
+        self.scope, self.epochs_per_round, self.steps_per_round = scope, epochs_per_round, steps_per_round
+        self.rounds, self.target_density = rounds, target_density
+        self.criterion = "random" if control == "random_prune" else criterion
+        self.rewind, self.rewind_step, self.reset_optimizer = rewind, rewind_step, reset_optimizer
+        self.reset_lr_schedule = rewind != "none" if reset_lr_schedule is None else reset_lr_schedule
+        self.control, self.control_seed, self.prune_seed = control, control_seed, prune_seed
+        self.monitor, self.monitor_mode = monitor, monitor_mode
+        self.sleeping_thresholds, self.sleeping_relative = tuple(sleeping_thresholds), tuple(sleeping_relative)
+        self.sleeping_check, self.verbose = sleeping_check, verbose
+
+        self.history: list[dict[str, Any]] = []  # one plain record per finished round
+        self.masks: dict[str, torch.Tensor] = {}
+        self.round = 0
+        self.done = False
+        self._density: dict[str, float] = {}  # target density per unit "name#member"
+        self._round_start = (0, 0)  # (epoch, global step)
+        self._best: tuple[float, int, int] | None = None
+        self._snapshot: dict[str, torch.Tensor] | None = None
+        self._copy: dict[str, torch.Tensor] | None = None
+        self._lr_start: list[dict[str, Any]] | None = None
+        self._pending_lr_reset = False
+        self._loaded: dict[str, Any] | None = None
+        self._hooks: list[Any] = []
+        self._owner: tuple[str, nn.Module] | None = None
+        self._params: dict[str, nn.Parameter] = {}
+
+    # ------------------------------------------------------------------ set-up
+    def _select_parameters(self, module: nn.Module) -> list[str]:
+        owners = {f"{prefix}.{n}" if prefix else n: (sub, p)
+                  for prefix, sub in module.named_modules() for n, p in sub.named_parameters(recurse=False)}
+        if callable(self.parameters):
+            names = [n for n, (sub, p) in owners.items() if self.parameters(n, sub, p)]
+        elif self.parameters is None:
+            names = [n for n, (sub, _) in owners.items() if isinstance(sub, PRUNABLE) and n.endswith("weight")]
+        else:
+            names = []
+            for pattern in self.parameters:
+                hits = [n for n in owners if fnmatch.fnmatchcase(n, pattern)]
+                if not hits:
+                    raise ValueError(f"parameters: {pattern!r} matches no parameter; parameters are {sorted(owners)}")
+                names += [h for h in hits if h not in names]
+        if not names:
+            raise ValueError(f"parameters: nothing to prune in {type(module).__name__}")
+        for pattern in self.layer_rates:
+            if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+                raise ValueError(f"layer_rates: {pattern!r} matches no prunable parameter; prunable are {names}")
+        return names
+
+    def unit_rate(self, name: str) -> float:
+        for pattern, r in self.layer_rates.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return r
+        if self.output_rate is not None and name == list(self._params)[-1]:
+            return self.output_rate
+        return self.rate
+
+    def _units(self) -> list[tuple[str, int | None]]:
+        return [(n, m) for n, p in self._params.items() for m in (range(members_of(p)) if members_of(p) else [None])]
+
+    @staticmethod
+    def _unit(name: str, member: int | None) -> str:
+        return name if member is None else f"{name}#{member}"
+
+    def planned_rounds(self) -> int:
+        if self.rounds is not None:
+            return self.rounds
+        sizes = {n: p[0].numel() if members_of(p) else p.numel() for n, p in self._params.items()}
+        total = sum(sizes.values())
+        for k in range(1, 10_000):
+            if sum(s * (1 - self.unit_rate(n)) ** k for n, s in sizes.items()) / total <= self.target_density:
+                return k + 1
+        raise ValueError(f"target_density {self.target_density} is unreachable with these rates")
+
+    def _resolve_owner(self, module: nn.Module) -> None:
+        for prefix, sub in module.named_modules():
+            if getattr(sub, SPEC_ATTR, None) is not None:
+                self._owner = (prefix, sub)
+                return
+        self._owner = None
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        names = self._select_parameters(pl_module)
+        all_params = dict(pl_module.named_parameters())
+        self._params = {n: all_params[n] for n in names}
+        if self._loaded is not None:
+            self._restore(pl_module)
+        else:
+            self._start(pl_module)
+        rounds = self.planned_rounds()
+        if self.epochs_per_round is not None:
+            needed = rounds * self.epochs_per_round
+            if trainer.max_epochs is None or trainer.max_epochs < 0 or trainer.max_epochs > needed:
+                trainer.fit_loop.max_epochs = needed
+        else:
+            needed = rounds * self.steps_per_round
+            if trainer.fit_loop.epoch_loop.max_steps < 0 or trainer.fit_loop.epoch_loop.max_steps > needed:
+                trainer.fit_loop.epoch_loop.max_steps = needed
+                if trainer.max_epochs is not None and trainer.max_epochs >= 0:
+                    trainer.fit_loop.max_epochs = max(trainer.max_epochs, needed)
+        self._apply()
+
+    def _start(self, pl_module: nn.Module) -> None:
+        self._resolve_owner(pl_module)
+        if self.init_copy:
+            warnings.warn("LotteryTicket(init_copy=True) stores a full copy of the initial weights", stacklevel=2)
+            self._copy = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+        elif self.init is not None or self._owner is None:
+            initialize(pl_module, self.init or InitSpec())
+            self._resolve_owner(pl_module)
+        spec = getattr(self._owner[1], SPEC_ATTR) if self._owner else None
+        if not self.init_copy and spec is not None:
+            for s in [spec] if isinstance(spec, InitSpec) else spec:
+                if not s.regenerable:
+                    raise ValueError("init.source 'torch' cannot regenerate θ0: use LotteryTicket(init_copy=True)")
+        self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self._params.items()}
+        self._density = {self._unit(n, m): 1.0 for n, m in self._units()}
+        if self.rewind == "step" and self.rewind_step == 0:
+            self._take_snapshot(pl_module)
+
+    def _restore(self, pl_module: nn.Module) -> None:
+        state, self._loaded = self._loaded, None
+        self._resolve_owner(pl_module)
+        if self._owner is None and state["spec"] is not None and not self.init_copy:
+            spec = state["spec"]
+            setattr(pl_module, SPEC_ATTR, InitSpec.from_dict(spec) if isinstance(spec, dict)
+                    else tuple(InitSpec.from_dict(s) for s in spec))
+            self._resolve_owner(pl_module)
+        masks = {}
+        for name, packed in state["masks"].items():
+            if name not in self._params:
+                raise ValueError(f"checkpoint mask {name!r} matches no prunable parameter ({list(self._params)})")
+            if tuple(packed["shape"]) != tuple(self._params[name].shape):
+                raise ValueError(f"checkpoint mask for {name!r} has shape {tuple(packed['shape'])}, "
+                                 f"but the parameter has shape {tuple(self._params[name].shape)}")
+            masks[name] = unpack(packed, self._params[name].device)
+        missing = sorted(set(self._params) - set(masks))
+        if missing:
+            raise ValueError(f"checkpoint has no mask for {missing}")
+        self.masks = masks
+        self.round, self.done, self.history = state["round"], state["done"], list(state["history"])
+        self._density, self._round_start, self._best = dict(state["density"]), tuple(state["round_start"]), state["best"]
+        self._snapshot, self._copy = state["snapshot"], state["copy"]
+        self._lr_start, self._pending_lr_reset = state["lr_start"], state["pending_lr_reset"]
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for opt in trainer.optimizers:
+            self._hooks.append(opt.register_step_post_hook(lambda *_: self._apply()))
+        if self._lr_start is None:
+            self._lr_start = [
+                {"lrs": [g["lr"] for g in opt.param_groups]} for opt in trainer.optimizers
+            ]
+            for entry, config in zip(self._lr_start, trainer.lr_scheduler_configs, strict=False):
+                entry["scheduler"] = config.scheduler.state_dict()
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks.clear()
+
+    # ------------------------------------------------------------------ hot path
+    def _apply(self) -> None:
+        names = list(self.masks)
+        apply_masks([self._params[n].data for n in names], [self.masks[n] for n in names])
+
+    # ------------------------------------------------------------------ θ0
+    def initial(self, pl_module: nn.Module, name: str, seed_shift: int = 0) -> torch.Tensor:
+        """θ0 of a parameter of ``pl_module``: regenerated (or from the explicit copy)."""
+        if self._copy is not None:
+            return self._copy[name]
+        if self._owner is None:
+            raise ValueError("no init spec to regenerate θ0 from")
+        prefix, owner = self._owner
+        rel = name[len(prefix) + 1:] if prefix else name
+        spec = getattr(owner, SPEC_ATTR)
+        if seed_shift:
+            spec = (spec.replace(seed=(spec.seed + seed_shift) % 2**63) if isinstance(spec, InitSpec)
+                    else tuple(s.replace(seed=(s.seed + seed_shift) % 2**63) for s in spec))
+        return initial_value(owner, rel, spec)
+
+    def _take_snapshot(self, pl_module: nn.Module) -> None:
+        self._snapshot = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+
+    # ------------------------------------------------------------------ round bookkeeping
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._pending_lr_reset:
+            self._reset_lr(trainer)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self.rewind == "step" and self._snapshot is None and trainer.global_step >= self.rewind_step:
+            self._take_snapshot(pl_module)
+        if self.steps_per_round and trainer.global_step - self._round_start[1] >= self.steps_per_round:
+            self._end_round(trainer, pl_module)
+            if self._pending_lr_reset:
+                self._reset_lr(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        if self.monitor in trainer.callback_metrics:
+            value = float(trainer.callback_metrics[self.monitor])
+            best = self._best
+            if best is None or (value > best[0] if self.monitor_mode == "max" else value < best[0]):
+                epoch = trainer.current_epoch - self._round_start[0] + 1
+                self._best = (value, epoch, trainer.global_step - self._round_start[1])
+        # End the round here, not in on_train_epoch_end: ModelCheckpoint saves in on_validation_end (after
+        # this hook, since Lightning runs checkpoint callbacks last), so its checkpoint holds the new masks.
+        if trainer.is_last_batch and self._round_complete(trainer):
+            self._end_round(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._round_complete(trainer):  # no epoch-end validation ran this epoch
+            self._end_round(trainer, pl_module)
+
+    def _round_complete(self, trainer: pl.Trainer) -> bool:
+        return bool(self.epochs_per_round) and trainer.current_epoch + 1 - self._round_start[0] >= self.epochs_per_round
+
+    def _end_round(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.done:
+            return
+        record = self._record(trainer, pl_module)
+        self.history.append(record)
+        for logger in trainer.loggers:
+            logger.log_metrics({f"lottery/{k}": v for k, v in record.items()}, step=trainer.global_step)
+        total = self.planned_rounds()
+        if self.verbose:
+            parts = [f"round {self.round + 1}/{total}", f"{record['remaining_pct']:.1f} % remaining"]
+            parts += [f"{k.replace('_', ' ')} {100 * v:.2f} %" for k, v in record.items()
+                      if k.split("_")[0] in ("val", "test") and k.endswith("acc")]
+            log.info(" · ".join(parts))
+        if self.round + 1 >= total:
+            self.done = True
+            trainer.should_stop = True
+            return
+        self._prune(pl_module)
+        self._rewind(trainer, pl_module)
+        self.round += 1
+        self._round_start = (trainer.current_epoch + 1 if self.epochs_per_round else trainer.current_epoch,
+                             trainer.global_step)
+        self._best = None
+
+    def _record(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        alive = {n: int(m.sum()) for n, m in self.masks.items()}
+        sizes = {n: m.numel() for n, m in self.masks.items()}
+        rec: dict[str, Any] = {
+            "round": self.round,
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "remaining_pct": 100.0 * sum(alive.values()) / sum(sizes.values()),
+        }
+        rec.update({f"remaining_pct/{n}": 100.0 * alive[n] / sizes[n] for n in self.masks})
+        for key, value in trainer.callback_metrics.items():
+            if key.split("_")[0].split("/")[0] in ("val", "test"):
+                rec[key] = float(value)
+        if self._best is not None:
+            rec[f"best_{self.monitor}"], rec["best_epoch"], rec["best_step"] = self._best
+        can_regenerate = self._copy is not None or self._owner is not None
+        if can_regenerate and (self.sleeping_thresholds or self.sleeping_relative or self.sleeping_check):
+            self._sleeping(trainer, pl_module, rec)
+        return rec
+
+    @torch.no_grad()
+    def _sleeping(self, trainer: pl.Trainer, pl_module: pl.LightningModule, rec: dict[str, Any]) -> None:
+        sleepers = {}
+        for n, mask in self.masks.items():
+            w, w0 = self._params[n].detach(), self.initial(pl_module, n)
+            fr = sleeping_fractions(w, w0, mask, self.sleeping_thresholds, self.sleeping_relative)
+            rec.update({f"sleeping/{n}/{k}": v for k, v in fr.items()})
+            if self.sleeping_check is not None:
+                sleepers[n] = mask & ((w - w0).abs() <= self.sleeping_check)
+        if self.sleeping_check is None or not trainer.val_dataloaders:
+            return
+        loader = trainer.val_dataloaders
+        loader = loader[0] if isinstance(loader, (list, tuple)) else loader
+        was_training = pl_module.training
+        pl_module.eval()
+        before = accuracy(pl_module, loader, pl_module.device)
+        saved = {n: self._params[n].detach()[s].clone() for n, s in sleepers.items()}
+        for n, s in sleepers.items():
+            self._params[n].data[s] = 0
+        after = accuracy(pl_module, loader, pl_module.device)
+        for n, s in sleepers.items():
+            self._params[n].data[s] = saved[n]
+        pl_module.train(was_training)
+        n_alive = sum(int(m.sum()) for m in self.masks.values())
+        rec["sleeping_check/fraction"] = sum(int(s.sum()) for s in sleepers.values()) / max(1, n_alive)
+        rec["sleeping_check/acc_before"], rec["sleeping_check/acc_after"] = before, after
+        rec["sleeping_check/acc_change"] = after - before
+
+    # ------------------------------------------------------------------ prune and rewind
+    @torch.no_grad()
+    def _prune(self, pl_module: nn.Module) -> None:
+        score_fn = CRITERIA[self.criterion]
+        scores, pooled = {}, {}
+        for name, member in self._units():
+            w, m = self._slice(self._params[name].detach(), member), self._slice(self.masks[name], member)
+
+            def init(name: str = name, member: int | None = member) -> torch.Tensor:
+                return self._slice(self.initial(pl_module, name), member)
+
+            unit = self._unit(name, member)
+            scores[unit] = score_fn(w, init, score_key(self.prune_seed, name, self.round, member or 0))
+            self._density[unit] *= 1.0 - self.unit_rate(name)
+            if self.scope == "global" and not any(fnmatch.fnmatchcase(name, p) for p in self.layer_rates) \
+                    and not (self.output_rate is not None and name == list(self._params)[-1]):
+                pooled.setdefault(member, []).append((name, unit))
+            else:
+                self._slice(self.masks[name], member).copy_(select_layerwise(scores[unit], m, self._density[unit]))
+        for member, group in pooled.items():
+            masks = [self._slice(self.masks[n], member) for n, _ in group]
+            sizes = [m.numel() for m in masks]
+            target = sum(self._density[u] * s for (_, u), s in zip(group, sizes, strict=True)) / sum(sizes)
+            new = select_global([scores[u] for _, u in group], masks, target)
+            for m, nm in zip(masks, new, strict=True):
+                m.copy_(nm)
+
+    @staticmethod
+    def _slice(t: torch.Tensor, member: int | None) -> torch.Tensor:
+        return t if member is None else t[member]
+
+    @torch.no_grad()
+    def _rewind(self, trainer: pl.Trainer, pl_module: nn.Module) -> None:
+        if self.rewind in ("init", "step"):
+            for name, p in pl_module.named_parameters():
+                if self.rewind == "step":
+                    p.copy_(self._snapshot[name])
+                elif name in self.masks and self.control == "reinit":
+                    p.copy_(self.initial(pl_module, name, seed_shift=self.control_seed + self.round))
+                elif name in self.masks and self.control == "signed_constant":
+                    w0 = self.initial(pl_module, name)
+                    p.copy_(torch.sign(w0) * w0.double().std().to(w0.dtype))
+                else:
+                    p.copy_(self.initial(pl_module, name))
+        self._apply()
+        if self.reset_optimizer:
+            for opt in trainer.optimizers:
+                opt.state.clear()
+        self._pending_lr_reset = self.reset_lr_schedule
+
+    def _reset_lr(self, trainer: pl.Trainer) -> None:
+        for opt, entry in zip(trainer.optimizers, self._lr_start or [], strict=False):
+            for group, lr in zip(opt.param_groups, entry["lrs"], strict=True):
+                group["lr"] = lr
+        for config, entry in zip(trainer.lr_scheduler_configs, self._lr_start or [], strict=False):
+            if "scheduler" in entry:
+                config.scheduler.load_state_dict(entry["scheduler"])
+        self._pending_lr_reset = False
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        spec = getattr(self._owner[1], SPEC_ATTR, None) if self._owner else None
+        if isinstance(spec, InitSpec):
+            spec = spec.to_dict()
+        elif spec is not None:
+            spec = [s.to_dict() for s in spec]
+        return {
+            "version": 1,
+            "round": self.round,
+            "done": self.done,
+            "history": self.history,
+            "masks": {n: pack(m) for n, m in self.masks.items()},
+            "density": self._density,
+            "round_start": list(self._round_start),
+            "best": self._best,
+            "spec": spec,
+            "snapshot": self._snapshot,
+            "copy": self._copy,
+            "lr_start": self._lr_start,
+            "pending_lr_reset": self._pending_lr_reset,
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if state_dict.get("version") != 1:
+            raise ValueError(f"LotteryTicket checkpoint state version {state_dict.get('version')!r} is not 1")
+        self._loaded = state_dict
+
+    # ------------------------------------------------------------------ reporting
+    def state_bytes(self) -> dict[str, int]:
+        """Bytes this callback holds for lottery state: masks, θ0 copies, snapshots."""
+        def size(d: Mapping[str, torch.Tensor] | None) -> int:
+            return sum(t.numel() * t.element_size() for t in (d or {}).values())
+
+        return {"masks": size(self.masks), "theta0": size(self._copy), "snapshot": size(self._snapshot),
+                "prunable_weights": sum(m.numel() for m in self.masks.values())}
+
+
+__all__ = ["LotteryTicket"]

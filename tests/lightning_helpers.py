@@ -1,0 +1,54 @@
+"""A Lightning module written without this project in mind, and synthetic data, for callback tests."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class PlainClassifier(pl.LightningModule):
+    """An ordinary user module: nothing here knows about lottery."""
+
+    def __init__(self, optimizer: str = "adam", lr: float = 1e-2, weight_decay: float = 0.0,
+                 scheduler: bool = False) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
+        self.optimizer, self.lr, self.weight_decay, self.scheduler = optimizer, lr, weight_decay, scheduler
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_acc", (self(x).argmax(-1) == y).float().mean(), prog_bar=True)
+
+    def configure_optimizers(self):
+        if self.optimizer == "adam":
+            opt = torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        if not self.scheduler:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)}
+
+
+def synthetic(n: int = 512, seed: int = 0) -> tuple[DataLoader, DataLoader]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 20, generator=g)
+    y = (x[:, :4].argmax(-1) + (x[:, 4] > 1).long()) % 4
+    train = DataLoader(TensorDataset(x[: n * 3 // 4], y[: n * 3 // 4]), batch_size=32)
+    val = DataLoader(TensorDataset(x[n * 3 // 4 :], y[n * 3 // 4 :]), batch_size=64)
+    return train, val
+
+
+def trainer(**kwargs) -> pl.Trainer:
+    defaults = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                    enable_model_summary=False, deterministic=True, num_sanity_val_steps=0)
+    defaults.update(kwargs)
+    return pl.Trainer(**defaults)
