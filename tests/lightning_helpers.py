@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader, TensorDataset
 class PlainClassifier(pl.LightningModule):
     """An ordinary user module: nothing here knows about lottery."""
 
-    def __init__(self, optimizer: str = "adam", lr: float = 1e-2, weight_decay: float = 0.0,
-                 scheduler: bool = False) -> None:
+    def __init__(
+        self, optimizer: str = "adam", lr: float = 1e-2, weight_decay: float = 0.0, scheduler: bool = False
+    ) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
         self.optimizer, self.lr, self.weight_decay, self.scheduler = optimizer, lr, weight_decay, scheduler
@@ -48,7 +49,14 @@ def synthetic(n: int = 512, seed: int = 0) -> tuple[DataLoader, DataLoader]:
 
 
 def trainer(**kwargs) -> pl.Trainer:
-    defaults = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                    enable_model_summary=False, deterministic=True, num_sanity_val_steps=0)
+    defaults = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=True,
+        num_sanity_val_steps=0,
+    )
     defaults.update(kwargs)
     return pl.Trainer(**defaults)

@@ -160,8 +160,11 @@ class LotteryTicket(pl.Callback):
 
     # ------------------------------------------------------------------ set-up
     def _select_parameters(self, module: nn.Module) -> list[str]:
-        owners = {f"{prefix}.{n}" if prefix else n: (sub, p)
-                  for prefix, sub in module.named_modules() for n, p in sub.named_parameters(recurse=False)}
+        owners = {
+            f"{prefix}.{n}" if prefix else n: (sub, p)
+            for prefix, sub in module.named_modules()
+            for n, p in sub.named_parameters(recurse=False)
+        }
         if callable(self.parameters):
             names = [n for n, (sub, p) in owners.items() if self.parameters(n, sub, p)]
         elif self.parameters is None:
@@ -256,23 +259,32 @@ class LotteryTicket(pl.Callback):
         self._resolve_owner(pl_module)
         if self._owner is None and state["spec"] is not None and not self.init_copy:
             spec = state["spec"]
-            setattr(pl_module, SPEC_ATTR, InitSpec.from_dict(spec) if isinstance(spec, dict)
-                    else tuple(InitSpec.from_dict(s) for s in spec))
+            setattr(
+                pl_module,
+                SPEC_ATTR,
+                InitSpec.from_dict(spec) if isinstance(spec, dict) else tuple(InitSpec.from_dict(s) for s in spec),
+            )
             self._resolve_owner(pl_module)
         masks = {}
         for name, packed in state["masks"].items():
             if name not in self._params:
                 raise ValueError(f"checkpoint mask {name!r} matches no prunable parameter ({list(self._params)})")
             if tuple(packed["shape"]) != tuple(self._params[name].shape):
-                raise ValueError(f"checkpoint mask for {name!r} has shape {tuple(packed['shape'])}, "
-                                 f"but the parameter has shape {tuple(self._params[name].shape)}")
+                raise ValueError(
+                    f"checkpoint mask for {name!r} has shape {tuple(packed['shape'])}, "
+                    f"but the parameter has shape {tuple(self._params[name].shape)}"
+                )
             masks[name] = unpack(packed, self._params[name].device)
         missing = sorted(set(self._params) - set(masks))
         if missing:
             raise ValueError(f"checkpoint has no mask for {missing}")
         self.masks = masks
         self.round, self.done, self.history = state["round"], state["done"], list(state["history"])
-        self._density, self._round_start, self._best = dict(state["density"]), tuple(state["round_start"]), state["best"]
+        self._density, self._round_start, self._best = (
+            dict(state["density"]),
+            tuple(state["round_start"]),
+            state["best"],
+        )
         self._snapshot, self._copy = state["snapshot"], state["copy"]
         self._lr_start, self._pending_lr_reset = state["lr_start"], state["pending_lr_reset"]
 
@@ -280,9 +292,7 @@ class LotteryTicket(pl.Callback):
         for opt in trainer.optimizers:
             self._hooks.append(opt.register_step_post_hook(lambda *_: self._apply()))
         if self._lr_start is None:
-            self._lr_start = [
-                {"lrs": [g["lr"] for g in opt.param_groups]} for opt in trainer.optimizers
-            ]
+            self._lr_start = [{"lrs": [g["lr"] for g in opt.param_groups]} for opt in trainer.optimizers]
             for entry, config in zip(self._lr_start, trainer.lr_scheduler_configs, strict=False):
                 entry["scheduler"] = config.scheduler.state_dict()
 
@@ -304,11 +314,14 @@ class LotteryTicket(pl.Callback):
         if self._owner is None:
             raise ValueError("no init spec to regenerate θ0 from")
         prefix, owner = self._owner
-        rel = name[len(prefix) + 1:] if prefix else name
+        rel = name[len(prefix) + 1 :] if prefix else name
         spec = getattr(owner, SPEC_ATTR)
         if seed_shift:
-            spec = (spec.replace(seed=(spec.seed + seed_shift) % 2**63) if isinstance(spec, InitSpec)
-                    else tuple(s.replace(seed=(s.seed + seed_shift) % 2**63) for s in spec))
+            spec = (
+                spec.replace(seed=(spec.seed + seed_shift) % 2**63)
+                if isinstance(spec, InitSpec)
+                else tuple(s.replace(seed=(s.seed + seed_shift) % 2**63) for s in spec)
+            )
         return initial_value(owner, rel, spec)
 
     def _take_snapshot(self, pl_module: nn.Module) -> None:
@@ -358,8 +371,11 @@ class LotteryTicket(pl.Callback):
         total = self.planned_rounds()
         if self.verbose:
             parts = [f"round {self.round + 1}/{total}", f"{record['remaining_pct']:.1f} % remaining"]
-            parts += [f"{k.replace('_', ' ')} {100 * v:.2f} %" for k, v in record.items()
-                      if k.split("_")[0] in ("val", "test") and k.endswith("acc")]
+            parts += [
+                f"{k.replace('_', ' ')} {100 * v:.2f} %"
+                for k, v in record.items()
+                if k.split("_")[0] in ("val", "test") and k.endswith("acc")
+            ]
             log.info(" · ".join(parts))
         if self.round + 1 >= total:
             self.done = True
@@ -368,8 +384,10 @@ class LotteryTicket(pl.Callback):
         self._prune(pl_module)
         self._rewind(trainer, pl_module)
         self.round += 1
-        self._round_start = (trainer.current_epoch + 1 if self.epochs_per_round else trainer.current_epoch,
-                             trainer.global_step)
+        self._round_start = (
+            trainer.current_epoch + 1 if self.epochs_per_round else trainer.current_epoch,
+            trainer.global_step,
+        )
         self._best = None
 
     def _record(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
@@ -434,8 +452,11 @@ class LotteryTicket(pl.Callback):
             unit = self._unit(name, member)
             scores[unit] = score_fn(w, init, score_key(self.prune_seed, name, self.round, member or 0))
             self._density[unit] *= 1.0 - self.unit_rate(name)
-            if self.scope == "global" and not any(fnmatch.fnmatchcase(name, p) for p in self.layer_rates) \
-                    and not (self.output_rate is not None and name == list(self._params)[-1]):
+            if (
+                self.scope == "global"
+                and not any(fnmatch.fnmatchcase(name, p) for p in self.layer_rates)
+                and not (self.output_rate is not None and name == list(self._params)[-1])
+            ):
                 pooled.setdefault(member, []).append((name, unit))
             else:
                 self._slice(self.masks[name], member).copy_(select_layerwise(scores[unit], m, self._density[unit]))
@@ -510,11 +531,16 @@ class LotteryTicket(pl.Callback):
     # ------------------------------------------------------------------ reporting
     def state_bytes(self) -> dict[str, int]:
         """Bytes this callback holds for lottery state: masks, θ0 copies, snapshots."""
+
         def size(d: Mapping[str, torch.Tensor] | None) -> int:
             return sum(t.numel() * t.element_size() for t in (d or {}).values())
 
-        return {"masks": size(self.masks), "theta0": size(self._copy), "snapshot": size(self._snapshot),
-                "prunable_weights": sum(m.numel() for m in self.masks.values())}
+        return {
+            "masks": size(self.masks),
+            "theta0": size(self._copy),
+            "snapshot": size(self._snapshot),
+            "prunable_weights": sum(m.numel() for m in self.masks.values()),
+        }
 
 
 __all__ = ["LotteryTicket"]

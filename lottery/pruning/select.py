@@ -24,9 +24,7 @@ def select_layerwise(scores: torch.Tensor, mask: torch.Tensor, target_density: f
     return keep_top(scores, mask, keep)
 
 
-def select_global(
-    scores: list[torch.Tensor], masks: list[torch.Tensor], target_density: float
-) -> list[torch.Tensor]:
+def select_global(scores: list[torch.Tensor], masks: list[torch.Tensor], target_density: float) -> list[torch.Tensor]:
     """One threshold across tensors: the pool keeps round(N · target) weights in total."""
     flat_s = torch.cat([s.double().reshape(-1) for s in scores])
     flat_m = torch.cat([m.reshape(-1) for m in masks])

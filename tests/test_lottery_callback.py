@@ -1,0 +1,306 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lottery.callbacks import LotteryTicket
+from lottery.init import InitSpec, initial_value, initialize
+from lottery.pruning import CRITERIA
+from tests.lightning_helpers import PlainClassifier, synthetic, trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fit(cb: LotteryTicket, model: PlainClassifier | None = None, extra=(), **kwargs) -> PlainClassifier:
+    model = model or PlainClassifier()
+    train, val = synthetic()
+    trainer(callbacks=[cb, *extra], **kwargs).fit(model, train, val)
+    return model
+
+
+def test_layerwise_density_follows_rates_exactly():
+    cb = LotteryTicket(rounds=5, output_rate=0.1, sleeping_thresholds=(), sleeping_relative=())
+    model = fit(cb)
+    sizes = {n: p.numel() for n, p in model.named_parameters() if n in cb.masks}
+    assert list(sizes) == ["net.0.weight", "net.2.weight", "net.4.weight"]
+    for k, rec in enumerate(cb.history):
+        for name, n in sizes.items():
+            rate = 0.1 if name == "net.4.weight" else 0.2
+            alive = rec[f"remaining_pct/{name}"] * n / 100
+            assert abs(alive - n * (1 - rate) ** k) <= 1, (k, name)
+    final = {n: int(m.sum()) for n, m in cb.masks.items()}
+    assert final == {n: round(s * (0.9 if n == "net.4.weight" else 0.8) ** 4) for n, s in sizes.items()}
+
+
+def test_global_scope_hits_overall_target():
+    cb = LotteryTicket(rounds=4, scope="global", sleeping_thresholds=(), sleeping_relative=())
+    fit(cb)
+    total = sum(m.numel() for m in cb.masks.values())
+    alive = sum(int(m.sum()) for m in cb.masks.values())
+    assert abs(alive - round(total * 0.8**3)) <= 1
+    per_layer = [int(m.sum()) / m.numel() for m in cb.masks.values()]
+    assert max(per_layer) - min(per_layer) > 0.01  # global: layers end at different densities
+
+
+class RewindProbe(pl.Callback):
+    """Runs after LotteryTicket: whenever a round was just closed, check the rewound state."""
+
+    def __init__(self, cb: LotteryTicket) -> None:
+        self.cb, self.checked = cb, []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        rnd = self.cb.round
+        if rnd == 0 or rnd in self.checked or self.cb.done:
+            return
+        for name, p in pl_module.named_parameters():
+            w0 = initial_value(pl_module, name)
+            mask = self.cb.masks.get(name, torch.ones_like(p, dtype=torch.bool))
+            assert torch.equal(p.detach()[mask], w0[mask]), (rnd, name)
+            assert not p.detach()[~mask].any()
+        assert all(len(opt.state) == 0 for opt in trainer.optimizers)
+        self.checked.append(rnd)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_every_rewind_restores_regenerated_w0_bit_for_bit(optimizer):
+    cb = LotteryTicket(init=InitSpec(seed=5), rounds=5, sleeping_thresholds=(), sleeping_relative=())
+    probe = RewindProbe(cb)
+    fit(cb, PlainClassifier(optimizer=optimizer), extra=[probe])
+    assert probe.checked == [1, 2, 3, 4]  # round 2 and later too: where Lightning's ModelPruning breaks
+
+
+class ZeroProbe(pl.Callback):
+    def __init__(self, cb: LotteryTicket) -> None:
+        self.cb, self.steps = cb, 0
+
+    def on_train_batch_end(self, trainer, pl_module, *args):
+        for name, mask in self.cb.masks.items():
+            assert not dict(pl_module.named_parameters())[name].detach()[~mask].any()
+        self.steps += 1
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    optimizer=st.sampled_from(["adam", "sgd"]),
+    weight_decay=st.sampled_from([0.0, 1e-2, 0.5]),
+    lr=st.sampled_from([1e-3, 5e-2]),
+    seed=st.integers(0, 2**31),
+)
+def test_pruned_weights_stay_zero_under_any_optimizer(optimizer, weight_decay, lr, seed):
+    cb = LotteryTicket(init=InitSpec(seed=seed), rounds=3, rate=0.5, sleeping_thresholds=(), sleeping_relative=())
+    probe = ZeroProbe(cb)
+    fit(cb, PlainClassifier(optimizer=optimizer, lr=lr, weight_decay=weight_decay), extra=[probe])
+    assert probe.steps == 3 * 12 and cb.round == 2
+
+
+def run_script(tmp_path, mode):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.run(
+        [sys.executable, "-m", "tests.resume_script", str(tmp_path), mode],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_kill_and_resume_matches_uninterrupted(tmp_path):
+    full = run_script(tmp_path, "full")
+    assert full.returncode == 0, full.stderr[-2000:]
+    killed = run_script(tmp_path, "kill")
+    assert killed.returncode == 17, killed.stderr[-2000:]
+    assert not (tmp_path / "kill.pt").exists()
+    resumed = run_script(tmp_path, "resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = torch.load(tmp_path / "full.pt"), torch.load(tmp_path / "resume.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ha, hb = json.loads((tmp_path / "full.json").read_text()), json.loads((tmp_path / "resume.json").read_text())
+    assert len(ha) == 3 and ha == hb
+
+
+def test_state_is_one_byte_per_prunable_weight_and_no_theta0():
+    cb = LotteryTicket(rounds=2, sleeping_thresholds=(), sleeping_relative=())
+    fit(cb)
+    b = cb.state_bytes()
+    assert b["theta0"] == 0 and b["snapshot"] == 0
+    assert b["masks"] == b["prunable_weights"] == 20 * 32 + 32 * 16 + 16 * 4
+    packed = cb.state_dict()["masks"]
+    assert sum(p["bits"].numel() for p in packed.values()) <= b["prunable_weights"] / 8 + 3
+
+
+def test_module_without_spec_is_initialised_from_callback_spec():
+    model = PlainClassifier()
+    before = model.net[0].weight.detach().clone()
+    cb = LotteryTicket(rounds=1, sleeping_thresholds=(), sleeping_relative=())
+    train, val = synthetic()
+    t = trainer(callbacks=[cb], max_epochs=1, limit_train_batches=0)
+    t.fit(model, train, val)
+    ref = initialize(PlainClassifier(), InitSpec())
+    assert not torch.equal(before, model.net[0].weight)
+    assert torch.equal(model.net[0].weight, ref.net[0].weight)
+
+
+def test_init_copy_for_torch_source_rewinds_to_the_copy():
+    model = initialize(PlainClassifier(), InitSpec(source="torch", seed=2))
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    cb = LotteryTicket(init_copy=True, rounds=2, sleeping_thresholds=(), sleeping_relative=())
+    train, val = synthetic()
+    with pytest.warns(UserWarning, match="stores a full copy"):
+        trainer(callbacks=[cb], limit_train_batches=1, max_epochs=2).fit(model, train, val)
+    assert cb.state_bytes()["theta0"] == sum(t.numel() * 4 for t in start.values())
+    assert all(torch.equal(cb.initial(model, n), start[n]) for n in start)
+    with pytest.raises(ValueError, match="init_copy=True"):
+        fit(LotteryTicket(rounds=2), initialize(PlainClassifier(), InitSpec(source="torch")))
+
+
+@pytest.mark.parametrize("criterion", sorted(CRITERIA))
+def test_every_criterion_prunes_to_the_same_density(criterion):
+    cb = LotteryTicket(rounds=2, criterion=criterion, sleeping_thresholds=(), sleeping_relative=())
+    fit(cb)
+    assert int(cb.masks["net.0.weight"].sum()) == round(640 * 0.8)
+
+
+def test_movement_criterion_prunes_the_sleeping_weights():
+    cb = LotteryTicket(
+        init=InitSpec(seed=1), rounds=2, criterion="movement", rate=0.5, sleeping_thresholds=(), sleeping_relative=()
+    )
+    captured = {}
+
+    class Capture(pl.Callback):  # listed before the lottery callback: sees the trained, unpruned weights
+        def on_validation_end(self, trainer, pl_module):
+            if trainer.current_epoch == 0:
+                captured["w"] = pl_module.net[0].weight.detach().clone()
+
+    model = PlainClassifier()
+    train, val = synthetic()
+    trainer(callbacks=[Capture(), cb]).fit(model, train, val)
+    moved = (captured["w"] - initial_value(model, "net.0.weight")).abs()
+    mask = cb.masks["net.0.weight"]
+    assert int(mask.sum()) == 320
+    assert float(moved[mask].min()) >= float(moved[~mask].max())
+
+
+class ControlProbe(pl.Callback):
+    def __init__(self, cb: LotteryTicket) -> None:
+        self.cb, self.seen = cb, {}
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.cb.round == 1 and not self.seen:
+            self.seen = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+
+
+@pytest.mark.parametrize("control", ["reinit", "signed_constant", "random_prune"])
+def test_controls_rewind_survivors_to_the_control_values(control):
+    spec = InitSpec(seed=4)
+    cb = LotteryTicket(init=spec, rounds=2, control=control, sleeping_thresholds=(), sleeping_relative=())
+    probe = ControlProbe(cb)
+    model = fit(cb, extra=[probe])
+    mask = cb.masks["net.0.weight"]
+    got = probe.seen["net.0.weight"]
+    w0 = initial_value(model, "net.0.weight")
+    if control == "reinit":
+        other = initial_value(model, "net.0.weight", spec.replace(seed=spec.seed + cb.control_seed))
+        assert torch.equal(got[mask], other[mask]) and not torch.equal(got[mask], w0[mask])
+    elif control == "signed_constant":
+        assert torch.equal(got[mask], (torch.sign(w0) * w0.double().std().float())[mask])
+    else:
+        assert cb.criterion == "random" and int(mask.sum()) == 512
+        assert torch.equal(got[mask], w0[mask])
+    assert torch.equal(probe.seen["net.0.bias"], torch.zeros(32))  # non-prunable tensors back to θ0
+    assert not got[~mask].any()
+
+
+def test_sleeping_fractions_and_check_are_recorded():
+    cb = LotteryTicket(rounds=2, sleeping_thresholds=(1e-5, 1e-2), sleeping_relative=(0.1,), sleeping_check=1e-2)
+    fit(cb)
+    rec = cb.history[0]
+    f_small, f_big = rec["sleeping/net.0.weight/abs_1e-05"], rec["sleeping/net.0.weight/abs_0.01"]
+    assert 0 <= f_small <= f_big <= 1
+    assert {"sleeping_check/acc_before", "sleeping_check/acc_after", "sleeping_check/fraction"} <= set(rec)
+    assert rec["sleeping_check/acc_before"] == pytest.approx(rec["val_acc"], abs=1e-6)
+
+
+def test_best_val_and_early_stopping_epoch():
+    cb = LotteryTicket(rounds=2, epochs_per_round=3, sleeping_thresholds=(), sleeping_relative=())
+    fit(cb)
+    for rec in cb.history:
+        assert 1 <= rec["best_epoch"] <= 3 and rec["best_val_acc"] >= rec["val_acc"] - 1e-9
+
+
+def test_step_rounds_and_rewind_modes():
+    for rewind in ("step", "lr", "none"):
+        cb = LotteryTicket(
+            rounds=3, steps_per_round=10, rewind=rewind, rewind_step=2, sleeping_thresholds=(), sleeping_relative=()
+        )
+        fit(cb, PlainClassifier(scheduler=True), max_epochs=10)
+        assert [r["step"] for r in cb.history] == [10, 20, 30], rewind
+        assert (cb.state_bytes()["snapshot"] > 0) == (rewind == "step")
+
+
+def test_lr_schedule_is_replayed_after_rewind():
+    lrs = []
+
+    class Lr(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    cb = LotteryTicket(rounds=2, epochs_per_round=2, sleeping_thresholds=(), sleeping_relative=())
+    fit(cb, PlainClassifier(scheduler=True, lr=0.1), extra=[Lr()])
+    assert lrs == pytest.approx([0.1, 0.05, 0.1, 0.05])
+
+
+def test_target_density_sets_the_number_of_rounds():
+    cb = LotteryTicket(target_density=0.5, sleeping_thresholds=(), sleeping_relative=())
+    fit(cb)
+    assert len(cb.history) == 5 and cb.history[-1]["remaining_pct"] <= 52.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rate": 1.0}, r"rate: 1.0 is not valid; a pruning rate must be in \[0, 1\)"),
+        ({"rate": -0.1}, r"rate: -0.1 is not valid"),
+        ({"output_rate": 2}, r"output_rate: 2 is not valid"),
+        ({"criterion": "biggest"}, r"criterion: 'biggest' is not valid; choose one of .*magnitude"),
+        ({"rewind": "start"}, r"rewind: 'start' is not valid; choose one of init, step, lr, none"),
+        ({"scope": "net"}, r"scope: 'net' is not valid; choose one of layer, global"),
+        ({"control": "shuffle"}, r"control: 'shuffle' is not valid"),
+        ({"epochs_per_round": 0}, r"epochs_per_round: 0 is not valid"),
+        ({"rounds": None}, r"give exactly one of rounds"),
+        ({"target_density": 1.5, "rounds": None}, r"target_density: 1.5 is not valid"),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LotteryTicket(**{"rounds": 2, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"parameters": ["net.9.weight"]}, r"parameters: 'net.9.weight' matches no parameter; parameters are"),
+        ({"layer_rates": {"fc*.weight": 0.1}}, r"layer_rates: 'fc\*.weight' matches no prunable parameter"),
+    ],
+)
+def test_bad_parameter_names_fail_before_training(kwargs, message):
+    model = PlainClassifier()
+    with pytest.raises(ValueError, match=message):
+        fit(LotteryTicket(rounds=2, **kwargs), model)
+    assert model.global_step == 0
+
+
+def test_mask_shape_mismatch_on_resume(tmp_path):
+    cb = LotteryTicket(rounds=2, sleeping_thresholds=(), sleeping_relative=())
+    fit(cb)
+    state = cb.state_dict()
+    state["masks"]["net.0.weight"]["shape"] = [16, 20]
+    other = LotteryTicket(rounds=2)
+    other.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"checkpoint mask for 'net.0.weight' has shape \(16, 20\)"):
+        other.on_fit_start(trainer(), PlainClassifier())
