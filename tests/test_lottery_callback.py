@@ -304,3 +304,45 @@ def test_mask_shape_mismatch_on_resume(tmp_path):
     other.load_state_dict(state)
     with pytest.raises(ValueError, match=r"checkpoint mask for 'net.0.weight' has shape \(16, 20\)"):
         other.on_fit_start(trainer(), PlainClassifier())
+
+
+class StackedClassifier(PlainClassifier):
+    """Two networks in one module: weights stacked on a leading member dimension."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from lottery.init import mark_stacked
+
+        self.w1 = torch.nn.Parameter(torch.empty(2, 32, 20))
+        self.w2 = torch.nn.Parameter(torch.empty(2, 4, 32))
+        mark_stacked(self.w1, 2)
+        mark_stacked(self.w2, 2)
+        del self.net
+
+    def forward(self, x):  # member outputs averaged only for the accuracy metric
+        h = torch.relu(torch.einsum("bi,koi->kbo", x, self.w1))
+        return torch.einsum("kbi,koi->kbo", h, self.w2).mean(0)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        h = torch.relu(torch.einsum("bi,koi->kbo", x, self.w1))
+        logits = torch.einsum("kbi,koi->kbo", h, self.w2)
+        return sum(torch.nn.functional.cross_entropy(logits[k], y) for k in range(2))
+
+
+def test_stacked_members_have_their_own_masks_and_w0():
+    specs = (InitSpec(seed=1), InitSpec(seed=2, scheme="kaiming_uniform"))
+    model = initialize(StackedClassifier(), specs)
+    cb = LotteryTicket(
+        rounds=3, parameters=["w1", "w2"], criterion="random", sleeping_thresholds=(), sleeping_relative=()
+    )
+    probe = RewindProbe(cb)
+    fit(cb, model, extra=[probe])
+    assert probe.checked == [1, 2]
+    m1 = cb.masks["w1"]
+    assert [int(m1[k].sum()) for k in range(2)] == [round(640 * 0.64)] * 2
+    assert not torch.equal(m1[0], m1[1])  # each member's own random scores
+    single = torch.nn.Module()
+    single.w1 = torch.nn.Parameter(torch.empty(32, 20))
+    initialize(single, specs[1])
+    assert torch.equal(initial_value(model, "w1")[1], single.w1.detach())

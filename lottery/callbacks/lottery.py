@@ -157,6 +157,7 @@ class LotteryTicket(pl.Callback):
         self._hooks: list[Any] = []
         self._owner: tuple[str, nn.Module] | None = None
         self._params: dict[str, nn.Parameter] = {}
+        self._hot: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
 
     # ------------------------------------------------------------------ set-up
     def _select_parameters(self, module: nn.Module) -> list[str]:
@@ -216,6 +217,7 @@ class LotteryTicket(pl.Callback):
         self._owner = None
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._hot = None
         names = self._select_parameters(pl_module)
         all_params = dict(pl_module.named_parameters())
         self._params = {n: all_params[n] for n in names}
@@ -289,6 +291,7 @@ class LotteryTicket(pl.Callback):
         self._lr_start, self._pending_lr_reset = state["lr_start"], state["pending_lr_reset"]
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._hot = None
         for opt in trainer.optimizers:
             self._hooks.append(opt.register_step_post_hook(lambda *_: self._apply()))
         if self._lr_start is None:
@@ -303,8 +306,10 @@ class LotteryTicket(pl.Callback):
 
     # ------------------------------------------------------------------ hot path
     def _apply(self) -> None:
-        names = list(self.masks)
-        apply_masks([self._params[n].data for n in names], [self.masks[n] for n in names])
+        if self._hot is None:  # cached: this runs after every optimizer step
+            names = list(self.masks)
+            self._hot = ([self._params[n].data for n in names], [self.masks[n] for n in names])
+        apply_masks(*self._hot)
 
     # ------------------------------------------------------------------ θ0
     def initial(self, pl_module: nn.Module, name: str, seed_shift: int = 0) -> torch.Tensor:
