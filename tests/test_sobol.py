@@ -22,7 +22,7 @@ def test_first_points_equal_scipy_all_paths():
             np.testing.assert_array_equal(got.numpy(), pts[:, dim])
 
 
-def check_points(first: int, expected: np.ndarray, rng: np.random.Generator) -> None:
+def check_points(first: int, expected: np.ndarray, rng: np.random.Generator) -> int:
     """Rows of ``expected`` are scipy's points first, first+1, …; compare every dimension it holds."""
     sv = direction_numbers()[: expected.shape[1]]
     for n, row in enumerate(expected, start=first):
@@ -34,6 +34,7 @@ def check_points(first: int, expected: np.ndarray, rng: np.random.Generator) -> 
         np.testing.assert_array_equal([sobol_int(int(d), index).item() * 2.0**-30 for d in dims], row[dims])
         for d in dims[:4].tolist():
             assert draw(SobolStream(d), 1, STANDARD_UNIFORM, torch.float64, start=n).item() == row[d]
+    return len(expected)
 
 
 def test_arbitrary_index_and_dimension_equal_scipy():
@@ -41,12 +42,12 @@ def test_arbitrary_index_and_dimension_equal_scipy():
     rng = np.random.default_rng(0)
     engine = qmc.Sobol(MAX_DIM, scramble=False)
     engine.fast_forward(2**20 - 1)
-    check_points(2**20 - 1, engine.random(2), rng)
+    assert check_points(2**20 - 1, engine.random(2), rng) == 2
     narrow = qmc.Sobol(256, scramble=False)
     for n in rng.integers(1, 2**20, 3).tolist():
         narrow.reset()
         narrow.fast_forward(n)
-        check_points(n, narrow.random(1), rng)
+        assert check_points(n, narrow.random(1), rng) == 1
 
 
 @pytest.mark.skipif(not has_kernel(), reason="C kernel not built")
