@@ -19,7 +19,7 @@ from torch import nn
 
 from lottery.callbacks.sleeping import accuracy, sleeping_fractions
 from lottery.init import InitSpec, initial_value, initialize, members_of
-from lottery.init.apply import SPEC_ATTR
+from lottery.init.apply import SPEC_ATTR, check_regenerable
 from lottery.pruning import CRITERIA, apply_masks, pack, score_key, select_global, select_layerwise, unpack
 
 log = logging.getLogger("lottery")
@@ -246,11 +246,8 @@ class LotteryTicket(pl.Callback):
         elif self.init is not None or self._owner is None:
             initialize(pl_module, self.init or InitSpec())
             self._resolve_owner(pl_module)
-        spec = getattr(self._owner[1], SPEC_ATTR) if self._owner else None
-        if not self.init_copy and spec is not None:
-            for s in [spec] if isinstance(spec, InitSpec) else spec:
-                if not s.regenerable:
-                    raise ValueError("init.source 'torch' cannot regenerate θ0: use LotteryTicket(init_copy=True)")
+        if not self.init_copy and self._owner is not None:
+            check_regenerable(getattr(self._owner[1], SPEC_ATTR), type(pl_module).__name__)
         self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self._params.items()}
         self._density = {self._unit(n, m): 1.0 for n, m in self._units()}
         if self.rewind == "step" and self.rewind_step == 0:

@@ -26,7 +26,7 @@ MEMBERS_ATTR = "lottery_members"
 Specs = InitSpec | Sequence[InitSpec]
 
 
-class NotRegenerableError(RuntimeError):
+class NotRegenerableError(ValueError):
     """Raised when w0 is asked of a start whose source cannot regenerate it (``torch``)."""
 
 
@@ -145,7 +145,7 @@ def _compute(
     return torch.stack([_values(s, name, *args) for s in per_member])
 
 
-def _check_regenerable(specs: Specs, what: str) -> None:
+def check_regenerable(specs: Specs, what: str) -> None:
     for s in [specs] if isinstance(specs, InitSpec) else specs:
         if not s.regenerable:
             raise NotRegenerableError(
@@ -157,14 +157,14 @@ def _check_regenerable(specs: Specs, what: str) -> None:
 def initial_value(module: nn.Module, name: str, spec: Specs | None = None) -> torch.Tensor:
     """w0 of parameter ``name``, regenerated on the parameter's device and dtype; nothing is stored."""
     specs = spec_of(module) if spec is None else spec
-    _check_regenerable(specs, repr(name))
+    check_regenerable(specs, repr(name))
     return _compute(module, name, specs, dict(module.named_parameters()), weight_ordinals(module))
 
 
 def initial_state(module: nn.Module, spec: Specs | None = None) -> dict[str, torch.Tensor]:
     """w0 of every parameter (regenerated, not stored)."""
     specs = spec_of(module) if spec is None else spec
-    _check_regenerable(specs, type(module).__name__)
+    check_regenerable(specs, type(module).__name__)
     params, ordinals = dict(module.named_parameters()), weight_ordinals(module)
     return {name: _compute(module, name, specs, params, ordinals) for name in params}
 
