@@ -47,6 +47,10 @@ def _positive(field: str, value: int | None) -> None:
         raise ValueError(f"{field}: {value!r} is not valid; use an integer ≥ 1")
 
 
+def _is_eval_metric(key: str) -> bool:
+    return key.split("_")[0].split("/")[0] in ("val", "test")
+
+
 class LotteryTicket(pl.Callback):
     """Lottery-ticket IMP for any ``LightningModule``.
 
@@ -148,7 +152,7 @@ class LotteryTicket(pl.Callback):
         self.done = False
         self._density: dict[str, float] = {}  # target density per unit "name#member"
         self._round_start = (0, 0)  # (epoch, global step)
-        self._best: tuple[float, int, int] | None = None
+        self._best: tuple[float, int, int, dict[str, float]] | None = None
         self._snapshot: dict[str, torch.Tensor] | None = None
         self._copy: dict[str, torch.Tensor] | None = None
         self._lr_start: list[dict[str, Any]] | None = None
@@ -350,7 +354,8 @@ class LotteryTicket(pl.Callback):
             best = self._best
             if best is None or (value > best[0] if self.monitor_mode == "max" else value < best[0]):
                 epoch = trainer.current_epoch - self._round_start[0] + 1
-                self._best = (value, epoch, trainer.global_step - self._round_start[1])
+                at_best = {k: float(v) for k, v in trainer.callback_metrics.items() if _is_eval_metric(k)}
+                self._best = (value, epoch, trainer.global_step - self._round_start[1], at_best)
         # End the round here, not in on_train_epoch_end: ModelCheckpoint saves in on_validation_end (after
         # this hook, since Lightning runs checkpoint callbacks last), so its checkpoint holds the new masks.
         if trainer.is_last_batch and self._round_complete(trainer):
@@ -374,7 +379,7 @@ class LotteryTicket(pl.Callback):
         if self.verbose:
             parts = [f"round {self.round + 1}/{total}", f"{record['remaining_pct']:.1f} % remaining"]
             parts += [
-                f"{k.replace('_', ' ')} {100 * v:.2f} %"
+                f"{k.removesuffix('_acc').replace('_', ' ')} {100 * v:.2f} %"
                 for k, v in record.items()
                 if k.split("_")[0] in ("val", "test") and k.endswith("acc")
             ]
@@ -403,10 +408,12 @@ class LotteryTicket(pl.Callback):
         }
         rec.update({f"remaining_pct/{n}": 100.0 * alive[n] / sizes[n] for n in self.masks})
         for key, value in trainer.callback_metrics.items():
-            if key.split("_")[0].split("/")[0] in ("val", "test"):
+            if _is_eval_metric(key):
                 rec[key] = float(value)
         if self._best is not None:
-            rec[f"best_{self.monitor}"], rec["best_epoch"], rec["best_step"] = self._best
+            rec[f"best_{self.monitor}"], rec["best_epoch"], rec["best_step"] = self._best[:3]
+            # F&C report test accuracy at the early-stopping iteration: every eval metric at the best epoch
+            rec.update({f"at_best/{k}": v for k, v in (self._best[3] if len(self._best) > 3 else {}).items()})
         can_regenerate = self._copy is not None or self._owner is not None
         if can_regenerate and (self.sleeping_thresholds or self.sleeping_relative or self.sleeping_check):
             self._sleeping(trainer, pl_module, rec)

@@ -1,0 +1,119 @@
+"""A LightningModule for image classification with the optimisers of the lottery-ticket literature.
+
+The hot path is kept lean (≈ 0.8 ms per ``self.log`` call per step on these CPUs): training loss and
+accuracy are summed on-device and logged once per epoch. Evaluation loaders are named (``val``, ``test``)
+and their metrics logged as ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+class StepSchedule:
+    """LR factor at optimizer step s: linear warm-up over ``warmup_steps``, then × gamma at each milestone
+    (in epochs of the current round; the IMP callback restores the schedule at each rewind)."""
+
+    def __init__(self, warmup_steps: int, milestones: Sequence[int], gamma: float, steps_per_epoch: int) -> None:
+        self.warmup_steps, self.milestones, self.gamma = warmup_steps, sorted(milestones), gamma
+        self.steps_per_epoch = steps_per_epoch
+
+    def __call__(self, step: int) -> float:
+        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps else 1.0
+        epoch = step // max(1, self.steps_per_epoch)
+        return warm * self.gamma ** sum(epoch >= m for m in self.milestones)
+
+
+class Classifier(pl.LightningModule):
+    """Cross-entropy classification of any ``nn.Module`` producing logits.
+
+    Args:
+        model: the network (``lottery.models.build``); nothing in it knows about pruning.
+        optimizer: ``adam``, ``adamw`` or ``sgd``; ``fused`` uses the fused kernels where torch has them.
+        lr, momentum, nesterov, weight_decay: the usual.
+        milestones / gamma: multiply the LR by ``gamma`` at these epochs (counted from the round's start).
+        warmup_steps: linear LR warm-up from lr / warmup_steps.
+        eval_names: names under which the validation loaders' metrics are logged, in loader order.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        optimizer: str = "adam",
+        lr: float = 1.2e-3,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        milestones: Sequence[int] = (),
+        gamma: float = 0.1,
+        warmup_steps: int = 0,
+        fused: bool = True,
+        eval_names: Sequence[str] = ("val", "test"),
+    ) -> None:
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optim.name: {optimizer!r} is not valid; choose one of {', '.join(OPTIMIZERS)}")
+        self.model = model
+        self.optimizer, self.lr, self.momentum, self.nesterov = optimizer, lr, momentum, nesterov
+        self.weight_decay, self.milestones, self.gamma = weight_decay, tuple(milestones), gamma
+        self.warmup_steps, self.fused, self.eval_names = warmup_steps, fused, tuple(eval_names)
+        self._sums: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        with torch.no_grad():
+            step = torch.stack([loss * len(y), (logits.argmax(-1) == y).sum().to(loss.dtype), loss.new_tensor(len(y))])
+            self._sums = step if self._sums is None else self._sums.add_(step)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self._sums is not None:
+            total, correct, n = self._sums.tolist()
+            self.log_dict({"train_loss": total / n, "train_acc": correct / n})
+            self._sums = None
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], name: str) -> None:
+        x, y = batch
+        logits = self.model(x)
+        metrics = {f"{name}_loss": F.cross_entropy(logits, y), f"{name}_acc": (logits.argmax(-1) == y).float().mean()}
+        self.log_dict(metrics, batch_size=len(y), add_dataloader_idx=False, prog_bar=name == "val")
+
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        self._evaluate(batch, self.eval_names[dataloader_idx])
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        params = list(self.parameters())
+        fused = self.fused and all(p.device.type in ("cpu", "cuda") for p in params)
+        if self.optimizer == "sgd":
+            opt: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
+                weight_decay=self.weight_decay, fused=fused or None,
+            )
+        else:
+            cls = torch.optim.Adam if self.optimizer == "adam" else torch.optim.AdamW
+            opt = cls(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None)
+        if not self.milestones and not self.warmup_steps:
+            return opt
+        steps = self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs or 1)
+        schedule = StepSchedule(self.warmup_steps, self.milestones, self.gamma, int(steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

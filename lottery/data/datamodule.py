@@ -1,0 +1,105 @@
+"""One LightningDataModule for every registered dataset, holding the data as normalised tensors."""
+
+from __future__ import annotations
+
+import os
+
+import pytorch_lightning as pl
+import torch
+
+from lottery.data.batches import Augment, TensorBatches
+from lottery.data.sources import DATASETS, Arrays, resolve_root
+
+
+class TensorDataModule(pl.LightningDataModule):
+    """Train / validation / test batches for ``dataset`` (a key of ``DATASETS``).
+
+    Args:
+        root: data root (else ``$LOTTERY_DATA``, else ``~/.cache/lottery/data``).
+        val_size: images held out of the training set for validation (Frankle & Carbin: 5,000); 0 for none.
+        split_seed: seed of the validation split (kept fixed across a grid so every start sees one split).
+        seed: seed of the batch order (epoch e's order depends only on seed and e).
+        augment: crop-and-flip augmentation; ``None`` uses the dataset's standard recipe (CIFAR: on).
+        train_subset / test_subset: keep only the first N images (quick runs, tests).
+        device: where the tensors live; ``None`` follows the trainer's device.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "mnist",
+        *,
+        root: str | os.PathLike | None = None,
+        batch_size: int = 60,
+        eval_batch_size: int = 1000,
+        val_size: int = 5000,
+        split_seed: int = 0,
+        seed: int = 0,
+        augment: bool | None = None,
+        train_subset: int | None = None,
+        test_subset: int | None = None,
+        download: bool = True,
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__()
+        if dataset not in DATASETS:
+            raise ValueError(f"data.dataset: {dataset!r} is not valid; choose one of {', '.join(sorted(DATASETS))}")
+        self.dataset, self.info = dataset, DATASETS[dataset]
+        self.root = resolve_root(root)
+        self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
+        self.split_seed, self.seed, self.download, self.device = split_seed, seed, download, device
+        self.augment = self.info.augment if augment is None else augment
+        self.train_subset, self.test_subset = train_subset, test_subset
+        self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._train: TensorBatches | None = None
+
+
+    def load(self) -> Arrays:
+        """Read the raw uint8 arrays (raises ``DataMissingError`` with instructions when absent)."""
+        return self.info.read(self.root, self.download)
+
+    def prepare(self, device: str | torch.device = "cpu") -> None:
+        """Split, subset and normalise once; idempotent, so calling it early checks the data before a run."""
+        if self.tensors:
+            return
+        arrays = self.load()
+        n = len(arrays.train_x)
+        if not 0 <= self.val_size < n:
+            raise ValueError(f"data.val_size: {self.val_size} is not valid; use 0 ≤ val_size < {n} (training images)")
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+        val_idx, train_idx = perm[: self.val_size], perm[self.val_size :].sort().values
+        train_idx = train_idx[: self.train_subset] if self.train_subset else train_idx
+        test = slice(0, self.test_subset) if self.test_subset else slice(None)
+        mean = torch.tensor(self.info.mean).view(1, -1, 1, 1)
+        std = torch.tensor(self.info.std).view(1, -1, 1, 1)
+
+        def norm(x: torch.Tensor) -> torch.Tensor:
+            return ((x.float() / 255 - mean) / std).to(device).contiguous()
+
+        self.tensors["train"] = norm(arrays.train_x[train_idx]), arrays.train_y[train_idx].to(device)
+        if self.val_size:
+            self.tensors["val"] = norm(arrays.train_x[val_idx.sort().values]), arrays.train_y[val_idx.sort().values].to(
+                device)
+        self.tensors["test"] = norm(arrays.test_x[test]), arrays.test_y[test].to(device)
+        self._fill = (-mean / std).flatten().to(device)
+
+    def setup(self, stage: str) -> None:
+        device = self.device
+        if device is None:
+            device = self.trainer.strategy.root_device if self.trainer is not None else "cpu"
+        self.prepare(device)
+        if self._fill.device != torch.device(device):  # prepared early on the CPU; move once, keep it there
+            self.tensors = {k: (x.to(device), y.to(device)) for k, (x, y) in self.tensors.items()}
+            self._fill = self._fill.to(device)
+
+    def train_dataloader(self) -> TensorBatches:
+        x, y = self.tensors["train"]
+        augment = Augment(4, self._fill) if self.augment else None
+        return TensorBatches(x, y, self.batch_size, shuffle=True, seed=self.seed, augment=augment, name="train")
+
+    def val_dataloader(self) -> list[TensorBatches]:
+        """Validation then test: both evaluated at every evaluation, logged as ``val_*`` and ``test_*``."""
+        names = [n for n in ("val", "test") if n in self.tensors]
+        return [TensorBatches(*self.tensors[n], self.eval_batch_size, name=n) for n in names]
+
+    def test_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self.tensors["test"], self.eval_batch_size, name="test")

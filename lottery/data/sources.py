@@ -1,0 +1,157 @@
+"""Where each dataset's files live and how they become uint8 tensors: a small registry.
+
+Each reader returns ``Arrays`` (N×C×H×W uint8 images, int64 labels) from a data root, or raises
+``DataMissingError`` with a message that says which files to put where.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lottery.data.idx import read_idx
+
+ENV_VAR = "LOTTERY_DATA"
+DEFAULT_ROOT = Path("~/.cache/lottery/data").expanduser()
+
+
+class DataMissingError(FileNotFoundError):
+    """The dataset's files are not under the data root and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class Arrays:
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    shape: tuple[int, int, int]
+    classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: bool  # the standard recipe: random crop with 4-pixel padding and horizontal flips
+    read: Callable[[Path, bool], Arrays]
+
+
+def resolve_root(root: str | os.PathLike | None) -> Path:
+    """``data.root`` if given, else ``$LOTTERY_DATA``, else ``~/.cache/lottery/data``; checked readable."""
+    source = "data.root"
+    if root is None or str(root) == "":
+        root, source = os.environ.get(ENV_VAR) or None, f"${ENV_VAR}"
+    if root is None:
+        return DEFAULT_ROOT
+    path = Path(root).expanduser()
+    if not path.exists():
+        raise DataMissingError(f"{source}: {str(path)!r} does not exist; point it at the folder that holds the "
+                               "datasets (e.g. …/data with MNIST/raw inside)")
+    if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
+        raise DataMissingError(f"{source}: {str(path)!r} is not a readable directory")
+    return path
+
+
+def _find(folders: list[Path], name: str) -> Path | None:
+    for folder in folders:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _download(dataset: str, root: Path, fetch: Callable[[Path], object]) -> tuple[Path | None, str]:
+    """Download into ``root`` (or the user cache when ``root`` is read-only); returns (where, error)."""
+    target = root if os.access(root, os.W_OK) else DEFAULT_ROOT
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)  # an offline machine should fail in seconds, not hang
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        fetch(target)
+        return target, ""
+    except Exception as e:  # noqa: BLE001  (any network or filesystem failure means "not available")
+        return None, f"{type(e).__name__}: {e}".splitlines()[0][:200]
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _idx_reader(folder: str, system: tuple[str, ...], tv_class: str) -> Callable[[Path, bool], Arrays]:
+    def read(root: Path, download: bool) -> Arrays:
+        folders = [root / folder / "raw", root / folder, *map(Path, system), DEFAULT_ROOT / folder / "raw"]
+        paths = [_find(folders, f) for f in IDX_FILES]
+        error = "download disabled (data.download=false)"
+        if None in paths and download:
+            import torchvision.datasets as tvd
+
+            where, error = _download(folder, root, lambda t: getattr(tvd, tv_class)(str(t), download=True))
+            if where is not None:
+                paths = [_find([where / folder / "raw"], f) for f in IDX_FILES]
+        if None in paths:
+            missing = [f for f, p in zip(IDX_FILES, paths, strict=False) if p is None]
+            raise DataMissingError(
+                f"{folder} not found: missing {', '.join(missing)} (.gz or uncompressed) under "
+                f"{root / folder / 'raw'}; {error}. Put the four IDX files train-images-idx3-ubyte, "
+                f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (gzipped or not) in "
+                f"<root>/{folder}/raw/, where <root> is data.root or ${ENV_VAR} (now {root}), or run where "
+                "the internet is reachable with data.download=true."
+            )
+        tx, ty, vx, vy = (read_idx(p) for p in paths)  # type: ignore[arg-type]
+        return Arrays(tx.unsqueeze(1), ty.long(), vx.unsqueeze(1), vy.long())
+
+    return read
+
+
+CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+
+
+def read_cifar10(root: Path, download: bool) -> Arrays:
+    folder = root / "cifar-10-batches-py"
+    error = "download disabled (data.download=false)"
+    if not all((folder / f).is_file() for f in CIFAR_FILES) and download:
+        import torchvision.datasets as tvd
+
+        where, error = _download("cifar10", root, lambda t: tvd.CIFAR10(str(t), download=True))
+        if where is not None:
+            folder = where / "cifar-10-batches-py"
+    missing = [f for f in CIFAR_FILES if not (folder / f).is_file()]
+    if missing:
+        raise DataMissingError(
+            f"CIFAR-10 not found: missing {', '.join(missing)} in {folder}; {error}. Unpack "
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz so that <root>/cifar-10-batches-py/ holds "
+            f"data_batch_1…5 and test_batch, where <root> is data.root or ${ENV_VAR} (now {root}), or run where "
+            "the internet is reachable with data.download=true."
+        )
+
+    def load(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for name in names:
+            with open(folder / name, "rb") as f:
+                batch = pickle.load(f, encoding="bytes")
+            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+
+    return Arrays(*load(CIFAR_FILES[:5]), *load(CIFAR_FILES[5:]))
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "mnist": DatasetInfo((1, 28, 28), 10, (0.1307,), (0.3081,), False, _idx_reader("MNIST", (), "MNIST")),
+    "fashion_mnist": DatasetInfo(
+        (1, 28, 28), 10, (0.2860,), (0.3530,), False,
+        _idx_reader("FashionMNIST", ("/usr/share/datasets/fashion-mnist",), "FashionMNIST"),
+    ),
+    "cifar10": DatasetInfo(
+        (3, 32, 32), 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True, read_cifar10
+    ),
+}

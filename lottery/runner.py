@@ -1,0 +1,200 @@
+"""Run one lottery-ticket experiment from a validated ``Config``: the code behind ``lottery.train``.
+
+A run lives in ``<output_dir>/<name>-<hash of non-default values>/``:
+``config.yaml`` (resolved), ``rounds.csv`` / ``rounds.json`` (rewritten atomically after every round),
+``results.json`` (written last; its presence means finished), ``logs/`` (Lightning CSV logger),
+``checkpoints/last.ckpt`` (while running; an interrupted run resumes from it) and ``wandb/`` when enabled.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from lottery.atomic import write_csv, write_json, write_text
+from lottery.callbacks import LotteryTicket
+from lottery.classifier import Classifier
+from lottery.config import Config, ConfigError, to_dict, to_yaml
+from lottery.data import DATASETS, DataMissingError, TensorDataModule
+from lottery.init import initialize
+from lottery.models import build
+
+log = logging.getLogger("lottery")
+
+
+def configure_threads(threads: int) -> int:
+    """0 means every core, unless ``$OMP_NUM_THREADS`` says otherwise (several processes on one machine
+    must each take 1 thread: two 2-thread torch processes on 2 cores run 12–25× slower)."""
+    if threads == 0:
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        threads = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def run_dir(cfg: Config) -> Path:
+    return Path(cfg.output_dir) / cfg.run_name
+
+
+def is_finished(path: Path) -> bool:
+    try:
+        return bool(json.loads((path / "results.json").read_text()).get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
+def datamodule(cfg: Config) -> TensorDataModule:
+    d = cfg.data
+    return TensorDataModule(
+        d.dataset, root=d.root, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size, val_size=d.val_size,
+        split_seed=d.split_seed, seed=cfg.seed, augment=d.augment, train_subset=d.train_subset,
+        test_subset=d.test_subset, download=d.download,
+    )
+
+
+def model(cfg: Config) -> nn.Module:
+    info = DATASETS[cfg.data.dataset]
+    net = build(cfg.model.name, info.shape, info.classes, **cfg.model.kwargs)
+    initialize(net, cfg.init_spec())
+    return net
+
+
+def layer_rates(cfg: Config, net: nn.Module) -> dict[str, float]:
+    """``conv_rate`` for every conv weight, then the explicit ``layer_rates`` globs (``model.`` prefix added)."""
+    rates = {}
+    if cfg.prune.conv_rate is not None:
+        rates = {f"model.{n}.weight": cfg.prune.conv_rate for n, m in net.named_modules() if isinstance(m, nn.Conv2d)}
+    for pattern, rate in cfg.prune.layer_rates.items():
+        full = pattern if pattern.startswith("model.") else f"model.{pattern}"
+        if not any(fnmatch.fnmatchcase(f"model.{n}", full) for n, _ in net.named_parameters()):
+            raise ValueError(f"prune.layer_rates: {pattern!r} matches no parameter of {cfg.model.name}")
+        rates[full] = rate
+    return rates
+
+
+def lottery_callback(cfg: Config, net: nn.Module) -> LotteryTicket:
+    p, spec = cfg.prune, cfg.init_spec()
+    return LotteryTicket(
+        # init=None: θ0 comes from the spec attached to the network by ``model``, so parameters are named as
+        # in the bare network ("0.weight") and ``initialize(net, spec)`` alone reproduces every w0.
+        init=None, init_copy=not spec.regenerable, rate=p.rate, layer_rates=layer_rates(cfg, net),
+        output_rate=p.output_rate, scope=p.scope, epochs_per_round=p.epochs_per_round, rounds=p.rounds,
+        target_density=p.target_density, criterion=p.criterion, rewind=p.rewind, rewind_step=p.rewind_step,
+        reset_optimizer=p.reset_optimizer, control=p.control, control_seed=p.control_seed, prune_seed=p.prune_seed,
+        monitor=p.monitor, monitor_mode=p.monitor_mode, sleeping_thresholds=p.sleeping_thresholds,
+        sleeping_relative=p.sleeping_relative, sleeping_check=p.sleeping_check,
+    )
+
+
+class RoundWriter(pl.Callback):
+    """Rewrites ``rounds.csv`` / ``rounds.json`` atomically whenever the IMP callback finishes a round."""
+
+    def __init__(self, path: Path, lottery: LotteryTicket, extra: dict[str, Any]) -> None:
+        self.path, self.lottery, self.extra, self.written = path, lottery, extra, -1
+
+    def _write(self) -> None:
+        if len(self.lottery.history) != self.written:
+            rows = [{**self.extra, **r} for r in self.lottery.history]
+            write_json(self.path / "rounds.json", rows)
+            write_csv(self.path / "rounds.csv", rows)
+            self.written = len(rows)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write()
+
+
+def identity(cfg: Config) -> dict[str, Any]:
+    """The columns that say which cell a round belongs to (for tidy tables across runs)."""
+    spec = cfg.init_spec()
+    return {"run": cfg.run_name, "model": cfg.model.name, "dataset": cfg.data.dataset, "scheme": spec.scheme,
+            "source": spec.source, "scale": spec.scale, "seed": spec.seed, "start": spec.label}
+
+
+def loggers(cfg: Config, path: Path) -> list:
+    from pytorch_lightning.loggers import CSVLogger
+
+    out: list = [CSVLogger(save_dir=str(path), name="logs")]
+    if cfg.wandb.enabled:
+        from pytorch_lightning.loggers import WandbLogger
+
+        w = cfg.wandb
+        if w.mode is not None:
+            os.environ["WANDB_MODE"] = w.mode
+        out.append(WandbLogger(
+            project=w.project, entity=w.entity, group=w.group or cfg.init_spec().label, tags=list(w.tags),
+            name=cfg.run_name, id=cfg.run_name, resume="allow", save_dir=str(path), config=to_dict(cfg),
+        ))
+    return out
+
+
+def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list) -> pl.Trainer:
+    from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+
+    t = cfg.train
+    if t.checkpoint:
+        callbacks.append(ModelCheckpoint(dirpath=str(path / "checkpoints"), save_last=True, save_top_k=0))
+    if t.progress_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=20))
+    return pl.Trainer(
+        max_epochs=-1, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
+        deterministic=t.deterministic, check_val_every_n_epoch=t.eval_every, num_sanity_val_steps=0,
+        callbacks=callbacks, logger=logger, enable_checkpointing=t.checkpoint, enable_progress_bar=t.progress_bar,
+        enable_model_summary=t.progress_bar, default_root_dir=str(path),
+    )
+
+
+def run(cfg: Config, *, force: bool = False) -> dict[str, Any]:
+    """Run (or resume, or skip when finished) the experiment; returns the contents of ``results.json``."""
+    path = run_dir(cfg)
+    if is_finished(path) and not force:
+        log.info(f"{path} is finished already; delete it or pass --force to run again")
+        return json.loads((path / "results.json").read_text())
+    threads = configure_threads(cfg.train.threads)
+    try:  # every check that needs the data, the model or the callback, before anything is written
+        dm = datamodule(cfg)
+        dm.prepare()
+        net = model(cfg)
+        lottery = lottery_callback(cfg, net)
+        module = Classifier(
+            net, optimizer=cfg.optim.name, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+            nesterov=cfg.optim.nesterov, weight_decay=cfg.optim.weight_decay, milestones=cfg.optim.milestones,
+            gamma=cfg.optim.gamma, warmup_steps=cfg.optim.warmup_steps, fused=cfg.optim.fused,
+            eval_names=[n for n in ("val", "test") if n in dm.tensors],
+        )
+    except (ValueError, DataMissingError) as e:
+        raise ConfigError(str(e)) from None
+    if force and path.exists():
+        shutil.rmtree(path)
+    resume = path / "checkpoints" / "last.ckpt"
+    ckpt = str(resume) if cfg.train.checkpoint and resume.is_file() else None
+    write_text(path / "config.yaml", to_yaml(cfg))
+    sizes = {k: len(v[0]) for k, v in dm.tensors.items()}
+    log.info(f"{cfg.run_name}: {cfg.model.name} on {cfg.data.dataset} {sizes}, start {cfg.init_spec().label}, "
+             f"{threads} threads{', resuming from ' + str(resume) if ckpt else ''} → {path}")
+    pl.seed_everything(cfg.seed, verbose=False)
+    start = time.perf_counter()
+    callbacks: list[pl.Callback] = [lottery, RoundWriter(path, lottery, identity(cfg))]
+    trainer(cfg, path, callbacks, loggers(cfg, path)).fit(module, datamodule=dm, ckpt_path=ckpt)
+    if not lottery.done:
+        raise RuntimeError(f"training stopped before the last round ({len(lottery.history)} rounds done); "
+                           f"rerun the same command to resume from {resume}")
+    results = {"finished": True, "run": cfg.run_name, "config": to_dict(cfg), "identity": identity(cfg),
+               "wall_seconds": time.perf_counter() - start, "rounds": [{**identity(cfg), **r} for r in lottery.history]}
+    write_json(path / "results.json", results)
+    if not cfg.train.keep_checkpoint:
+        shutil.rmtree(path / "checkpoints", ignore_errors=True)
+    log.info(f"finished: per-round results in {path / 'rounds.csv'}")
+    return results
