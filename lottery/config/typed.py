@@ -59,13 +59,12 @@ def convert(tp: Any, value: Any, field: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in (a for a in args if a is not type(None)):
             try:
                 return convert(arg, value, field)
-            except ConfigError as e:
-                errors.append(e)
-        raise errors[0] if len(errors) == 1 else _bad(field, value, tp)
+            except ConfigError:
+                pass
+        raise _bad(field, value, tp)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise _bad(field, value, tp)

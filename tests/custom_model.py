@@ -1,0 +1,15 @@
+"""A user's own model, loaded by import path in tests (``tests.custom_model:TinyNet``)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class TinyNet(nn.Sequential):
+    def __init__(self, input_shape: tuple[int, int, int], num_classes: int, hidden: int = 16) -> None:
+        c, h, w = input_shape
+        super().__init__(nn.Flatten(), nn.Linear(c * h * w, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+
+def not_a_module(input_shape: tuple[int, int, int], num_classes: int) -> int:
+    return 3
