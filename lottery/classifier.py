@@ -42,6 +42,7 @@ class Classifier(pl.LightningModule):
         milestones / gamma: multiply the LR by ``gamma`` at these epochs (counted from the round's start).
         warmup_steps: linear LR warm-up from lr / warmup_steps.
         eval_names: names under which the validation loaders' metrics are logged, in loader order.
+        steps_per_epoch: batches per epoch, for epoch milestones (default: counted from the datamodule).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class Classifier(pl.LightningModule):
         warmup_steps: int = 0,
         fused: bool = True,
         eval_names: Sequence[str] = ("val", "test"),
+        steps_per_epoch: int | None = None,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
@@ -66,6 +68,7 @@ class Classifier(pl.LightningModule):
         self.optimizer, self.lr, self.momentum, self.nesterov = optimizer, lr, momentum, nesterov
         self.weight_decay, self.milestones, self.gamma = weight_decay, tuple(milestones), gamma
         self.warmup_steps, self.fused, self.eval_names = warmup_steps, fused, tuple(eval_names)
+        self.steps_per_epoch = steps_per_epoch
         self._sums: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +116,12 @@ class Classifier(pl.LightningModule):
             opt = cls(params, lr=self.lr, weight_decay=self.weight_decay, fused=fused or None)
         if not self.milestones and not self.warmup_steps:
             return opt
-        steps = self.trainer.estimated_stepping_batches / max(1, self.trainer.max_epochs or 1)
-        schedule = StepSchedule(self.warmup_steps, self.milestones, self.gamma, int(steps))
+        steps = self.steps_per_epoch
+        if steps is None and self.milestones:
+            dm = self.trainer.datamodule
+            if dm is None:
+                raise ValueError("optim.milestones: pass steps_per_epoch (no datamodule to count batches)")
+            steps = len(dm.train_dataloader())
+        schedule = StepSchedule(self.warmup_steps, self.milestones, self.gamma, steps or 1)
         scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

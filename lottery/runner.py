@@ -145,7 +145,8 @@ def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list)
 
     t = cfg.train
     if t.checkpoint:
-        callbacks.append(ModelCheckpoint(dirpath=str(path / "checkpoints"), save_last=True, save_top_k=0))
+        callbacks.append(ModelCheckpoint(dirpath=str(path / "checkpoints"), filename="last", save_top_k=1,
+                                         enable_version_counter=False))  # the latest epoch only, overwritten
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
     return pl.Trainer(
@@ -172,7 +173,7 @@ def run(cfg: Config, *, force: bool = False) -> dict[str, Any]:
             net, optimizer=cfg.optim.name, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
             nesterov=cfg.optim.nesterov, weight_decay=cfg.optim.weight_decay, milestones=cfg.optim.milestones,
             gamma=cfg.optim.gamma, warmup_steps=cfg.optim.warmup_steps, fused=cfg.optim.fused,
-            eval_names=[n for n in ("val", "test") if n in dm.tensors],
+            eval_names=[n for n in ("val", "test") if n in dm.tensors], steps_per_epoch=len(dm.train_dataloader()),
         )
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None

