@@ -1,7 +1,7 @@
 """A LightningModule for image classification with the optimisers of the lottery-ticket literature.
 
-The hot path is kept lean (≈ 0.8 ms per ``self.log`` call per step on these CPUs): training loss and
-accuracy are summed on-device and logged once per epoch. Evaluation loaders are named (``val``, ``test``)
+The hot path is kept lean (≈ 0.8 ms per ``self.log`` call per step on these CPUs): training losses stay
+on the device and are averaged and logged once per epoch. Evaluation loaders are named (``val``, ``test``)
 and their metrics logged as ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc``.
 """
 
@@ -69,25 +69,53 @@ class Classifier(pl.LightningModule):
         self.weight_decay, self.milestones, self.gamma = weight_decay, tuple(milestones), gamma
         self.warmup_steps, self.fused, self.eval_names = warmup_steps, fused, tuple(eval_names)
         self.steps_per_epoch = steps_per_epoch
-        self._sums: torch.Tensor | None = None
+        self._epoch: dict[str, list] = {"losses": [], "sizes": []}  # kept on device, reduced once per epoch
+        self.automatic_optimization = False
+        self._direct = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
-        with torch.no_grad():
-            step = torch.stack([loss * len(y), (logits.argmax(-1) == y).sum().to(loss.dtype), loss.new_tensor(len(y))])
-            self._sums = step if self._sums is None else self._sums.add_(step)
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        # Manual optimisation, so one call can take several steps (a list of batches from TensorBatches with
+        # chunk > 1); LightningOptimizer.step still counts global steps and runs optimizer hooks per step.
+        opt, scheduler = self.optimizers(), self.lr_schedulers()
+        for x, y in batch if isinstance(batch, list) else [batch]:
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad()
+            if self._direct:
+                loss.backward()
+            else:
+                self.manual_backward(loss)
+            opt.step()
+            if scheduler is not None:
+                scheduler.step()
+            epoch = self._epoch  # a plain dict: nn.Module.__setattr__ costs ≈ 10 µs per call
+            epoch["losses"].append(loss.detach())
+            epoch["sizes"].append(len(y))
         return loss
 
+    def on_train_start(self) -> None:
+        # manual_backward on one device in 32-bit precision is loss.backward() plus the backward hooks; when
+        # no callback or this module uses those hooks, call backward directly (≈ 0.3 ms less per step here)
+        from pytorch_lightning.plugins.precision import Precision
+        from pytorch_lightning.strategies import SingleDeviceStrategy
+
+        hooks = ("on_before_backward", "on_after_backward")
+        users = [cb for cb in self.trainer.callbacks for h in hooks
+                 if getattr(type(cb), h) is not getattr(pl.Callback, h)]
+        users += [h for h in hooks if getattr(type(self), h) is not getattr(pl.LightningModule, h)]
+        self._direct = (type(self.trainer.strategy) is SingleDeviceStrategy
+                        and type(self.trainer.precision_plugin) is Precision and not users)
+
     def on_train_epoch_end(self) -> None:
-        if self._sums is not None:
-            total, correct, n = self._sums.tolist()
-            self.log_dict({"train_loss": total / n, "train_acc": correct / n})
-            self._sums = None
+        epoch = self._epoch
+        if epoch["losses"]:
+            sizes = torch.tensor(epoch["sizes"], dtype=torch.float64)
+            mean = (torch.stack(epoch["losses"]).double().cpu() * sizes).sum() / sizes.sum()
+            self.log("train_loss", mean.item())
+        self._epoch = {"losses": [], "sizes": []}
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], name: str) -> None:
         x, y = batch

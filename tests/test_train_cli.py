@@ -96,3 +96,12 @@ def test_cli_on_synthetic_cifar10_with_conv2(tmp_path: Path) -> None:
     conv = [v for k, v in rounds[1].items() if k.startswith("remaining_pct/model.0")]
     fc = [v for k, v in rounds[1].items() if k.startswith("remaining_pct/model.6")]
     assert conv == [pytest.approx(90.0, abs=0.1)] and fc == [pytest.approx(80.0, abs=0.01)]  # conv 10 %, fc 20 %
+
+
+@needs_mnist
+def test_several_steps_per_call_give_the_same_run_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
+    base = ["prune.rounds=2", "prune.epochs_per_round=1", "optim.warmup_steps=7", *QUICK]
+    one = run(load(CONFIGS / "lenet300_mnist.yaml", [*base, "train.steps_per_call=1", f"output_dir={tmp_path}/1"]))
+    many = run(load(CONFIGS / "lenet300_mnist.yaml", [*base, "train.steps_per_call=6", f"output_dir={tmp_path}/6"]))
+    assert one["rounds"] == many["rounds"] and one["rounds"][1]["step"] == 40  # 20 optimizer steps per epoch

@@ -20,7 +20,7 @@ from torch import nn
 from lottery.callbacks.sleeping import accuracy, sleeping_fractions
 from lottery.init import InitSpec, initial_value, initialize, members_of
 from lottery.init.apply import SPEC_ATTR, check_regenerable
-from lottery.pruning import CRITERIA, apply_masks, pack, score_key, select_global, select_layerwise, unpack
+from lottery.pruning import CRITERIA, multipliers, pack, score_key, select_global, select_layerwise, unpack
 
 log = logging.getLogger("lottery")
 
@@ -307,10 +307,11 @@ class LotteryTicket(pl.Callback):
 
     # ------------------------------------------------------------------ hot path
     def _apply(self) -> None:
-        if self._hot is None:  # cached: this runs after every optimizer step
-            names = list(self.masks)
-            self._hot = ([self._params[n].data for n in names], [self.masks[n] for n in names])
-        apply_masks(*self._hot)
+        if self._hot is None:  # cached: this runs after every optimizer step; all-ones masks are skipped
+            names = [n for n, m in self.masks.items() if not bool(m.all())]
+            self._hot = ([self._params[n].data for n in names], multipliers([self.masks[n] for n in names]))
+        if self._hot[0]:
+            torch._foreach_mul_(*self._hot)
 
     # ------------------------------------------------------------------ θ0
     def initial(self, pl_module: nn.Module, name: str, seed_shift: int = 0) -> torch.Tensor:
@@ -476,6 +477,7 @@ class LotteryTicket(pl.Callback):
             new = select_global([scores[u] for _, u in group], masks, target)
             for m, nm in zip(masks, new, strict=True):
                 m.copy_(nm)
+        self._hot = None  # masks that were all ones may not be any more
 
     @staticmethod
     def _slice(t: torch.Tensor, member: int | None) -> torch.Tensor:

@@ -86,6 +86,8 @@ class PruneConfig:
 
 @dataclass
 class TrainConfig:
+    steps_per_call: int = opt(8, "optimizer steps per Lightning training_step call: amortises Lightning's "
+                              "per-call overhead, same steps and results as 1 (forced to 1 for rewind=step)")
     eval_every: int = opt(1, "evaluate validation and test sets every N epochs (must divide epochs_per_round)")
     accelerator: str = opt("cpu", "Lightning accelerator: cpu, gpu, auto, …")
     devices: int | str = opt(1, "Lightning devices")
@@ -123,7 +125,7 @@ class Config:
 
     # keys that change where or how a run is reported, not what it computes
     PRESENTATION = ("name", "output_dir", "data.root", "data.download", "train.threads", "train.progress_bar",
-                    "train.checkpoint", "train.keep_checkpoint")
+                    "train.checkpoint", "train.keep_checkpoint", "train.steps_per_call")
 
     def run_hash(self) -> str:
         keys = {k: v for k, v in non_defaults(self).items() if k not in self.PRESENTATION and
@@ -201,3 +203,4 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.eval_every: {t.eval_every} is not valid; it must divide prune.epochs_per_round "
                           f"({p.epochs_per_round}) so every round ends with an evaluation")
     _at_least("train.threads", t.threads, 0, "an integer")
+    _at_least("train.steps_per_call", t.steps_per_call, 1, "an integer")

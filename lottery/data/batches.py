@@ -43,7 +43,12 @@ class Augment:
 
 
 class TensorBatches:
-    """An iterable of ``(x, y)`` batches over tensors; ``len`` is the number of batches per epoch."""
+    """An iterable of ``(x, y)`` batches over tensors; ``len`` is the number of items per epoch.
+
+    ``chunk`` groups that many consecutive batches into one item (a list), so a training step can take
+    several optimizer steps per call and amortise Lightning's ≈ 0.85 ms per-call overhead; the batches,
+    their order and the optimizer steps are exactly those of ``chunk=1``.
+    """
 
     def __init__(
         self,
@@ -56,9 +61,11 @@ class TensorBatches:
         augment: Augment | None = None,
         drop_last: bool = False,
         name: str = "train",
+        chunk: int = 1,
     ) -> None:
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.seed, self.augment, self.drop_last, self.name = shuffle, seed, augment, drop_last, name
+        self.chunk = chunk
         self.epoch = 0
         self.sampler = self  # Lightning calls dataloader.sampler.set_epoch(epoch) at each epoch start
         self.batch_sampler = None  # (and inspects these two attributes as it would a DataLoader's)
@@ -66,15 +73,33 @@ class TensorBatches:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
+    @property
+    def batches(self) -> int:
         n = len(self.x)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __len__(self) -> int:
+        return -(-self.batches // self.chunk)
+
+    def __iter__(self) -> Iterator:
+        """``(x, y)`` batches; with ``chunk`` > 1, lists of up to ``chunk`` such batches (see ``Classifier``)."""
+        if self.chunk == 1:
+            yield from self._batches()
+            return
+        group = []
+        for batch in self._batches():
+            group.append(batch)
+            if len(group) == self.chunk:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, bs = len(self.x), self.batch_size
         g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
         order = torch.randperm(n, generator=g).to(self.x.device) if self.shuffle else None
-        for i in range(len(self)):
+        for i in range(self.batches):
             if order is None:
                 xb, yb = self.x[i * bs : (i + 1) * bs], self.y[i * bs : (i + 1) * bs]
             else:

@@ -22,6 +22,8 @@ class TensorDataModule(pl.LightningDataModule):
         augment: crop-and-flip augmentation; ``None`` uses the dataset's standard recipe (CIFAR: on).
         train_subset / test_subset: keep only the first N images (quick runs, tests).
         device: where the tensors live; ``None`` follows the trainer's device.
+        steps_per_call: training batches handed over per item (``TensorBatches.chunk``); the ``Classifier``
+            takes one optimizer step per batch either way.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class TensorDataModule(pl.LightningDataModule):
         test_subset: int | None = None,
         download: bool = True,
         device: str | torch.device | None = None,
+        steps_per_call: int = 1,
     ) -> None:
         super().__init__()
         if dataset not in DATASETS:
@@ -48,7 +51,7 @@ class TensorDataModule(pl.LightningDataModule):
         self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
         self.split_seed, self.seed, self.download, self.device = split_seed, seed, download, device
         self.augment = self.info.augment if augment is None else augment
-        self.train_subset, self.test_subset = train_subset, test_subset
+        self.train_subset, self.test_subset, self.steps_per_call = train_subset, test_subset, steps_per_call
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._train: TensorBatches | None = None
 
@@ -94,7 +97,8 @@ class TensorDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         x, y = self.tensors["train"]
         augment = Augment(4, self._fill) if self.augment else None
-        return TensorBatches(x, y, self.batch_size, shuffle=True, seed=self.seed, augment=augment, name="train")
+        return TensorBatches(x, y, self.batch_size, shuffle=True, seed=self.seed, augment=augment, name="train",
+                             chunk=self.steps_per_call)
 
     def val_dataloader(self) -> list[TensorBatches]:
         """Validation then test: both evaluated at every evaluation, logged as ``val_*`` and ``test_*``."""

@@ -1,12 +1,13 @@
 """Masks, criteria and selection; nothing here knows about Lightning."""
 
 from lottery.pruning.criteria import CRITERIA, criterion, score_key
-from lottery.pruning.masks import apply_masks, density, pack, unpack
+from lottery.pruning.masks import apply_masks, density, multipliers, pack, unpack
 from lottery.pruning.select import keep_top, select_global, select_layerwise
 
 __all__ = [
     "CRITERIA",
     "apply_masks",
+    "multipliers",
     "criterion",
     "density",
     "keep_top",
