@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 
 from lottery.config import Config, ConfigError, describe, load, to_yaml
 
@@ -35,6 +36,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Lightning 2.6 + torch 2.14 warn about their own pytree internals on every fit; not the user's business
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         cfg = load(args.config, args.overrides)

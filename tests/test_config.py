@@ -121,3 +121,10 @@ def test_missing_config_file_and_a_subprocess_sees_no_traceback(tmp_path: Path) 
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: prune.rate: 2.0 is not valid; use a fraction in [0, 1)"
     assert not (tmp_path / "runs").exists()
+
+
+def test_readme_config_reference_is_current() -> None:
+    from scripts.config_reference import table
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert table() in readme, "README's config reference is stale: rerun python scripts/config_reference.py"
