@@ -16,6 +16,18 @@ import warnings
 from lottery.config import Config, ConfigError, describe, load, to_yaml
 
 
+class TqdmHandler(logging.Handler):
+    """Log lines printed above Lightning's progress bars (tqdm.write) instead of through them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001  (logging must never raise)
+            self.handleError(record)
+
+
 def reference() -> str:
     rows = describe(Config)
     width = max(len(k) for k, *_ in rows)
@@ -38,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Lightning 2.6 + torch 2.14 warn about their own pytree internals on every fit; not the user's business
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    handler = TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         cfg = load(args.config, args.overrides)
         if args.print_config:
