@@ -138,15 +138,9 @@ def loggers(cfg: Config, path: Path) -> list:
 
     out: list = [CSVLogger(save_dir=str(path), name="logs")]
     if cfg.wandb.enabled:
-        from pytorch_lightning.loggers import WandbLogger
+        from lottery.tracking import wandb_logger
 
-        w = cfg.wandb
-        if w.mode is not None:
-            os.environ["WANDB_MODE"] = w.mode
-        out.append(WandbLogger(
-            project=w.project, entity=w.entity, group=w.group or cfg.init_spec().label, tags=list(w.tags),
-            name=cfg.run_name, id=cfg.run_name, resume="allow", save_dir=str(path), config=to_dict(cfg),
-        ))
+        out.append(wandb_logger(cfg, path, to_dict(cfg)))
     return out
 
 
@@ -201,12 +195,18 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     start = time.perf_counter()
     extra = list(callbacks)
     callbacks = [lottery, RoundWriter(path, lottery, identity(cfg)), *extra]
-    trainer(cfg, path, callbacks, loggers(cfg, path)).fit(module, datamodule=dm, ckpt_path=ckpt)
+    logger = loggers(cfg, path)
+    trainer(cfg, path, callbacks, logger).fit(module, datamodule=dm, ckpt_path=ckpt)
     if not lottery.done:
         raise RuntimeError(f"training stopped before the last round ({len(lottery.history)} rounds done); "
                            f"rerun the same command to resume from {resume}")
     results = {"finished": True, "run": cfg.run_name, "config": to_dict(cfg), "identity": identity(cfg),
                "wall_seconds": time.perf_counter() - start, "rounds": [{**identity(cfg), **r} for r in lottery.history]}
+    if cfg.wandb.enabled:
+        from lottery.tracking import log_curves
+
+        log_curves(logger[-1], results["rounds"])
+        logger[-1].experiment.finish()
     write_json(path / "results.json", results)
     if not cfg.train.keep_checkpoint:
         shutil.rmtree(path / "checkpoints", ignore_errors=True)

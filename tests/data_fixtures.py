@@ -37,3 +37,30 @@ def fake_mnist(root: Path, n_train: int = 300, n_test: int = 100, folder: str = 
         write_idx(raw / f"{prefix}-images-idx3-ubyte{suffix}", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte{suffix}", labels)
     return root
+
+
+def synthetic_results(path: Path, effect: float = 0.02, seeds: int = 6, rounds: int = 4, noise: float = 0.002) -> Path:
+    """A grid results table where ``good`` beats ``base`` by ``effect`` and ``same`` equals ``base`` in
+    distribution; accuracies fall as weights are pruned."""
+    import csv
+
+    rng = np.random.default_rng(7)
+    columns = ["model", "dataset", "scheme", "source", "scale", "seed", "start", "round", "epoch", "remaining_pct",
+               "test_acc", "val_acc", "best_monitor", "best_epoch", "best_step", "test_acc_at_best", "run",
+               "sleeping_rel_0.1"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, columns)
+        w.writeheader()
+        base_noise = rng.normal(0, noise, (rounds, seeds))
+        for start, shift in (("base", 0.0), ("good", effect), ("same", 0.0)):
+            # "same": base's very values with the seeds reversed — identical distributions, p = 1
+            noise_of = {"base": base_noise, "same": base_noise[:, ::-1], "good": rng.normal(0, noise, (rounds, seeds))}
+            for seed in range(seeds):
+                for r in range(rounds):
+                    acc = 0.97 - 0.002 * r + shift + noise_of[start][r, seed]
+                    w.writerow({"model": "lenet_300_100", "dataset": "mnist", "scheme": start, "source": "hash",
+                                "scale": 1.0, "seed": seed, "start": start, "round": r, "epoch": r,
+                                "remaining_pct": 100 * 0.8**r, "test_acc": acc, "val_acc": acc,
+                                "best_monitor": 0.1, "best_epoch": 1 + (r + seed) % 3, "best_step": 10,
+                                "test_acc_at_best": acc, "run": f"{start}-{seed}", "sleeping_rel_0.1": 0.01 * r})
+    return path

@@ -1,0 +1,238 @@
+"""Compare initialisation starts: a grid of ``lottery.train`` cells, run unattended, resumable.
+
+    python -m lottery.compare configs/compare_quick.yaml
+
+The grid is starts × sources × seeds × models on top of a train config (``base`` + ``overrides``). Each cell
+is one ``lottery.train`` run in ``<output_dir>/cells/``: finished cells are skipped, an interrupted one resumes
+from its checkpoint. Then ``results.csv`` (one row per cell and round), ``stats.csv`` / ``stats.md`` and the
+figures are written to ``<output_dir>``. ``--wandb-sweep`` exports the grid as a W&B sweep instead; ``--cell K``
+runs one cell (what a sweep agent calls); ``--gather DIR…`` rebuilds the table from run directories.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lottery.atomic import write_text
+from lottery.config import Config, ConfigError, from_dict, resolve
+from lottery.config.schema import opt
+from lottery.config.typed import set_dotted
+
+log = logging.getLogger("lottery")
+START_KEYS = ("scheme", "scale", "source", "bias", "sobol_start_dim")
+
+
+@dataclass
+class GridConfig:
+    name: str = opt("grid", "grid name: the output folder's default name and the W&B summary run's name")
+    base: str = opt("", "the train config every cell starts from (path relative to this file)")
+    overrides: dict[str, Any] = opt({}, "nested train-config values applied to every cell")
+    starts: list[dict[str, Any]] = opt([{}], "the starts: each a mapping of init fields (scheme, scale, source, …)")
+    sources: list[str] = opt([], "crossed with the starts (a start's own source wins); empty: no crossing")
+    seeds: list[int] = opt([0], "seeds (each start × seed is one cell)")
+    models: list[str] = opt([], "models crossed with everything; empty: the base config's model")
+    output_dir: str = opt("", "where cells, the table, statistics and figures go; empty: runs/<name>")
+    members_per_process: int = opt(1, "cells of one model trained together as stacked members (issue #6)")
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "free-form notes, ignored"})
+
+
+@dataclass
+class Cell:
+    index: int
+    config: Config
+
+    @property
+    def label(self) -> str:
+        spec = self.config.init_spec()
+        return f"{self.config.model.name} {spec.label} seed {spec.seed}"
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    for k, v in more.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = copy.deepcopy(v)
+    return into
+
+
+def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, list[Cell]]:  # type: ignore[assignment]
+    """Read and check the whole grid, every cell's config included, before anything runs."""
+    from lottery.config import parse_overrides, read_yaml
+
+    path = Path(path)
+    data = read_yaml(path)
+    data.setdefault("name", path.stem)
+    for key, value in parse_overrides(list(overrides)):
+        set_dotted(data, key, value)
+    grid = from_dict(GridConfig, data)
+    for axis in ("starts", "seeds"):
+        if not getattr(grid, axis):
+            raise ConfigError(f"grid.{axis}: the axis is empty; give at least one value")
+    if "models" in data and not grid.models:
+        raise ConfigError("grid.models: the axis is empty; give at least one model or leave the key out")
+    if "sources" in data and not grid.sources:
+        raise ConfigError("grid.sources: the axis is empty; give at least one source or leave the key out")
+    if not grid.base:
+        raise ConfigError("grid.base: missing; name the train config the cells start from (e.g. lenet300_mnist.yaml)")
+    base_path = (path.parent / grid.base) if not Path(grid.base).is_absolute() else Path(grid.base)
+    base = _merge(read_yaml(base_path), grid.overrides)
+    out = Path(grid.output_dir or f"runs/{grid.name}")
+    grid.output_dir = str(out)
+    for i, start in enumerate(grid.starts):
+        unknown = [k for k in start if k not in START_KEYS]
+        if unknown:
+            raise ConfigError(f"grid.starts[{i}].{unknown[0]}: unknown key; a start sets {', '.join(START_KEYS)}")
+    cells: list[Cell] = []
+    seen: dict[tuple, int] = {}
+    for model in grid.models or [None]:
+        for i, start in enumerate(grid.starts):
+            for source in grid.sources or [None]:
+                for seed in grid.seeds:
+                    init = {**base.get("init", {}), **({"source": source} if source else {}), **start}
+                    data = _merge(copy.deepcopy(base), {"init": init, "seed": seed, "output_dir": str(out / "cells")})
+                    if model:
+                        data = _merge(data, {"model": {"name": model}})
+                    data.setdefault("wandb", {}).setdefault("tags", [grid.name])
+                    try:
+                        cfg = resolve({**data, "name": "cell"})
+                    except ConfigError as e:
+                        raise ConfigError(f"grid.starts[{i}] ({start}): {e}") from None
+                    spec = cfg.init_spec()
+                    key = (cfg.model.name, spec.scheme, spec.scale, spec.source, spec.bias, spec.sobol_start_dim, seed)
+                    if key in seen:
+                        raise ConfigError(f"grid.starts[{i}]: duplicate start {spec.label} (seed {seed}, "
+                                          f"{cfg.model.name}); it repeats starts[{seen[key]}]")
+                    seen[key] = i
+                    slug = spec.label.replace("/", "-").replace("×", "x")
+                    cfg.name = f"{cfg.model.name}-{slug}-s{seed}"
+                    cells.append(Cell(len(cells), cfg))
+    return grid, cells
+
+
+def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None) -> list[dict[str, Any]]:
+    """Run (or skip, or resume) every cell in order; returns their results."""
+    from lottery.runner import is_finished, run, run_dir
+
+    results = []
+    chosen = cells if only is None else [cells[only]]
+    for cell in chosen:
+        path = run_dir(cell.config)
+        state = "finished already, skipped" if is_finished(path) else None
+        start = time.perf_counter()
+        log.info(f"cell {cell.index + 1}/{len(cells)} · {cell.label} · starting")
+        results.append(run(cell.config))
+        state = state or f"done in {time.perf_counter() - start:.0f} s"
+        last = results[-1]["rounds"][-1]
+        log.info(f"cell {cell.index + 1}/{len(cells)} · {cell.label} · {state} · "
+                 f"{last['remaining_pct']:.1f} % remaining · test {100 * last.get('test_acc', float('nan')):.2f} %")
+    return results
+
+
+def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> Path:
+    """The tidy table, the statistics and the figures of a set of finished runs."""
+    from lottery.results import rows_of, write_table
+
+    rows = [r for res in results for r in rows_of(res)]
+    table = out / "results.csv"
+    write_table(table, rows)
+    from lottery.stats import write_stats
+
+    write_stats(table, out)
+    if plots:
+        from lottery.plot import plot_all
+
+        plot_all(table, out)
+    log.info(f"table {table} · statistics {out / 'stats.md'} · figures {out}/*.png|svg")
+    return table
+
+
+def sweep_yaml(config_path: str, grid: GridConfig, cells: list[Cell]) -> str:
+    """A W&B grid sweep over cell indices; each agent runs ``lottery.compare CONFIG --cell K``."""
+    first = cells[0].config.wandb
+    sweep = {
+        "name": grid.name, "project": first.project, "method": "grid",
+        "program": "lottery/compare.py",
+        "command": ["${env}", "python", "-m", "lottery.compare", config_path, "${args}"],
+        "parameters": {"cell": {"values": [c.index for c in cells]}},
+        "description": "; ".join(f"{c.index}: {c.label}" for c in cells),
+    }
+    if first.entity:
+        sweep["entity"] = first.entity
+    return yaml.safe_dump(sweep, sort_keys=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lottery.train import TqdmHandler
+
+    p = argparse.ArgumentParser(prog="python -m lottery.compare", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="grid YAML (see configs/compare_*.yaml)")
+    p.add_argument("overrides", nargs="*", help="grid overrides, e.g. seeds=[0,1] overrides.prune.rounds=3")
+    p.add_argument("--list", action="store_true", help="list the cells and exit")
+    p.add_argument("--cell", type=int, help="run only this cell (what a W&B sweep agent calls)")
+    p.add_argument("--wandb-sweep", nargs="?", const="", metavar="PATH", help="write the W&B sweep YAML and exit")
+    p.add_argument("--gather", nargs="+", metavar="DIR", help="rebuild the table from run directories; no training")
+    p.add_argument("--gather-wandb", nargs="+", metavar="DIR_OR_PROJECT",
+                   help="rebuild the table from W&B runs: folders holding run files (offline-run-*/run-*.wandb, "
+                        "e.g. synced from other machines) or an entity/project on a W&B server")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    args = p.parse_args(argv)
+    handler = TqdmHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    try:
+        grid, cells = load_grid(args.config, args.overrides)
+        out = Path(grid.output_dir)
+        if args.list:
+            print("\n".join(f"{c.index}\t{c.label}\t{c.config.run_name}" for c in cells))
+            return 0
+        if args.wandb_sweep is not None:
+            target = Path(args.wandb_sweep or out / "sweep.yaml")
+            write_text(target, sweep_yaml(args.config, grid, cells))
+            print(f"wrote {target}: run `wandb sweep {target}`, then `wandb agent <sweep id>` on each machine")
+            return 0
+        if args.cell is not None and not 0 <= args.cell < len(cells):
+            raise ConfigError(f"--cell: {args.cell} is not valid; the grid has cells 0..{len(cells) - 1}")
+        gathered = args.gather or args.gather_wandb
+        if args.gather:
+            from lottery.results import finished_results
+
+            results = finished_results(Path(d) for d in args.gather)
+        elif args.gather_wandb:
+            from lottery.tracking import results_from_api, results_from_offline
+
+            results = [r for src in args.gather_wandb for r in
+                       (results_from_offline([Path(src)]) if Path(src).is_dir() else results_from_api(src))]
+        if gathered and not results:
+            raise ConfigError(f"--gather: no finished run under {', '.join(gathered)}")
+        else:
+            results = run_grid(grid, cells, only=args.cell)
+            if args.cell is not None:
+                return 0
+        report(out, results, plots=not args.no_plots)
+        if cells[0].config.wandb.enabled and not gathered:
+            from lottery.stats import curves
+            from lottery.tracking import summary_run
+
+            w = cells[0].config.wandb
+            summary_run(grid.name, w.project, w.entity, w.tags, curves(out / "results.csv"), out)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Figures of a grid's results table (PNG and SVG), in the style of Wijnja et al. (2020), Figs. 3–4.
+
+    python -m lottery.plot runs/compare_quick/results.csv [--out DIR]
+
+``accuracy``: test accuracy against % of weights remaining (log scale, decreasing left to right), one line
+per start with ± std error bars over seeds, the dense accuracy as a dashed reference; ``sleeping``: the
+fraction of surviving weights that barely moved from w0; ``early_stop``: the best-validation epoch.
+One panel per model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from lottery.results import read_table  # noqa: E402
+
+
+def _panels(models: list[str]) -> tuple[Any, list[Any]]:
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 5.2), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _x_axis(ax: Any) -> None:
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("% of weights remaining (log scale)")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _lines(ax: Any, df: Any, column: str, scale: float = 1.0) -> None:
+    for start, g in df.groupby("start", sort=True):
+        s = g.groupby("round").agg(x=("remaining_pct", "mean"), y=(column, "mean"), e=(column, "std"),
+                                   n=(column, "size"))
+        s = s.dropna(subset=["y"])
+        ax.errorbar(s["x"], s["y"] * scale, yerr=s["e"].fillna(0) * scale, marker="o", markersize=3.5, capsize=3,
+                    linewidth=1.4, label=f"{start} (n={int(s['n'].max())})")
+
+
+def _save(fig: Any, out: Path, name: str) -> list[Path]:
+    fig.tight_layout()
+    paths = [out / f"{name}.png", out / f"{name}.svg"]
+    for p in paths:
+        tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")  # written whole, then renamed over the old figure
+        fig.savefig(tmp, dpi=150)
+        tmp.replace(p)
+    plt.close(fig)
+    return paths
+
+
+def accuracy(df: Any, out: Path, metric: str = "test_acc") -> list[Path]:
+    models = sorted(df["model"].unique())
+    fig, axes = _panels(models)
+    for ax, model in zip(axes, models, strict=True):
+        d = df[df["model"] == model]
+        _lines(ax, d, metric, 100)
+        dense = d[d["round"] == 0][metric].mean() * 100
+        ax.axhline(dense, color="black", linestyle="--", linewidth=1, label=f"dense (mean {dense:.2f} %)")
+        _x_axis(ax)
+        ax.set_ylabel("test accuracy at the round's end (%)")
+        ax.set_title(f"{model}: accuracy of the tickets (mean ± std over seeds)")
+        ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, out, "accuracy")
+
+
+def sleeping(df: Any, out: Path) -> list[Path]:
+    cols = [c for c in df.columns if c.startswith("sleeping_")]
+    if not cols:
+        return []
+    column = "sleeping_rel_0.1" if "sleeping_rel_0.1" in cols else cols[-1]
+    models = sorted(df["model"].unique())
+    fig, axes = _panels(models)
+    for ax, model in zip(axes, models, strict=True):
+        _lines(ax, df[df["model"] == model], column, 100)
+        _x_axis(ax)
+        tau = column.removeprefix("sleeping_").replace("rel_", "τ = ").replace("abs_", "|Δw| < ")
+        ax.set_ylabel(f"sleeping weights, % of survivors ({tau}{' × std(w0)' if 'rel' in column else ''})")
+        ax.set_title(f"{model}: weights that barely moved from w0 (mean over layers)")
+        ax.legend(fontsize=8)
+    return _save(fig, out, "sleeping")
+
+
+def early_stop(df: Any, out: Path) -> list[Path]:
+    if "best_epoch" not in df or df["best_epoch"].isna().all():
+        return []
+    models = sorted(df["model"].unique())
+    fig, axes = _panels(models)
+    for ax, model in zip(axes, models, strict=True):
+        _lines(ax, df[df["model"] == model], "best_epoch")
+        _x_axis(ax)
+        ax.set_ylabel("early-stopping epoch (best validation) within the round")
+        ax.set_title(f"{model}: how fast tickets learn")
+        ax.legend(fontsize=8)
+    return _save(fig, out, "early_stop")
+
+
+def plot_all(table: str | Path, out: str | Path) -> list[Path]:
+    df = read_table(table)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return accuracy(df, out) + sleeping(df, out) + early_stop(df, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lottery.plot", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", help="results.csv of a grid (python -m lottery.compare writes it)")
+    p.add_argument("--out", help="output folder (default: beside the table)")
+    args = p.parse_args(argv)
+    for path in plot_all(args.results, args.out or Path(args.results).parent):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

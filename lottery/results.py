@@ -1,0 +1,63 @@
+"""The tidy results table of a grid: one row per (cell, round), gathered from finished run directories."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lottery.atomic import write_csv
+
+IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "start")
+COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "best_epoch",
+           "best_step", "test_acc_at_best", "run")
+_SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
+
+
+def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
+    """One round of one run as a tidy row; sleeping fractions are averaged over the pruned layers."""
+    out = {k: row.get(k) for k in (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc",
+                                   "best_epoch", "best_step", "run")}
+    out["best_monitor"] = row.get(f"best_{monitor}")
+    out["test_acc_at_best"] = row.get("at_best/test_acc")
+    sleeping: dict[str, list[float]] = {}
+    for key, value in row.items():
+        m = _SLEEPING.match(key)
+        if m and value is not None:
+            sleeping.setdefault(f"sleeping_{m.group(2)}", []).append(float(value))
+    out.update({k: sum(v) / len(v) for k, v in sorted(sleeping.items())})
+    return out
+
+
+def rows_of(results: dict[str, Any]) -> list[dict[str, Any]]:
+    monitor = results.get("config", {}).get("prune", {}).get("monitor", "val_loss")
+    return [tidy(r, monitor) for r in results["rounds"]]
+
+
+def finished_results(folders: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every finished run (``results.json`` with ``finished``) under the folders, in a stable order."""
+    found = {}
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("results.json")):
+            data = json.loads(path.read_text())
+            if data.get("finished") and "rounds" in data:
+                found[data["run"]] = data
+    return [found[k] for k in sorted(found)]
+
+
+def sort_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (str(r["model"]), str(r["start"]), int(r["seed"]), int(r["round"])))
+
+
+def write_table(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    extra = sorted({k for r in rows for k in r} - set(COLUMNS))
+    write_csv(path, sort_rows(rows), [*COLUMNS, *extra])
+
+
+def read_table(path: str | Path) -> Any:
+    """The table as a pandas DataFrame (pandas is only needed by readers: plots, statistics, notebook)."""
+    import pandas as pd
+
+    return pd.read_csv(path)

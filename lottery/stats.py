@@ -1,0 +1,167 @@
+"""Are the differences between starts real? Per sparsity level, every pair of starts: Welch's t-test and
+Mann–Whitney U (scipy.stats) with Holm's correction over the pairs of that level, effect sizes (Cohen's d,
+Cliff's δ) and seed-paired win rates in the QRNG paper's style.
+
+    python -m lottery.stats runs/compare_quick/results.csv
+
+writes ``stats.csv`` (one row per level and pair) and ``stats.md`` (which starts differ at each level).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from lottery.atomic import write_csv, write_text
+
+ALPHA = 0.05
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: (math.isnan(pvalues[i]), pvalues[i]))
+    adjusted, running = [math.nan] * m, 0.0
+    for rank, i in enumerate(order):
+        if math.isnan(pvalues[i]):
+            continue
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def cohens_d(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    pooled = math.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
+    return float((a.mean() - b.mean()) / pooled) if pooled > 0 else math.nan
+
+
+def cliffs_delta(a: np.ndarray, b: np.ndarray) -> float:
+    diff = np.sign(a[:, None] - b[None, :])
+    return float(diff.mean())
+
+
+def win_rate(a: dict[int, float], b: dict[int, float]) -> float:
+    """Fraction of shared seeds on which ``a`` beats ``b`` (ties count half)."""
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return math.nan
+    return sum(1.0 if a[s] > b[s] else 0.5 if a[s] == b[s] else 0.0 for s in shared) / len(shared)
+
+
+def pairwise(df: Any, metric: str = "test_acc") -> list[dict[str, Any]]:
+    """One record per (model, round, pair of starts)."""
+    rows: list[dict[str, Any]] = []
+    for (model, rnd), level in df.groupby(["model", "round"], sort=True):
+        by_start = {s: dict(zip(g["seed"], g[metric], strict=True)) for s, g in level.groupby("start", sort=True)}
+        remaining = float(level["remaining_pct"].mean())
+        block = []
+        for sa, sb in itertools.combinations(sorted(by_start), 2):
+            a, b = np.array(list(by_start[sa].values())), np.array(list(by_start[sb].values()))
+            with np.errstate(all="ignore"):
+                welch = sps.ttest_ind(a, b, equal_var=False) if len(a) > 1 and len(b) > 1 else None
+                mwu = sps.mannwhitneyu(a, b, alternative="two-sided") if len(a) and len(b) else None
+            block.append({
+                "model": model, "round": int(rnd), "remaining_pct": remaining, "start_a": sa, "start_b": sb,
+                "n_a": len(a), "n_b": len(b), "mean_a": a.mean(), "mean_b": b.mean(), "diff": a.mean() - b.mean(),
+                "welch_t": float(welch.statistic) if welch else math.nan,
+                "welch_p": float(welch.pvalue) if welch else math.nan,
+                "mwu_u": float(mwu.statistic) if mwu else math.nan, "mwu_p": float(mwu.pvalue) if mwu else math.nan,
+                "cohens_d": cohens_d(a, b), "cliffs_delta": cliffs_delta(a, b),
+                "win_rate_a": win_rate(by_start[sa], by_start[sb]),
+            })
+        for test in ("welch", "mwu"):
+            for rec, adj in zip(block, holm([r[f"{test}_p"] for r in block]), strict=True):
+                rec[f"{test}_p_holm"] = adj
+        for rec in block:
+            rec["significant"] = bool(rec["welch_p_holm"] < ALPHA and rec["mwu_p_holm"] < ALPHA)
+        rows += block
+    return rows
+
+
+def curves(table: str | Path, metric: str = "test_acc") -> list[dict[str, Any]]:
+    """Mean ± std over seeds per (model, start, round): the curves of the figures and the W&B summary."""
+    from lottery.results import read_table
+
+    df = read_table(table)
+    out = []
+    for (model, start, rnd), g in df.groupby(["model", "start", "round"], sort=True):
+        out.append({"model": model, "start": start, "round": int(rnd),
+                    "remaining_pct": float(g["remaining_pct"].mean()), f"mean_{metric}": float(g[metric].mean()),
+                    f"std_{metric}": float(g[metric].std(ddof=1)) if len(g) > 1 else 0.0, "n": len(g)})
+    return out
+
+
+def win_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean seed-paired win rate of each start over each other start, across all levels."""
+    acc: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if not math.isnan(r["win_rate_a"]):
+            acc.setdefault((r["start_a"], r["start_b"]), []).append(r["win_rate_a"])
+            acc.setdefault((r["start_b"], r["start_a"]), []).append(1 - r["win_rate_a"])
+    starts = sorted({a for a, _ in acc})
+    return {a: {b: float(np.mean(acc[(a, b)])) if (a, b) in acc else math.nan for b in starts} for a in starts}
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["# Which starts differ?", "",
+             f"Per level: Welch's t-test and Mann–Whitney U on test accuracy over seeds, Holm-corrected over the "
+             f"pairs of that level; a pair *differs* when both corrected p < {ALPHA}. d: Cohen's d; δ: Cliff's delta.",
+             ""]
+    levels = sorted({(r["model"], r["round"]) for r in rows})
+    for model, rnd in levels:
+        block = [r for r in rows if (r["model"], r["round"]) == (model, rnd)]
+        remaining = block[0]["remaining_pct"]
+        diff = [r for r in block if r["significant"]]
+        lines.append(f"## {model}, round {rnd}: {remaining:.1f} % of weights remaining")
+        for r in diff:
+            better, worse = (r["start_a"], r["start_b"]) if r["diff"] > 0 else (r["start_b"], r["start_a"])
+            wins = r["win_rate_a"] if r["diff"] > 0 else 1 - r["win_rate_a"]
+            lines.append(f"- **{better} > {worse}** by {100 * abs(r['diff']):.2f} pp (Welch p_holm = "
+                         f"{r['welch_p_holm']:.3g}, MWU p_holm = {r['mwu_p_holm']:.3g}, d = {r['cohens_d']:.2f}, "
+                         f"δ = {r['cliffs_delta']:.2f}, win rate {wins:.2f})")
+        same = len(block) - len(diff)
+        n = min(min(r["n_a"], r["n_b"]) for r in block)
+        note = f" (with n = {n} seeds per start, Mann–Whitney cannot reach p < 0.05)" if n <= 3 else ""
+        lines.append(f"- {'No' if not diff else 'The other'} {same} pair{'s' if same != 1 else ''} "
+                     f"{'do' if same != 1 else 'does'} not differ significantly{note}.")
+        lines.append("")
+    wins = win_table(rows)
+    if wins:
+        starts = list(wins)
+        lines += ["## Win rates (row beats column, seed-paired, mean over levels)", "",
+                  "| start | " + " | ".join(starts) + " |", "|---|" + "---|" * len(starts)]
+        lines += [f"| {a} | " + " | ".join("–" if a == b else f"{wins[a][b]:.2f}" for b in starts) + " |"
+                  for a in starts]
+    return "\n".join(lines) + "\n"
+
+
+def write_stats(table: str | Path, out: str | Path) -> list[dict[str, Any]]:
+    from lottery.results import read_table
+
+    rows = pairwise(read_table(table))
+    write_csv(Path(out) / "stats.csv", rows)
+    write_text(Path(out) / "stats.md", markdown(rows))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m lottery.stats", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", help="results.csv of a grid")
+    p.add_argument("--out", help="output folder (default: beside the table)")
+    args = p.parse_args(argv)
+    write_stats(args.results, args.out or Path(args.results).parent)
+    print(f"wrote {Path(args.out or Path(args.results).parent) / 'stats.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The grid runner: bad grids fail before any cell, interrupted grids resume to the same table, W&B offline
+files hold every cell's curve, sweeps and gathering rebuild the same results."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lottery.classifier import Classifier
+from lottery.compare import load_grid, main
+from lottery.tracking import offline_history, rounds_from_wandb
+from tests.data_fixtures import REAL_ROOT
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST not beside the repo")
+
+
+def grid_file(tmp_path: Path, out: str, **changes: object) -> Path:
+    grid = {
+        "name": "tiny",
+        "base": str(CONFIGS / "lenet300_mnist.yaml"),
+        "overrides": {
+            "data": {"root": str(REAL_ROOT), "train_subset": 600, "val_size": 200, "test_subset": 400,
+                     "download": False},
+            "prune": {"rounds": 2, "epochs_per_round": 1},
+            "train": {"progress_bar": False, "threads": 1},
+        },
+        "starts": [{"scheme": "xavier_normal"}, {"scheme": "kaiming_uniform", "scale": 0.5}],
+        "seeds": [1, 2],
+        "output_dir": str(tmp_path / out),
+    }
+    for key, value in changes.items():
+        grid[key] = value
+    path = tmp_path / f"{out}.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return path
+
+
+BAD = [
+    ({"seeds": []}, "grid.seeds: the axis is empty"),
+    ({"starts": []}, "grid.starts: the axis is empty"),
+    ({"models": []}, "grid.models: the axis is empty"),
+    ({"starts": [{"scheme": "xavier_normal"}, {"scheme": "xavier_normal", "scale": 1.0}]},
+     "grid.starts[1]: duplicate start xavier_normal/hash (seed 1, lenet_300_100); it repeats starts[0]"),
+    ({"starts": [{"scheme": "he_normal"}]}, "grid.starts[0] ({'scheme': 'he_normal'}): init.scheme: 'he_normal' is"),
+    ({"starts": [{"schema": "xavier_normal"}]}, "grid.starts[0].schema: unknown key; a start sets scheme, scale"),
+    ({"sources": ["quantum"]}, "init.source: 'quantum' is not valid; choose one of hash, sobol, sobol-paper, torch"),
+    ({"base": ""}, "grid.base: missing"),
+    ({"seed": [1]}, "seed: unknown key (did you mean 'seeds'?)"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=[m for _, m in BAD])
+def test_bad_grids_fail_before_any_cell(change: dict, message: str, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path = grid_file(tmp_path, "bad", **change)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_shipped_grids_have_the_published_shape() -> None:
+    grid, cells = load_grid(CONFIGS / "compare_wijnja2020.yaml")
+    assert len(cells) == 8 * 11 and sorted({c.config.seed for c in cells}) == list(range(42, 53))
+    assert {c.config.prune.rounds * c.config.prune.epochs_per_round for c in cells} == {100}
+    assert {c.config.init_spec().label for c in cells} >= {"xavier_normal×0.5/hash", "kaiming_uniform/hash"}
+    _, sobol = load_grid(CONFIGS / "compare_sobol.yaml")
+    assert {c.config.init.source for c in sobol} == {"sobol", "sobol-paper"} and len(sobol) == 176
+    _, quick = load_grid(CONFIGS / "compare_quick.yaml")
+    assert len(quick) == 24 and quick[0].config.prune.epochs_per_round == 1
+
+
+@needs_mnist
+def test_interrupted_grid_resumes_without_redoing_cells_and_gives_the_same_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    whole = grid_file(tmp_path, "whole")
+    assert main([str(whole)]) == 0
+    cut = grid_file(tmp_path, "cut")
+    calls = {"n": 0}
+    original = Classifier.on_train_epoch_start
+
+    def crash(self: Classifier) -> None:
+        calls["n"] += 1
+        if calls["n"] == 6:  # cell 3, epoch 2: cells 1–2 are finished, cell 3 has a checkpoint
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main([str(cut)])
+    monkeypatch.setattr(Classifier, "on_train_epoch_start", original, raising=False)
+    with caplog.at_level(logging.INFO, logger="lottery"):
+        assert main([str(cut)]) == 0
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("finished already, skipped" in m for m in messages) == 2
+    assert any("resuming from" in m for m in messages)
+    table = (tmp_path / "cut" / "results.csv").read_text()
+    assert table == (tmp_path / "whole" / "results.csv").read_text()
+    assert len(table.strip().splitlines()) == 1 + 2 * 2 * 2  # header + starts × seeds × rounds
+    for name in ("accuracy", "sleeping", "early_stop"):
+        for ext in ("png", "svg"):
+            assert (tmp_path / "cut" / f"{name}.{ext}").stat().st_size > 5000
+    stats = (tmp_path / "cut" / "stats.csv").read_text().strip().splitlines()
+    assert len(stats) == 1 + 2  # one pair of starts at each of 2 levels
+    assert "## lenet_300_100, round 1: 80.0 % of weights remaining" in (tmp_path / "cut" / "stats.md").read_text()
+
+    # the same table again from the run directories alone, gathered (e.g. copied from other machines)
+    assert main([str(cut), "--gather", str(tmp_path / "whole" / "cells"), "--no-plots"]) == 0
+    assert (tmp_path / "cut" / "results.csv").read_text() == table
+
+
+@needs_mnist
+def test_wandb_offline_holds_every_cells_curve_and_a_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    path = grid_file(tmp_path, "wb", seeds=[1])
+    data = yaml.safe_load(path.read_text())
+    data["overrides"]["wandb"] = {"enabled": True, "project": "lottery-tests"}
+    path.write_text(yaml.safe_dump(data))
+    assert main([str(path), "--no-plots"]) == 0
+    files = sorted((tmp_path / "wb" / "cells").rglob("offline-run-*/run-*.wandb"))
+    assert len(files) == 2
+    for f in files:
+        rounds = rounds_from_wandb(f)
+        assert [r["round"] for r in rounds] == [0, 1]
+        assert rounds[0]["remaining_pct"] == 100 and abs(rounds[1]["remaining_pct"] - 80.04) < 0.05
+        assert all(0.5 < r["test_acc"] <= 1 for r in rounds)
+        keys = {k for row in offline_history(f) for k in row}
+        assert {"rounds", "sparsity_accuracy_table"} & keys or "sparsity_accuracy" in " ".join(keys)
+    summary = sorted((tmp_path / "wb").glob("wandb/offline-run-*-summary/run-*.wandb"))
+    assert len(summary) == 1
+    logged = {k for row in offline_history(summary[0]) for k in row}
+    assert "summary/lenet_300_100/xavier_normal/hash/mean_test_acc" in logged
+    # the table rebuilt from the W&B files equals the one from the run directories
+    table = (tmp_path / "wb" / "results.csv").read_text()
+    assert main([str(path), "--gather-wandb", str(tmp_path / "wb" / "cells"), "--no-plots"]) == 0
+    rebuilt = (tmp_path / "wb" / "results.csv").read_text()
+    assert rebuilt.splitlines()[1:] == table.splitlines()[1:] or rebuilt == table
+
+
+def test_sweep_export_and_single_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = grid_file(tmp_path, "sw")
+    assert main([str(path), "--wandb-sweep", str(tmp_path / "sweep.yaml")]) == 0
+    sweep = yaml.safe_load((tmp_path / "sweep.yaml").read_text())
+    assert sweep["method"] == "grid" and sweep["parameters"]["cell"]["values"] == [0, 1, 2, 3]
+    assert sweep["command"][:5] == ["${env}", "python", "-m", "lottery.compare", str(path)]
+    assert sweep["command"][-1] == "${args}"
+    capsys.readouterr()
+    assert main([str(path), "--list"]) == 0
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert len(listed) == 4 and listed[3].startswith("3\tlenet_300_100 kaiming_uniform×0.5/hash seed 2")
+    assert main([str(path), "--cell", "9"]) == 2
+    assert "--cell: 9 is not valid; the grid has cells 0..3" in capsys.readouterr().err

@@ -1,0 +1,82 @@
+"""Statistics against scipy and hand-computed values; figures; the notebook runs top to bottom."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from lottery import stats
+from lottery.plot import main as plot_main
+from lottery.results import read_table
+from tests.data_fixtures import synthetic_results
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_holm_matches_the_hand_computed_step_down() -> None:
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
+    assert stats.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # 2 × 0.8 capped at 1; monotone
+
+
+def test_effect_sizes_and_win_rates() -> None:
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0])
+    assert stats.cohens_d(a, b) == pytest.approx(-1.0)
+    assert stats.cliffs_delta(np.array([3.0, 4.0]), np.array([1.0, 3.0])) == pytest.approx(0.75)
+    assert stats.win_rate({1: 0.9, 2: 0.5, 3: 0.7}, {1: 0.8, 2: 0.5, 3: 0.9, 4: 1.0}) == pytest.approx(0.5)
+
+
+def test_pairwise_finds_the_real_difference_and_only_it(tmp_path: Path) -> None:
+    table = synthetic_results(tmp_path / "results.csv")
+    rows = stats.pairwise(read_table(table))
+    assert len(rows) == 4 * 3  # 4 levels × 3 pairs
+    for r in rows:
+        pair = {r["start_a"], r["start_b"]}
+        assert r["significant"] == ("good" in pair), r
+    df = read_table(table)
+    level = df[df["round"] == 2]
+    a, b = level[level.start == "base"].test_acc.to_numpy(), level[level.start == "good"].test_acc.to_numpy()
+    rec = next(r for r in rows if r["round"] == 2 and {r["start_a"], r["start_b"]} == {"base", "good"})
+    assert rec["welch_p"] == pytest.approx(sps.ttest_ind(a, b, equal_var=False).pvalue)
+    assert rec["mwu_p"] == pytest.approx(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    assert rec["win_rate_a"] == 0.0 and rec["cliffs_delta"] == -1.0  # base never beats good
+    md = stats.markdown(rows)
+    assert "**good > base**" in md and "**good > same**" in md and "The other 1 pair does not differ" in md
+    wins = stats.win_table(rows)
+    assert wins["good"]["base"] == 1.0 and wins["base"]["good"] == 0.0
+    assert not math.isnan(wins["base"]["same"])
+
+
+def test_plot_cli_writes_png_and_svg(tmp_path: Path) -> None:
+    table = synthetic_results(tmp_path / "results.csv")
+    assert plot_main([str(table), "--out", str(tmp_path / "fig")]) == 0
+    for name in ("accuracy", "sleeping", "early_stop"):
+        png, svg = tmp_path / "fig" / f"{name}.png", tmp_path / "fig" / f"{name}.svg"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        text = svg.read_text()
+        assert "<svg" in text and "good (n=6)" in text and "% of weights remaining" in text
+    assert "dense (mean" in (tmp_path / "fig" / "accuracy.svg").read_text()
+
+
+def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    table = synthetic_results(tmp_path / "results.csv")
+    monkeypatch.setenv("LOTTERY_RESULTS", str(table))
+    monkeypatch.setenv("LOTTERY_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    nb = nbformat.read(REPO / "notebooks" / "init_comparison.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "72 rows: 3 starts × 6 seeds × 4 rounds" in text
+    assert "8 of 12 (level, pair) comparisons differ significantly" in text  # good vs base and vs same
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3
+    assert (tmp_path / "figures" / "accuracy.svg").is_file()
