@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,7 @@ class GridConfig:
     seeds: list[int] = opt([0], "seeds (each start × seed is one cell)")
     models: list[str] = opt([], "models crossed with everything; empty: the base config's model")
     output_dir: str = opt("", "where cells, the table, statistics and figures go; empty: runs/<name>")
-    members_per_process: int = opt(1, "cells of one model trained together as stacked members (issue #6)")
-    extra: dict[str, Any] = field(default_factory=dict, metadata={"help": "free-form notes, ignored"})
+    members_per_process: int = opt(1, "cells of one model trained together as stacked members (not yet: 1)")
 
 
 @dataclass
@@ -83,6 +82,9 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
         raise ConfigError("grid.models: the axis is empty; give at least one model or leave the key out")
     if "sources" in data and not grid.sources:
         raise ConfigError("grid.sources: the axis is empty; give at least one source or leave the key out")
+    if grid.members_per_process != 1:
+        raise ConfigError(f"grid.members_per_process: {grid.members_per_process} is not valid; stacked members are "
+                          "not implemented yet, use 1 (cells run one after another)")
     if not grid.base:
         raise ConfigError("grid.base: missing; name the train config the cells start from (e.g. lenet300_mnist.yaml)")
     base_path = (path.parent / grid.base) if not Path(grid.base).is_absolute() else Path(grid.base)

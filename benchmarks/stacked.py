@@ -1,0 +1,83 @@
+"""Network-epochs per second: K LeNet-300-100s stacked into one batched computation vs one at a time.
+
+Each stacked member has its own start, its own batch order (one ``index_select`` gathers all K batches), its
+own masks (re-applied after every step) and shares one fused Adam over the stacked tensors. Timed over
+``--steps`` steps of batch 60 on MNIST-shaped tensors and scaled to a 917-step epoch; interleaved repeats,
+best kept. Run: ``python3 benchmarks/stacked.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe  # noqa: E402
+
+from lottery.init import InitSpec, initialize  # noqa: E402
+from lottery.models import build  # noqa: E402
+from lottery.models.stacked import stack  # noqa: E402
+
+EPOCH_STEPS = 917
+
+
+def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Seconds for ``steps`` steps of K stacked members (K = 0: one plain, unstacked network)."""
+    base = build("lenet_300_100", (1, 28, 28), 10)
+    net = base if k == 0 else stack(base, k)
+    members = max(k, 1)
+    specs = tuple(InitSpec(seed=s) for s in range(members))
+    initialize(net, specs[0] if k == 0 else specs)
+    weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
+    masks = [(torch.rand_like(w) > 0.5).view(torch.uint8) for w in weights]  # a pruned round's masks
+    opt = torch.optim.Adam(net.parameters(), lr=1.2e-3, fused=True)
+    g = torch.Generator().manual_seed(0)
+    orders = torch.stack([torch.randperm(len(x), generator=g) for _ in range(members)])
+    start = time.perf_counter()
+    for i in range(steps):
+        idx = orders[:, (i * 60) % (len(x) - 60) :][:, :60]
+        xb, yb = x.index_select(0, idx.flatten()), y.index_select(0, idx.flatten())
+        if k:
+            xb, yb = xb.view(k, 60, *x.shape[1:]), yb.view(k, 60)
+            loss = nn.functional.cross_entropy(net(xb).flatten(0, 1), yb.flatten(), reduction="sum") / 60
+        else:
+            loss = nn.functional.cross_entropy(net(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            torch._foreach_mul_(weights, masks)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--members", type=int, nargs="+", default=[1, 4, 11, 22])
+    args = p.parse_args()
+    print(describe())
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(55000, 1, 28, 28, generator=g), torch.randint(0, 10, (55000,), generator=g)
+    times: dict[int, list[float]] = {}
+    for _ in range(args.repeats):
+        for k in [0, *args.members]:
+            times.setdefault(k, []).append(run(k, args.steps, x, y))
+    best = {k: min(v) * EPOCH_STEPS / args.steps for k, v in times.items()}
+    single = best[0]
+    print(f"\nLeNet-300-100, batch 60, {EPOCH_STEPS}-step epochs (timed over {args.steps} steps, best of "
+          f"{args.repeats}), masks and fused Adam in every variant\n")
+    print("| K | s per epoch of all K | network-epochs/s | × one network at a time |\n|---|---|---|---|")
+    print(f"| 1 (plain, unstacked) | {single:.2f} | {1 / single:.2f} | 1.00 |")
+    for k in args.members:
+        rate = k / best[k]
+        print(f"| {k} stacked | {best[k]:.2f} | {rate:.2f} | {rate * single:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
