@@ -18,7 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from lottery.results import read_table  # noqa: E402
 
@@ -31,6 +31,7 @@ def _panels(models: list[str]) -> tuple[Any, list[Any]]:
 def _x_axis(ax: Any) -> None:
     ax.set_xscale("log")
     ax.invert_xaxis()
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("% of weights remaining (log scale)")
     ax.grid(True, which="both", alpha=0.3)

@@ -80,8 +80,9 @@ def pairwise(df: Any, metric: str = "test_acc") -> list[dict[str, Any]]:
         for test in ("welch", "mwu"):
             for rec, adj in zip(block, holm([r[f"{test}_p"] for r in block]), strict=True):
                 rec[f"{test}_p_holm"] = adj
-        for rec in block:
-            rec["significant"] = bool(rec["welch_p_holm"] < ALPHA and rec["mwu_p_holm"] < ALPHA)
+        for rec in block:  # Welch decides; Mann–Whitney (no normality assumed) is reported beside it
+            rec["significant"] = bool(rec["welch_p_holm"] < ALPHA)
+            rec["significant_mwu"] = bool(rec["mwu_p_holm"] < ALPHA)
         rows += block
     return rows
 
@@ -112,8 +113,9 @@ def win_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["# Which starts differ?", "",
-             f"Per level: Welch's t-test and Mann–Whitney U on test accuracy over seeds, Holm-corrected over the "
-             f"pairs of that level; a pair *differs* when both corrected p < {ALPHA}. d: Cohen's d; δ: Cliff's delta.",
+             f"Per level: Welch's t-test and Mann–Whitney U on test accuracy over seeds, each Holm-corrected over the "
+             f"pairs of that level; a pair *differs* when Welch's corrected p < {ALPHA} (✓ when Mann–Whitney agrees). "
+             "d: Cohen's d; δ: Cliff's delta; win rate: seeds on which the better start wins.",
              ""]
     levels = sorted({(r["model"], r["round"]) for r in rows})
     for model, rnd in levels:
@@ -124,14 +126,18 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         for r in diff:
             better, worse = (r["start_a"], r["start_b"]) if r["diff"] > 0 else (r["start_b"], r["start_a"])
             wins = r["win_rate_a"] if r["diff"] > 0 else 1 - r["win_rate_a"]
+            mark = " ✓" if r["significant_mwu"] else ""
             lines.append(f"- **{better} > {worse}** by {100 * abs(r['diff']):.2f} pp (Welch p_holm = "
-                         f"{r['welch_p_holm']:.3g}, MWU p_holm = {r['mwu_p_holm']:.3g}, d = {r['cohens_d']:.2f}, "
-                         f"δ = {r['cliffs_delta']:.2f}, win rate {wins:.2f})")
+                         f"{r['welch_p_holm']:.3g}, MWU p_holm = {r['mwu_p_holm']:.3g}, "
+                         f"|d| = {abs(r['cohens_d']):.2f}, |δ| = {abs(r['cliffs_delta']):.2f}, "
+                         f"win rate {wins:.2f}){mark}")
         same = len(block) - len(diff)
         n = min(min(r["n_a"], r["n_b"]) for r in block)
-        note = f" (with n = {n} seeds per start, Mann–Whitney cannot reach p < 0.05)" if n <= 3 else ""
-        lines.append(f"- {'No' if not diff else 'The other'} {same} pair{'s' if same != 1 else ''} "
-                     f"{'do' if same != 1 else 'does'} not differ significantly{note}.")
+        note = f" (n = {n} seeds per start: Mann–Whitney cannot reach p < 0.05 with so few)" if n <= 3 else ""
+        if not diff:
+            lines.append(f"- None of the {same} pairs differs significantly.{note}")
+        elif same:
+            lines.append(f"- The other {same} pair{'s do' if same > 1 else ' does'} not differ significantly.{note}")
         lines.append("")
     wins = win_table(rows)
     if wins:
