@@ -26,9 +26,10 @@ def test_member_weights_and_outputs_are_those_of_the_network_alone() -> None:
         for name, p in alone.named_parameters():
             assert torch.equal(dict(stacked.named_parameters())[name][m], p), (m, name)
             assert torch.equal(initial_value(stacked, name)[m], p)  # regenerated per member from its own spec
-        assert torch.allclose(stacked(x)[m], alone(x[m]), atol=1e-6, rtol=0)
+        # float32 sums of 784 products: bmm and mm block them differently (and by thread count)
+        assert torch.allclose(stacked(x)[m], alone(x[m]), atol=1e-5, rtol=0)
     shared = stacked(x[0])  # one batch for every member
-    assert shared.shape == (3, 7, 10) and torch.allclose(shared[1], solo(SPECS[1])(x[0]), atol=1e-6, rtol=0)
+    assert shared.shape == (3, 7, 10) and torch.allclose(shared[1], solo(SPECS[1])(x[0]), atol=1e-5, rtol=0)
 
 
 def test_one_adam_over_stacked_members_equals_separate_adams() -> None:
@@ -50,7 +51,7 @@ def test_one_adam_over_stacked_members_equals_separate_adams() -> None:
             loss.backward()
             opt.step()
         for name, p in alone.named_parameters():
-            assert torch.allclose(dict(stacked.named_parameters())[name][m], p, atol=1e-6, rtol=0), (m, name)
+            assert torch.allclose(dict(stacked.named_parameters())[name][m], p, atol=1e-5, rtol=0), (m, name)
 
 
 def test_stacking_names_what_it_cannot_stack() -> None:
