@@ -122,23 +122,61 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
     return grid, cells
 
 
-def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None) -> list[dict[str, Any]]:
-    """Run (or skip, or resume) every cell in order; returns their results."""
-    from lottery.runner import is_finished, run, run_dir
+def _cell_worker_init() -> None:
+    import torch
 
-    results = []
+    torch.set_num_threads(1)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def _run_cell(cfg: Config) -> dict[str, Any]:
+    from lottery.runner import run
+
+    return run(cfg)
+
+
+def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:
+    """Run (or skip, or resume) the cells, in order or in ``workers`` processes of one thread each (on
+    2 cores, two 1-thread processes train ≈ 1.5× the networks per second of one 2-thread process, while
+    two 2-thread processes collapse); returns their results in cell order."""
+    from lottery.runner import is_finished, run_dir
+
     chosen = cells if only is None else [cells[only]]
+    total = len(cells)
+
+    def done(cell: Cell, result: dict[str, Any], state: str) -> None:
+        last = result["rounds"][-1]
+        log.info(f"cell {cell.index + 1}/{total} · {cell.label} · {state} · {last['remaining_pct']:.1f} % remaining"
+                 f" · test {100 * last.get('test_acc', float('nan')):.2f} %")
+
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        for cell in chosen:  # one thread per process; the hash of a run does not depend on it
+            cell.config.train.threads = 1
+        results: dict[int, dict[str, Any]] = {}
+        started = time.perf_counter()
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_cell_worker_init) as pool:
+            futures = {pool.submit(_run_cell, c.config): c for c in chosen}
+            for future in as_completed(futures):
+                cell = futures[future]
+                results[cell.index] = future.result()
+                done(cell, results[cell.index], f"{time.perf_counter() - started:.0f} s into the grid")
+        return [results[c.index] for c in chosen]
+    out = []
     for cell in chosen:
-        path = run_dir(cell.config)
-        state = "finished already, skipped" if is_finished(path) else None
+        finished = is_finished(run_dir(cell.config))
         start = time.perf_counter()
-        log.info(f"cell {cell.index + 1}/{len(cells)} · {cell.label} · starting")
-        results.append(run(cell.config))
-        state = state or f"done in {time.perf_counter() - start:.0f} s"
-        last = results[-1]["rounds"][-1]
-        log.info(f"cell {cell.index + 1}/{len(cells)} · {cell.label} · {state} · "
-                 f"{last['remaining_pct']:.1f} % remaining · test {100 * last.get('test_acc', float('nan')):.2f} %")
-    return results
+        if not finished:
+            log.info(f"cell {cell.index + 1}/{total} · {cell.label} · starting")
+        out.append(_run_cell(cell.config))
+        done(cell, out[-1], "finished already, skipped" if finished else f"done in {time.perf_counter() - start:.0f} s")
+    return out
 
 
 def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> Path:
@@ -189,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="rebuild the table from W&B runs: folders holding run files (offline-run-*/run-*.wandb, "
                         "e.g. synced from other machines) or an entity/project on a W&B server")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--workers", type=int, default=1,
+                   help="cells run in parallel, one thread each (2 on a 2-core CPU: ≈ 1.5× throughput)")
     args = p.parse_args(argv)
     handler = TqdmHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -220,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         if gathered and not results:
             raise ConfigError(f"--gather: no finished run under {', '.join(gathered)}")
         else:
-            results = run_grid(grid, cells, only=args.cell)
+            if args.workers < 1:
+                raise ConfigError(f"--workers: {args.workers} is not valid; use an integer ≥ 1")
+            results = run_grid(grid, cells, only=args.cell, workers=args.workers)
             if args.cell is not None:
                 return 0
         report(out, results, plots=not args.no_plots)

@@ -156,3 +156,13 @@ def test_sweep_export_and_single_cells(tmp_path: Path, capsys: pytest.CaptureFix
     assert len(listed) == 4 and listed[3].startswith("3\tlenet_300_100 kaiming_uniform×0.5/hash seed 2")
     assert main([str(path), "--cell", "9"]) == 2
     assert "--cell: 9 is not valid; the grid has cells 0..3" in capsys.readouterr().err
+
+
+@needs_mnist
+def test_parallel_workers_give_the_serial_one_thread_table(tmp_path: Path) -> None:
+    serial = grid_file(tmp_path, "serial")  # the grid's overrides already run cells on 1 thread
+    parallel = grid_file(tmp_path, "parallel")
+    assert main([str(serial), "--no-plots"]) == 0
+    assert main([str(parallel), "--no-plots", "--workers", "2"]) == 0
+    assert (tmp_path / "parallel" / "results.csv").read_text() == (tmp_path / "serial" / "results.csv").read_text()
+    assert main([str(parallel), "--workers", "0"]) == 2
