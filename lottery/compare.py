@@ -158,17 +158,24 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
 
         for cell in chosen:  # one thread per process; the hash of a run does not depend on it
             cell.config.train.threads = 1
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # read by the workers' OpenMP/MKL at start-up
-            os.environ[var] = "1"
+        saved = {var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+        os.environ.update(dict.fromkeys(saved, "1"))  # read by the workers' OpenMP/MKL at start-up
         results: dict[int, dict[str, Any]] = {}
         started = time.perf_counter()
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_cell_worker_init) as pool:
-            futures = {pool.submit(_run_cell, c.config): c for c in chosen}
-            for future in as_completed(futures):
-                cell = futures[future]
-                results[cell.index] = future.result()
-                done(cell, results[cell.index], f"{time.perf_counter() - started:.0f} s into the grid")
+        try:
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_cell_worker_init) as pool:
+                futures = {pool.submit(_run_cell, c.config): c for c in chosen}
+                for future in as_completed(futures):
+                    cell = futures[future]
+                    results[cell.index] = future.result()
+                    done(cell, results[cell.index], f"{time.perf_counter() - started:.0f} s into the grid")
+        finally:
+            for var, value in saved.items():
+                if value is None:
+                    os.environ.pop(var, None)
+                else:
+                    os.environ[var] = value
         return [results[c.index] for c in chosen]
     out = []
     for cell in chosen:
