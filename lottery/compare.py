@@ -222,7 +222,7 @@ def sweep_yaml(config_path: str, grid: GridConfig, cells: list[Cell]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.train import TqdmHandler
+    from lottery.console import setup
 
     p = argparse.ArgumentParser(prog="python -m lottery.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,10 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1,
                    help="cells run in parallel processes of one thread each (pays on many-core machines)")
     args = p.parse_args(argv)
-    handler = TqdmHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    setup()
     try:
         grid, cells = load_grid(args.config, args.overrides)
         out = Path(grid.output_dir)

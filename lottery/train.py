@@ -9,23 +9,10 @@ Overrides are dotted ``section.field=value`` pairs (values in YAML syntax). The 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import warnings
 
 from lottery.config import Config, ConfigError, describe, load, to_yaml
-
-
-class TqdmHandler(logging.Handler):
-    """Log lines printed above Lightning's progress bars (tqdm.write) instead of through them."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
-        try:
-            tqdm.write(self.format(record), file=sys.stderr)
-        except Exception:  # noqa: BLE001  (logging must never raise)
-            self.handleError(record)
+from lottery.console import setup
 
 
 def reference() -> str:
@@ -48,11 +35,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    # Lightning 2.6 + torch 2.14 warn about their own pytree internals on every fit; not the user's business
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    handler = TqdmHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    setup()
     try:
         cfg = load(args.config, args.overrides)
         if args.print_config:

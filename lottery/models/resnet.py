@@ -3,6 +3,8 @@ basic blocks at widths 16, 32, 64, a 1×1 conv + BatchNorm shortcut where the sh
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import nn
 
@@ -47,16 +49,5 @@ class ResNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-@register("resnet20")
-def resnet20(input_shape: Shape, num_classes: int, width: int = 16) -> nn.Module:
-    return ResNet(20, input_shape, num_classes, width)
-
-
-@register("resnet32")
-def resnet32(input_shape: Shape, num_classes: int, width: int = 16) -> nn.Module:
-    return ResNet(32, input_shape, num_classes, width)
-
-
-@register("resnet56")
-def resnet56(input_shape: Shape, num_classes: int, width: int = 16) -> nn.Module:
-    return ResNet(56, input_shape, num_classes, width)
+for _depth in (20, 32, 56):  # resnet20, resnet32, resnet56
+    register(f"resnet{_depth}")(partial(ResNet, _depth))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
 from lottery.models.registry import Shape, register
@@ -29,21 +31,5 @@ def vgg(depth: int, input_shape: Shape, num_classes: int, width: float = 1.0) ->
     return nn.Sequential(*layers)
 
 
-@register("vgg11")
-def vgg11(input_shape: Shape, num_classes: int, width: float = 1.0) -> nn.Module:
-    return vgg(11, input_shape, num_classes, width)
-
-
-@register("vgg13")
-def vgg13(input_shape: Shape, num_classes: int, width: float = 1.0) -> nn.Module:
-    return vgg(13, input_shape, num_classes, width)
-
-
-@register("vgg16")
-def vgg16(input_shape: Shape, num_classes: int, width: float = 1.0) -> nn.Module:
-    return vgg(16, input_shape, num_classes, width)
-
-
-@register("vgg19")
-def vgg19(input_shape: Shape, num_classes: int, width: float = 1.0) -> nn.Module:
-    return vgg(19, input_shape, num_classes, width)
+for _depth in PLANS:  # vgg11, vgg13, vgg16, vgg19
+    register(f"vgg{_depth}")(partial(vgg, _depth))
