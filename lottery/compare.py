@@ -222,7 +222,7 @@ def sweep_yaml(config_path: str, grid: GridConfig, cells: list[Cell]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.console import setup
+    from lottery.console import run_cli, setup
 
     p = argparse.ArgumentParser(prog="python -m lottery.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -240,47 +240,47 @@ def main(argv: list[str] | None = None) -> int:
                    help="cells run in parallel processes of one thread each (pays on many-core machines)")
     args = p.parse_args(argv)
     setup()
-    try:
-        grid, cells = load_grid(args.config, args.overrides)
-        out = Path(grid.output_dir)
-        if args.list:
-            print("\n".join(f"{c.index}\t{c.label}\t{c.config.run_name}" for c in cells))
+    return run_cli(lambda: _body(args))
+
+
+def _body(args: argparse.Namespace) -> int:
+    grid, cells = load_grid(args.config, args.overrides)
+    out = Path(grid.output_dir)
+    if args.list:
+        print("\n".join(f"{c.index}\t{c.label}\t{c.config.run_name}" for c in cells))
+        return 0
+    if args.wandb_sweep is not None:
+        target = Path(args.wandb_sweep or out / "sweep.yaml")
+        write_text(target, sweep_yaml(args.config, grid, cells))
+        print(f"wrote {target}: run `wandb sweep {target}`, then `wandb agent <sweep id>` on each machine")
+        return 0
+    if args.cell is not None and not 0 <= args.cell < len(cells):
+        raise ConfigError(f"--cell: {args.cell} is not valid; the grid has cells 0..{len(cells) - 1}")
+    gathered = args.gather or args.gather_wandb
+    if args.gather:
+        from lottery.results import finished_results
+
+        results = finished_results(Path(d) for d in args.gather)
+    elif args.gather_wandb:
+        from lottery.tracking import results_from_api, results_from_offline
+
+        results = [r for src in args.gather_wandb for r in
+                   (results_from_offline([Path(src)]) if Path(src).is_dir() else results_from_api(src))]
+    if gathered and not results:
+        raise ConfigError(f"--gather: no finished run under {', '.join(gathered)}")
+    else:
+        if args.workers < 1:
+            raise ConfigError(f"--workers: {args.workers} is not valid; use an integer ≥ 1")
+        results = run_grid(grid, cells, only=args.cell, workers=args.workers)
+        if args.cell is not None:
             return 0
-        if args.wandb_sweep is not None:
-            target = Path(args.wandb_sweep or out / "sweep.yaml")
-            write_text(target, sweep_yaml(args.config, grid, cells))
-            print(f"wrote {target}: run `wandb sweep {target}`, then `wandb agent <sweep id>` on each machine")
-            return 0
-        if args.cell is not None and not 0 <= args.cell < len(cells):
-            raise ConfigError(f"--cell: {args.cell} is not valid; the grid has cells 0..{len(cells) - 1}")
-        gathered = args.gather or args.gather_wandb
-        if args.gather:
-            from lottery.results import finished_results
+    report(out, results, plots=not args.no_plots)
+    if cells[0].config.wandb.enabled and not gathered:
+        from lottery.stats import curves
+        from lottery.tracking import summary_run
 
-            results = finished_results(Path(d) for d in args.gather)
-        elif args.gather_wandb:
-            from lottery.tracking import results_from_api, results_from_offline
-
-            results = [r for src in args.gather_wandb for r in
-                       (results_from_offline([Path(src)]) if Path(src).is_dir() else results_from_api(src))]
-        if gathered and not results:
-            raise ConfigError(f"--gather: no finished run under {', '.join(gathered)}")
-        else:
-            if args.workers < 1:
-                raise ConfigError(f"--workers: {args.workers} is not valid; use an integer ≥ 1")
-            results = run_grid(grid, cells, only=args.cell, workers=args.workers)
-            if args.cell is not None:
-                return 0
-        report(out, results, plots=not args.no_plots)
-        if cells[0].config.wandb.enabled and not gathered:
-            from lottery.stats import curves
-            from lottery.tracking import summary_run
-
-            w = cells[0].config.wandb
-            summary_run(grid.name, w.project, w.entity, w.tags, curves(out / "results.csv"), out)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        w = cells[0].config.wandb
+        summary_run(grid.name, w.project, w.entity, w.tags, curves(out / "results.csv"), out)
     return 0
 
 

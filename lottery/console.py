@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 
 class TqdmHandler(logging.Handler):
@@ -25,3 +28,24 @@ def setup() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     # Lightning 2.6 + torch 2.14 warn about their own pytree internals on every fit; not the user's business
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def run_cli(body: Callable[[], int | None]) -> int:
+    """Run a command's body: a ``ConfigError`` becomes one line on stderr and exit status 2, no traceback."""
+    from lottery.config.typed import ConfigError
+
+    try:
+        return body() or 0
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def table_arguments(prog: str, doc: str | None, argv: list[str] | None) -> tuple[Path, Path]:
+    """The ``RESULTS [--out DIR]`` arguments of the commands that read a grid's table."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", help="results.csv of a grid (python -m lottery.compare writes it)")
+    p.add_argument("--out", help="output folder (default: beside the table)")
+    args = p.parse_args(argv)
+    results = Path(args.results)
+    return results, Path(args.out) if args.out else results.parent

@@ -10,7 +10,6 @@ One panel per model.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
+from lottery.console import table_arguments  # noqa: E402
 from lottery.results import read_table  # noqa: E402
 
 
@@ -111,12 +111,8 @@ def plot_all(table: str | Path, out: str | Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lottery.plot", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("results", help="results.csv of a grid (python -m lottery.compare writes it)")
-    p.add_argument("--out", help="output folder (default: beside the table)")
-    args = p.parse_args(argv)
-    for path in plot_all(args.results, args.out or Path(args.results).parent):
+    results, out = table_arguments("python -m lottery.plot", __doc__, argv)
+    for path in plot_all(results, out):
         print(path)
     return 0
 

@@ -9,7 +9,6 @@ writes ``stats.csv`` (one row per level and pair) and ``stats.md`` (which starts
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 from pathlib import Path
@@ -159,13 +158,11 @@ def write_stats(table: str | Path, out: str | Path) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m lottery.stats", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("results", help="results.csv of a grid")
-    p.add_argument("--out", help="output folder (default: beside the table)")
-    args = p.parse_args(argv)
-    write_stats(args.results, args.out or Path(args.results).parent)
-    print(f"wrote {Path(args.out or Path(args.results).parent) / 'stats.md'}")
+    from lottery.console import table_arguments
+
+    results, out = table_arguments("python -m lottery.stats", __doc__, argv)
+    write_stats(results, out)
+    print(f"wrote {out / 'stats.md'}")
     return 0
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lottery.config import Config, ConfigError, describe, load, to_yaml
-from lottery.console import setup
+from lottery.config import Config, describe, load, to_yaml
+from lottery.console import run_cli, setup
 
 
 def reference() -> str:
@@ -36,17 +36,17 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     setup()
-    try:
-        cfg = load(args.config, args.overrides)
-        if args.print_config:
-            print(f"# run directory: {cfg.output_dir}/{cfg.run_name}\n{to_yaml(cfg)}", end="")
-            return 0
-        from lottery.runner import run
+    return run_cli(lambda: _body(args))
 
-        run(cfg, force=args.force)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+def _body(args: argparse.Namespace) -> int:
+    cfg = load(args.config, args.overrides)
+    if args.print_config:
+        print(f"# run directory: {cfg.output_dir}/{cfg.run_name}\n{to_yaml(cfg)}", end="")
+        return 0
+    from lottery.runner import run
+
+    run(cfg, force=args.force)
     return 0
 
 
