@@ -21,7 +21,7 @@ from machine import describe  # noqa: E402
 
 from lottery.init import InitSpec, initialize  # noqa: E402
 from lottery.models import build  # noqa: E402
-from lottery.models.stacked import stack  # noqa: E402
+from lottery.models.stacked import optimizer_params, stack  # noqa: E402
 
 EPOCH_STEPS = 917
 
@@ -34,8 +34,8 @@ def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> float:
     specs = tuple(InitSpec(seed=s) for s in range(members))
     initialize(net, specs[0] if k == 0 else specs)
     weights = [p for n, p in net.named_parameters() if n.endswith("weight")]
-    masks = [(torch.rand_like(w) > 0.5).view(torch.uint8) for w in weights]  # a pruned round's masks
-    opt = torch.optim.Adam(net.parameters(), lr=1.2e-3, fused=True)
+    masks = [(torch.rand_like(w) > 0.5).to(w.dtype) for w in weights]  # a pruned round's masks
+    opt = torch.optim.Adam(optimizer_params(net), lr=1.2e-3, fused=True)
     g = torch.Generator().manual_seed(0)
     orders = torch.stack([torch.randperm(len(x), generator=g) for _ in range(members)])
     start = time.perf_counter()
@@ -44,7 +44,8 @@ def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> float:
         xb, yb = x.index_select(0, idx.flatten()), y.index_select(0, idx.flatten())
         if k:
             xb, yb = xb.view(k, 60, *x.shape[1:]), yb.view(k, 60)
-            loss = nn.functional.cross_entropy(net(xb).flatten(0, 1), yb.flatten(), reduction="sum") / 60
+            loss = nn.functional.cross_entropy(net(xb).flatten(0, 1), yb.flatten(), reduction="none")
+            loss = loss.view(k, 60).mean(1).sum()
         else:
             loss = nn.functional.cross_entropy(net(xb), yb)
         opt.zero_grad()

@@ -309,7 +309,8 @@ class LotteryTicket(pl.Callback):
     def _apply(self) -> None:
         if self._hot is None:  # cached: this runs after every optimizer step; all-ones masks are skipped
             names = [n for n, m in self.masks.items() if not bool(m.all())]
-            self._hot = ([self._params[n].data for n in names], multipliers([self.masks[n] for n in names]))
+            params = [self._params[n].data for n in names]
+            self._hot = (params, multipliers([self.masks[n] for n in names], params))
         if self._hot[0]:
             torch._foreach_mul_(*self._hot)
 

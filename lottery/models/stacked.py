@@ -14,7 +14,44 @@ import math
 import torch
 from torch import nn
 
-from lottery.init.apply import mark_stacked
+from lottery.init.apply import mark_stacked, members_of
+
+
+class _StackedAffine(torch.autograd.Function):
+    """``x @ W^T + b`` per member, computed with exactly the products ``nn.Linear`` computes alone.
+
+    MKL picks its kernels by shape: a batched product and K single ones agree bit for bit for some shapes
+    and not others (LeNet's 100→10 weight gradient, batches under 16), so each member gets its own
+    ``addmm``/``mm`` calls, the ones autograd makes for one ``nn.Linear``: a stacked member then trains
+    exactly like the same start trained alone. On these CPUs the products cost what one ``bmm`` costs.
+    The weight gradient lands in the weight's own layout: autograd's rule for ``baddbmm`` would build
+    a transposed one that AccumulateGrad copies back (≈ 40 % of a K = 11 LeNet step).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        out = x.new_empty(weight.shape[0], x.shape[-2], weight.shape[1])
+        for k in range(weight.shape[0]):
+            torch.addmm(bias[k], x[k], weight[k].t(), out=out[k])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        members = range(weight.shape[0])
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = x.new_empty(x.shape)
+            for k in members:
+                torch.mm(grad[k], weight[k], out=grad_x[k])
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.empty_like(weight)
+            for k in members:
+                torch.mm(grad[k].t(), x[k], out=grad_w[k])
+        if ctx.needs_input_grad[2]:
+            grad_b = torch.stack([grad[k].sum(0) for k in members])
+        return grad_x, grad_w, grad_b
 
 
 class StackedLinear(nn.Module):
@@ -32,9 +69,9 @@ class StackedLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
+        if x.dim() == 2:  # one batch shared by every member: a stride-0 view, no copy
             x = x.expand(self.members, *x.shape)
-        return torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        return _StackedAffine.apply(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"members={self.members}, in_features={self.in_features}, out_features={self.out_features}"
@@ -60,3 +97,32 @@ def stack(model: nn.Sequential, members: int) -> nn.Sequential:
         else:
             raise ValueError(f"stacking supports Flatten, Linear and ReLU layers; layer {i} is {type(layer).__name__}")
     return nn.Sequential(*layers)
+
+
+def optimizer_params(model: nn.Module) -> list[torch.Tensor]:
+    """The tensors to hand the optimizer: each stacked parameter as its K member slices.
+
+    Fused Adam runs its vector loop over each tensor and a scalar loop over the tail; given one [K, …]
+    tensor, a member's tail elements would take the vector path and can round differently (FMA) from the
+    network trained alone. Handed K slices, each member is stepped exactly as alone. The slices are views
+    of the parameter's storage; after backward, a hook hands member k the k-th slice of the gradient.
+    """
+    out: list[torch.Tensor] = []
+    for p in model.parameters():
+        k = members_of(p)
+        if not k:
+            out.append(p)
+            continue
+        views = [p.detach()[m] for m in range(k)]
+
+        def share(param: torch.Tensor, views: list[torch.Tensor] = views) -> None:
+            for m, v in enumerate(views):
+                v.grad = param.grad[m]
+            param.grad = None  # the next backward starts from zero, as the slices' zero_grad expects
+
+        old = getattr(p, "_lottery_share", None)
+        if old is not None:  # asked again (a new fit, a reconfigured optimizer): the newest slices get grads
+            old.remove()
+        p._lottery_share = p.register_post_accumulate_grad_hook(share)
+        out += views
+    return out
