@@ -3,6 +3,10 @@
 The hot path is kept lean (≈ 0.8 ms per ``self.log`` call per step on these CPUs): training losses stay
 on the device and are averaged and logged once per epoch. Evaluation loaders are named (``val``, ``test``)
 and their metrics logged as ``val_loss``, ``val_acc``, ``test_loss``, ``test_acc``.
+
+A stacked model (``lottery.models.stacked``: K member networks, logits ``[K, B, C]``) is trained on the sum
+of the members' mean losses, so each member's gradient is exactly its own; every metric is logged per
+member as ``val_acc/m3`` and as the members' mean under the plain name.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from lottery.init import members_of
+from lottery.models.stacked import optimizer_params
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -72,6 +79,7 @@ class Classifier(pl.LightningModule):
         self._epoch: dict[str, list] = {"losses": [], "sizes": []}  # kept on device, reduced once per epoch
         self.automatic_optimization = False
         self._direct = False
+        self.members = next((members_of(p) for p in model.parameters()), None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -82,7 +90,13 @@ class Classifier(pl.LightningModule):
         opt, scheduler = self.optimizers(), self.lr_schedulers()
         for x, y in batch if isinstance(batch, list) else [batch]:
             logits = self.model(x)
-            loss = F.cross_entropy(logits, y)
+            if self.members:  # the sum of the members' means: member k's gradient is its loss's alone
+                y = y if y.dim() == 2 else y.expand(self.members, -1)
+                per = F.cross_entropy(logits.flatten(0, 1), y.reshape(-1), reduction="none")
+                losses = per.view(self.members, -1).mean(1)
+                loss = losses.sum()
+            else:
+                loss = losses = F.cross_entropy(logits, y)
             opt.zero_grad()
             if self._direct:
                 loss.backward()
@@ -92,8 +106,8 @@ class Classifier(pl.LightningModule):
             if scheduler is not None:
                 scheduler.step()
             epoch = self._epoch  # a plain dict: nn.Module.__setattr__ costs ≈ 10 µs per call
-            epoch["losses"].append(loss.detach())
-            epoch["sizes"].append(len(y))
+            epoch["losses"].append(losses.detach())
+            epoch["sizes"].append(y.shape[-1])
         return loss
 
     def on_train_start(self) -> None:
@@ -113,15 +127,30 @@ class Classifier(pl.LightningModule):
         epoch = self._epoch
         if epoch["losses"]:
             sizes = torch.tensor(epoch["sizes"], dtype=torch.float64)
-            mean = (torch.stack(epoch["losses"]).double().cpu() * sizes).sum() / sizes.sum()
-            self.log("train_loss", mean.item())
+            losses = torch.stack(epoch["losses"]).double().cpu()  # [steps] or [steps, K]
+            mean = (losses * sizes.view(-1, *[1] * (losses.dim() - 1))).sum(0) / sizes.sum()
+            self.log("train_loss", mean.mean().item())
+            if self.members:
+                self.log_dict({f"train_loss/m{k}": v.item() for k, v in enumerate(mean)})
         self._epoch = {"losses": [], "sizes": []}
 
     def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], name: str) -> None:
         x, y = batch
         logits = self.model(x)
-        metrics = {f"{name}_loss": F.cross_entropy(logits, y), f"{name}_acc": (logits.argmax(-1) == y).float().mean()}
-        self.log_dict(metrics, batch_size=len(y), add_dataloader_idx=False, prog_bar=name == "val")
+        if not self.members:
+            metrics = {f"{name}_loss": F.cross_entropy(logits, y),
+                       f"{name}_acc": (logits.argmax(-1) == y).float().mean()}
+            self.log_dict(metrics, batch_size=len(y), add_dataloader_idx=False, prog_bar=name == "val")
+            return
+        # one loss per member, computed as the member alone computes it (the early-stopping epoch hangs on it)
+        losses = torch.stack([F.cross_entropy(logits[k], y) for k in range(self.members)])
+        accs = (logits.argmax(-1) == y).float().mean(1)
+        per_member = {}
+        for k in range(self.members):
+            per_member[f"{name}_loss/m{k}"], per_member[f"{name}_acc/m{k}"] = losses[k], accs[k]
+        self.log_dict(per_member, batch_size=len(y), add_dataloader_idx=False)
+        self.log_dict({f"{name}_loss": losses.mean(), f"{name}_acc": accs.mean()}, batch_size=len(y),
+                      add_dataloader_idx=False, prog_bar=name == "val")
 
     def validation_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
@@ -132,7 +161,7 @@ class Classifier(pl.LightningModule):
         self._evaluate(batch, "test")
 
     def configure_optimizers(self) -> Any:
-        params = list(self.parameters())
+        params = optimizer_params(self.model) + [p for n, p in self.named_parameters() if not n.startswith("model.")]
         fused = self.fused and all(p.device.type in ("cpu", "cuda") for p in params)
         if self.optimizer == "sgd":
             opt: torch.optim.Optimizer = torch.optim.SGD(

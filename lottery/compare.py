@@ -43,7 +43,8 @@ class GridConfig:
     seeds: list[int] = opt([0], "seeds (each start × seed is one cell)")
     models: list[str] = opt([], "models crossed with everything; empty: the base config's model")
     output_dir: str = opt("", "where cells, the table, statistics and figures go; empty: runs/<name>")
-    members_per_process: int = opt(1, "cells of one model trained together as stacked members (not yet: 1)")
+    members_per_process: int = opt(1, "cells differing only in start and seed trained together as stacked "
+                                      "members of one network (MLPs; others run alone); results as if alone")
 
 
 @dataclass
@@ -83,9 +84,9 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
         raise ConfigError("grid.models: the axis is empty; give at least one model or leave the key out")
     if "sources" in data and not grid.sources:
         raise ConfigError("grid.sources: the axis is empty; give at least one source or leave the key out")
-    if grid.members_per_process != 1:
-        raise ConfigError(f"grid.members_per_process: {grid.members_per_process} is not valid; stacked members are "
-                          "not implemented yet, use 1 (cells run one after another)")
+    if grid.members_per_process < 1:
+        raise ConfigError(f"grid.members_per_process: {grid.members_per_process} is not valid; use an integer ≥ 1 "
+                          "(1: every cell in its own network)")
     if not grid.base:
         raise ConfigError("grid.base: missing; name the train config the cells start from (e.g. lenet300_mnist.yaml)")
     base_path = (path.parent / grid.base) if not Path(grid.base).is_absolute() else Path(grid.base)
@@ -133,19 +134,22 @@ def _cell_worker_init() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
-def _run_cell(cfg: Config) -> dict[str, Any]:
-    from lottery.runner import run
+def _run_pack(cfgs: list[Config]) -> list[dict[str, Any]]:
+    from lottery.pack import run_pack
 
-    return run(cfg)
+    return run_pack(cfgs)
 
 
 def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:
     """Run (or skip, or resume) the cells, in order or in ``workers`` processes of one thread each (two
-    2-thread torch processes on 2 cores collapse 12–25×); returns their results in cell order."""
+    2-thread torch processes on 2 cores collapse 12–25×); returns their results in cell order. With
+    ``members_per_process`` > 1, compatible cells are trained together as stacked members (``lottery.pack``)."""
+    from lottery.pack import packs
     from lottery.runner import is_finished, run_dir
 
     chosen = cells if only is None else [cells[only]]
     total = len(cells)
+    groups = [[chosen[i] for i in g] for g in packs([c.config for c in chosen], grid.members_per_process)]
 
     def done(cell: Cell, result: dict[str, Any], state: str) -> None:
         last = result["rounds"][-1]
@@ -165,11 +169,11 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_cell_worker_init) as pool:
-                futures = {pool.submit(_run_cell, c.config): c for c in chosen}
+                futures = {pool.submit(_run_pack, [c.config for c in g]): g for g in groups}
                 for future in as_completed(futures):
-                    cell = futures[future]
-                    results[cell.index] = future.result()
-                    done(cell, results[cell.index], f"{time.perf_counter() - started:.0f} s into the grid")
+                    for cell, result in zip(futures[future], future.result(), strict=True):
+                        results[cell.index] = result
+                        done(cell, result, f"{time.perf_counter() - started:.0f} s into the grid")
         finally:
             for var, value in saved.items():
                 if value is None:
@@ -177,15 +181,18 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
                 else:
                     os.environ[var] = value
         return [results[c.index] for c in chosen]
-    out = []
-    for cell in chosen:
-        finished = is_finished(run_dir(cell.config))
+    out: dict[int, dict[str, Any]] = {}
+    for group in groups:
+        finished = [is_finished(run_dir(c.config)) for c in group]
         start = time.perf_counter()
-        if not finished:
-            log.info(f"cell {cell.index + 1}/{total} · {cell.label} · starting")
-        out.append(_run_cell(cell.config))
-        done(cell, out[-1], "finished already, skipped" if finished else f"done in {time.perf_counter() - start:.0f} s")
-    return out
+        names = ", ".join(f"{c.index + 1}" for c, f in zip(group, finished, strict=True) if not f)
+        if names:
+            log.info(f"cell{'s' if len(group) > 1 else ''} {names}/{total} · "
+                     f"{group[0].label if len(group) == 1 else f'{len(group)} stacked members'} · starting")
+        for cell, result, f in zip(group, _run_pack([c.config for c in group]), finished, strict=True):
+            out[cell.index] = result
+            done(cell, result, "finished already, skipped" if f else f"done in {time.perf_counter() - start:.0f} s")
+    return [out[c.index] for c in chosen]
 
 
 def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> Path:

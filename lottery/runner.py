@@ -61,12 +61,13 @@ def is_finished(path: Path) -> bool:
         return False
 
 
-def datamodule(cfg: Config) -> TensorDataModule:
+def datamodule(cfg: Config, seed: int | list[int] | None = None) -> TensorDataModule:
+    """``seed``: the batch-order seed(s); default the config's (a list: one per stacked member)."""
     d = cfg.data
     return TensorDataModule(
         d.dataset, root=d.root, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size, val_size=d.val_size,
-        split_seed=d.split_seed, seed=cfg.seed, augment=d.augment, train_subset=d.train_subset,
-        test_subset=d.test_subset, download=d.download,
+        split_seed=d.split_seed, seed=cfg.seed if seed is None else seed, augment=d.augment,
+        train_subset=d.train_subset, test_subset=d.test_subset, download=d.download,
         # the rewind=step snapshot is taken after a call: one step per call makes it land on rewind_step exactly
         steps_per_call=1 if cfg.prune.rewind == "step" else cfg.train.steps_per_call,
     )
@@ -92,17 +93,29 @@ def layer_rates(cfg: Config, net: nn.Module) -> dict[str, float]:
     return rates
 
 
-def lottery_callback(cfg: Config, net: nn.Module) -> LotteryTicket:
-    p, spec = cfg.prune, cfg.init_spec()
+def lottery_callback(cfg: Config, net: nn.Module, members: list[Config] | None = None) -> LotteryTicket:
+    """The IMP callback of ``cfg``; ``members``: the configs of stacked members (differing only in start)."""
+    p, cfgs = cfg.prune, members or [cfg]
     return LotteryTicket(
         # init=None: θ0 comes from the spec attached to the network by ``model``, so parameters are named as
         # in the bare network ("0.weight") and ``initialize(net, spec)`` alone reproduces every w0.
-        init=None, init_copy=not spec.regenerable, rate=p.rate, layer_rates=layer_rates(cfg, net),
+        init=None, init_copy=not all(c.init_spec().regenerable for c in cfgs), rate=p.rate,
+        layer_rates=layer_rates(cfg, net),
         output_rate=p.output_rate, scope=p.scope, epochs_per_round=p.epochs_per_round, rounds=p.rounds,
         target_density=p.target_density, criterion=p.criterion, rewind=p.rewind, rewind_step=p.rewind_step,
-        reset_optimizer=p.reset_optimizer, control=p.control, control_seed=p.control_seed, prune_seed=p.prune_seed,
+        reset_optimizer=p.reset_optimizer, control=p.control, control_seed=p.control_seed,
+        prune_seed=[c.prune.prune_seed for c in members] if members else p.prune_seed,
         monitor=p.monitor, monitor_mode=p.monitor_mode, sleeping_thresholds=p.sleeping_thresholds,
         sleeping_relative=p.sleeping_relative, sleeping_check=p.sleeping_check,
+    )
+
+
+def classifier(cfg: Config, dm: TensorDataModule, net: nn.Module) -> Classifier:
+    o = cfg.optim
+    return Classifier(
+        net, optimizer=o.name, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay,
+        milestones=o.milestones, gamma=o.gamma, warmup_steps=o.warmup_steps, fused=o.fused,
+        eval_names=[n for n in ("val", "test") if n in dm.tensors], steps_per_epoch=len(dm.train_dataloader()),
     )
 
 
@@ -175,12 +188,7 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
         dm.prepare()
         net = model(cfg)
         lottery = lottery_callback(cfg, net)
-        module = Classifier(
-            net, optimizer=cfg.optim.name, lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-            nesterov=cfg.optim.nesterov, weight_decay=cfg.optim.weight_decay, milestones=cfg.optim.milestones,
-            gamma=cfg.optim.gamma, warmup_steps=cfg.optim.warmup_steps, fused=cfg.optim.fused,
-            eval_names=[n for n in ("val", "test") if n in dm.tensors], steps_per_epoch=len(dm.train_dataloader()),
-        )
+        module = classifier(cfg, dm, net)
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
     if force and path.exists():

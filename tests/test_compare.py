@@ -50,7 +50,7 @@ BAD = [
     ({"sources": ["quantum"]}, "init.source: 'quantum' is not valid; choose one of hash, sobol, sobol-paper, torch"),
     ({"base": ""}, "grid.base: missing"),
     ({"seed": [1]}, "seed: unknown key (did you mean 'seeds'?)"),
-    ({"members_per_process": 4}, "grid.members_per_process: 4 is not valid; stacked members are not implemented"),
+    ({"members_per_process": 0}, "grid.members_per_process: 0 is not valid; use an integer ≥ 1"),
 ]
 
 

@@ -3,12 +3,17 @@
 Add it to your own ``Trainer``: one ``fit`` then runs every round: train, prune, rewind, repeat. Initial
 weights are regenerated from the init spec (``lottery.init``), never copied, so an ``init`` rewind stores
 zero bytes of θ0; masks are bool (1 byte per prunable weight; 1 bit in checkpoints).
+
+Stacked members (``lottery.models.stacked``: K networks along dim 0 of every parameter) are K independent
+tickets: each member has its own masks, w0 (from its own spec), best epoch (monitor ``val_loss/m3``) and
+record (``history[r]["members"][m]``).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -51,6 +56,18 @@ def _is_eval_metric(key: str) -> bool:
     return key.split("_")[0].split("/")[0] in ("val", "test")
 
 
+_MEMBER_KEY = re.compile(r"/m\d+$")
+
+
+def member_metrics(metrics: Mapping[str, Any], member: int | None) -> dict[str, float]:
+    """The eval metrics of one stacked member (logged as ``val_acc/m3``), under their plain names; for an
+    unstacked network (``member=None``) the eval metrics without a member suffix."""
+    if member is None:
+        return {k: float(v) for k, v in metrics.items() if _is_eval_metric(k) and not _MEMBER_KEY.search(k)}
+    suffix = f"/m{member}"
+    return {k.removesuffix(suffix): float(v) for k, v in metrics.items() if _is_eval_metric(k) and k.endswith(suffix)}
+
+
 class LotteryTicket(pl.Callback):
     """Lottery-ticket IMP for any ``LightningModule``.
 
@@ -77,6 +94,7 @@ class LotteryTicket(pl.Callback):
         reset_lr_schedule: restore the LR scheduler to its start at every rewind (default: not for ``none``).
         control: ``reinit`` (kept weights re-drawn from a new seed), ``random_prune`` (same per-layer
             sparsity, random mask), ``signed_constant`` (± layer std with the sign of θ0).
+        prune_seed: seed of the ``random`` criterion's scores; a sequence gives each stacked member its own.
         monitor / monitor_mode: the validation metric whose best value per round and its epoch are kept
             (Frankle & Carbin's early-stopping iteration).
         sleeping_thresholds / sleeping_relative: τ for the sleeping fractions, absolute and × std(θ0).
@@ -104,7 +122,7 @@ class LotteryTicket(pl.Callback):
         reset_lr_schedule: bool | None = None,
         control: str | None = None,
         control_seed: int = 1_000_003,
-        prune_seed: int = 0,
+        prune_seed: int | Sequence[int] = 0,
         monitor: str = "val_acc",
         monitor_mode: str = "max",
         sleeping_thresholds: Sequence[float] = (1e-5, 1e-4, 1e-3),
@@ -152,7 +170,9 @@ class LotteryTicket(pl.Callback):
         self.done = False
         self._density: dict[str, float] = {}  # target density per unit "name#member"
         self._round_start = (0, 0)  # (epoch, global step)
-        self._best: tuple[float, int, int, dict[str, float]] | None = None
+        # per member (None: an unstacked network): (best monitor value, epoch, step, eval metrics then)
+        self._best: dict[int | None, tuple[float, int, int, dict[str, float]]] = {}
+        self.members: int | None = None  # K when the prunable tensors stack K member networks
         self._snapshot: dict[str, torch.Tensor] | None = None
         self._copy: dict[str, torch.Tensor] | None = None
         self._lr_start: list[dict[str, Any]] | None = None
@@ -173,7 +193,8 @@ class LotteryTicket(pl.Callback):
         if callable(self.parameters):
             names = [n for n, (sub, p) in owners.items() if self.parameters(n, sub, p)]
         elif self.parameters is None:
-            names = [n for n, (sub, _) in owners.items() if isinstance(sub, PRUNABLE) and n.endswith("weight")]
+            names = [n for n, (sub, p) in owners.items() if n.endswith("weight") and (
+                isinstance(sub, PRUNABLE) or (members_of(p) and p.dim() >= 3))]  # stacked Linear/Conv weights
         else:
             names = []
             for pattern in self.parameters:
@@ -225,6 +246,12 @@ class LotteryTicket(pl.Callback):
         names = self._select_parameters(pl_module)
         all_params = dict(pl_module.named_parameters())
         self._params = {n: all_params[n] for n in names}
+        stacked = {members_of(p) for p in self._params.values()}
+        if len(stacked) > 1:
+            raise ValueError(f"parameters: the prunable tensors stack different numbers of members ({stacked})")
+        self.members = stacked.pop()
+        if self.members and self.sleeping_check is not None:
+            raise ValueError("sleeping_check: not supported for stacked members; train the start alone")
         if self._loaded is not None:
             self._restore(pl_module)
         else:
@@ -283,11 +310,9 @@ class LotteryTicket(pl.Callback):
             raise ValueError(f"checkpoint has no mask for {missing}")
         self.masks = masks
         self.round, self.done, self.history = state["round"], state["done"], list(state["history"])
-        self._density, self._round_start, self._best = (
-            dict(state["density"]),
-            tuple(state["round_start"]),
-            state["best"],
-        )
+        best = state["best"]
+        self._density, self._round_start = dict(state["density"]), tuple(state["round_start"])
+        self._best = best if isinstance(best, dict) else {} if best is None else {None: best}
         self._snapshot, self._copy = state["snapshot"], state["copy"]
         self._lr_start, self._pending_lr_reset = state["lr_start"], state["pending_lr_reset"]
 
@@ -351,13 +376,16 @@ class LotteryTicket(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        if self.monitor in trainer.callback_metrics:
-            value = float(trainer.callback_metrics[self.monitor])
-            best = self._best
+        metrics = trainer.callback_metrics
+        for member in self._member_ids():
+            key = self.monitor if member is None else f"{self.monitor}/m{member}"
+            if key not in metrics:
+                continue
+            value, best = float(metrics[key]), self._best.get(member)
             if best is None or (value > best[0] if self.monitor_mode == "max" else value < best[0]):
                 epoch = trainer.current_epoch - self._round_start[0] + 1
-                at_best = {k: float(v) for k, v in trainer.callback_metrics.items() if _is_eval_metric(k)}
-                self._best = (value, epoch, trainer.global_step - self._round_start[1], at_best)
+                step = trainer.global_step - self._round_start[1]
+                self._best[member] = (value, epoch, step, member_metrics(metrics, member))
         # End the round here, not in on_train_epoch_end: ModelCheckpoint saves in on_validation_end (after
         # this hook, since Lightning runs checkpoint callbacks last), so its checkpoint holds the new masks.
         if trainer.is_last_batch and self._round_complete(trainer):
@@ -367,6 +395,9 @@ class LotteryTicket(pl.Callback):
         if self._round_complete(trainer):  # no epoch-end validation ran this epoch
             self._end_round(trainer, pl_module)
 
+    def _member_ids(self) -> list[int | None]:
+        return list(range(self.members)) if self.members else [None]
+
     def _round_complete(self, trainer: pl.Trainer) -> bool:
         return bool(self.epochs_per_round) and trainer.current_epoch + 1 - self._round_start[0] >= self.epochs_per_round
 
@@ -375,8 +406,11 @@ class LotteryTicket(pl.Callback):
             return
         record = self._record(trainer, pl_module)
         self.history.append(record)
+        flat = {f"lottery/{k}": v for k, v in record.items() if k != "members"}
+        for m, rec in enumerate(record.get("members", [])):
+            flat.update({f"lottery/m{m}/{k}": v for k, v in rec.items()})
         for logger in trainer.loggers:
-            logger.log_metrics({f"lottery/{k}": v for k, v in record.items()}, step=trainer.global_step)
+            logger.log_metrics(flat, step=trainer.global_step)
         total = self.planned_rounds()
         if self.verbose:
             parts = [f"round {self.round + 1}/{total}", f"{record['remaining_pct']:.1f} % remaining"]
@@ -385,6 +419,8 @@ class LotteryTicket(pl.Callback):
                 for k, v in record.items()
                 if k.split("_")[0] in ("val", "test") and k.endswith("acc")
             ]
+            if self.members:
+                parts.append(f"mean of {self.members} members")
             log.info(" · ".join(parts))
         if self.round + 1 >= total:
             self.done = True
@@ -397,41 +433,54 @@ class LotteryTicket(pl.Callback):
             trainer.current_epoch + 1 if self.epochs_per_round else trainer.current_epoch,
             trainer.global_step,
         )
-        self._best = None
+        self._best = {}
 
     def _record(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
-        alive = {n: int(m.sum()) for n, m in self.masks.items()}
-        sizes = {n: m.numel() for n, m in self.masks.items()}
-        rec: dict[str, Any] = {
-            "round": self.round,
-            "epoch": trainer.current_epoch,
-            "step": trainer.global_step,
-            "remaining_pct": 100.0 * sum(alive.values()) / sum(sizes.values()),
-        }
-        rec.update({f"remaining_pct/{n}": 100.0 * alive[n] / sizes[n] for n in self.masks})
-        for key, value in trainer.callback_metrics.items():
-            if _is_eval_metric(key):
-                rec[key] = float(value)
-        if self._best is not None:
-            rec[f"best_{self.monitor}"], rec["best_epoch"], rec["best_step"] = self._best[:3]
-            # F&C report test accuracy at the early-stopping iteration: every eval metric at the best epoch
-            rec.update({f"at_best/{k}": v for k, v in (self._best[3] if len(self._best) > 3 else {}).items()})
+        """The round's record; for stacked members, ``members`` holds one such record per member."""
+        rec: dict[str, Any] = {"round": self.round, "epoch": trainer.current_epoch, "step": trainer.global_step}
         can_regenerate = self._copy is not None or self._owner is not None
-        if can_regenerate and (self.sleeping_thresholds or self.sleeping_relative or self.sleeping_check):
-            self._sleeping(trainer, pl_module, rec)
+        sleeping = can_regenerate and bool(self.sleeping_thresholds or self.sleeping_relative or self.sleeping_check)
+        w0 = {n: self.initial(pl_module, n) for n in self.masks} if sleeping else {}
+        members = [self._member_record(trainer, m, w0) for m in self._member_ids()]
+        if self.members is None:
+            rec.update(members[0])
+            if self.sleeping_check is not None:
+                self._sleeping_check(trainer, pl_module, rec, w0)
+            return rec
+        rec["remaining_pct"] = sum(m["remaining_pct"] for m in members) / len(members)
+        rec.update(member_metrics(trainer.callback_metrics, None))  # the members' means, for the log line
+        rec["members"] = members
         return rec
 
     @torch.no_grad()
-    def _sleeping(self, trainer: pl.Trainer, pl_module: pl.LightningModule, rec: dict[str, Any]) -> None:
-        sleepers = {}
-        for n, mask in self.masks.items():
-            w, w0 = self._params[n].detach(), self.initial(pl_module, n)
-            fr = sleeping_fractions(w, w0, mask, self.sleeping_thresholds, self.sleeping_relative)
+    def _member_record(self, trainer: pl.Trainer, member: int | None, w0: dict[str, torch.Tensor]) -> dict[str, Any]:
+        masks = {n: self._slice(m, member) for n, m in self.masks.items()}
+        alive = {n: int(m.sum()) for n, m in masks.items()}
+        sizes = {n: m.numel() for n, m in masks.items()}
+        rec: dict[str, Any] = {"remaining_pct": 100.0 * sum(alive.values()) / sum(sizes.values())}
+        rec.update({f"remaining_pct/{n}": 100.0 * alive[n] / sizes[n] for n in masks})
+        rec.update(member_metrics(trainer.callback_metrics, member))
+        best = self._best.get(member)
+        if best is not None:
+            rec[f"best_{self.monitor}"], rec["best_epoch"], rec["best_step"] = best[:3]
+            # F&C report test accuracy at the early-stopping iteration: every eval metric at the best epoch
+            rec.update({f"at_best/{k}": v for k, v in best[3].items()})
+        for n, mask in masks.items() if w0 else ():
+            w = self._slice(self._params[n].detach(), member)
+            fr = sleeping_fractions(w, self._slice(w0[n], member), mask, self.sleeping_thresholds,
+                                    self.sleeping_relative)
             rec.update({f"sleeping/{n}/{k}": v for k, v in fr.items()})
-            if self.sleeping_check is not None:
-                sleepers[n] = mask & ((w - w0).abs() <= self.sleeping_check)
-        if self.sleeping_check is None or not trainer.val_dataloaders:
+        return rec
+
+    @torch.no_grad()
+    def _sleeping_check(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, rec: dict[str, Any], w0: dict[str, torch.Tensor]
+    ) -> None:
+        """Zero the survivors that moved less than ``sleeping_check`` from w0 and re-measure accuracy."""
+        if not trainer.val_dataloaders:
             return
+        sleepers = {n: m & ((self._params[n].detach() - w0[n]).abs() <= self.sleeping_check)
+                    for n, m in self.masks.items()}
         loader = trainer.val_dataloaders
         loader = loader[0] if isinstance(loader, (list, tuple)) else loader
         was_training = pl_module.training
@@ -461,7 +510,11 @@ class LotteryTicket(pl.Callback):
                 return self._slice(self.initial(pl_module, name), member)
 
             unit = self._unit(name, member)
-            scores[unit] = score_fn(w, init, score_key(self.prune_seed, name, self.round, member or 0))
+            if isinstance(self.prune_seed, int):
+                key = score_key(self.prune_seed, name, self.round, member or 0)
+            else:  # one seed per member: member k draws the scores its cell draws alone
+                key = score_key(self.prune_seed[member or 0], name, self.round, 0)
+            scores[unit] = score_fn(w, init, key)
             self._density[unit] *= 1.0 - self.unit_rate(name)
             if (
                 self.scope == "global"

@@ -4,11 +4,15 @@ per-sample Python, no DataLoader workers (per-sample PIL transforms were ≈ 2/3
 The order of epoch ``e`` is a pure function of ``(seed, e)``; Lightning hands the epoch over through
 ``sampler.set_epoch`` as it does for a ``DistributedSampler``, so a run resumed from a checkpoint sees the
 same batches as an uninterrupted one.
+
+Stacked members (``seed`` a sequence of K seeds): each member gets the order its own seed gives alone, all
+K batches gathered by one ``index_select`` into ``[K, B, …]``; when every member has the same seed, the
+batch is shared (``[B, …]``, and the stacked model broadcasts it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 
@@ -47,7 +51,8 @@ class TensorBatches:
 
     ``chunk`` groups that many consecutive batches into one item (a list), so a training step can take
     several optimizer steps per call and amortise Lightning's ≈ 0.85 ms per-call overhead; the batches,
-    their order and the optimizer steps are exactly those of ``chunk=1``.
+    their order and the optimizer steps are exactly those of ``chunk=1``. ``seed``: one seed, or one per
+    stacked member (see the module docstring).
     """
 
     def __init__(
@@ -57,7 +62,7 @@ class TensorBatches:
         batch_size: int,
         *,
         shuffle: bool = False,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         augment: Augment | None = None,
         drop_last: bool = False,
         name: str = "train",
@@ -96,8 +101,23 @@ class TensorBatches:
             yield group
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if isinstance(self.seed, int) or len(set(self.seed)) == 1:
+            yield from self._shared_batches(self.seed if isinstance(self.seed, int) else self.seed[0])
+            return
+        n, bs, k = len(self.x), self.batch_size, len(self.seed)
+        gens = [torch.Generator().manual_seed(epoch_seed(s, self.epoch)) for s in self.seed]
+        orders = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(self.x.device)
+        for i in range(self.batches):
+            idx = orders[:, i * bs : (i + 1) * bs]
+            xb = self.x.index_select(0, idx.reshape(-1)).view(k, idx.shape[1], *self.x.shape[1:])
+            yb = self.y.index_select(0, idx.reshape(-1)).view(k, idx.shape[1])
+            if self.augment is not None:
+                xb = torch.stack([self.augment(xb[m], g) for m, g in enumerate(gens)])
+            yield xb, yb
+
+    def _shared_batches(self, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, bs = len(self.x), self.batch_size
-        g = torch.Generator().manual_seed(epoch_seed(self.seed, self.epoch))
+        g = torch.Generator().manual_seed(epoch_seed(seed, self.epoch))
         order = torch.randperm(n, generator=g).to(self.x.device) if self.shuffle else None
         for i in range(self.batches):
             if order is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
@@ -18,7 +19,8 @@ class TensorDataModule(pl.LightningDataModule):
         root: data root (else ``$LOTTERY_DATA``, else ``~/.cache/lottery/data``).
         val_size: images held out of the training set for validation (Frankle & Carbin: 5,000); 0 for none.
         split_seed: seed of the validation split (kept fixed across a grid so every start sees one split).
-        seed: seed of the batch order (epoch e's order depends only on seed and e).
+        seed: seed of the batch order (epoch e's order depends only on seed and e); one per member for
+            stacked members, each then seeing the batches it would see alone.
         augment: crop-and-flip augmentation; ``None`` uses the dataset's standard recipe (CIFAR: on).
         train_subset / test_subset: keep only the first N images (quick runs, tests).
         device: where the tensors live; ``None`` follows the trainer's device.
@@ -35,7 +37,7 @@ class TensorDataModule(pl.LightningDataModule):
         eval_batch_size: int = 1000,
         val_size: int = 5000,
         split_seed: int = 0,
-        seed: int = 0,
+        seed: int | Sequence[int] = 0,
         augment: bool | None = None,
         train_subset: int | None = None,
         test_subset: int | None = None,
