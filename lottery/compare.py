@@ -185,10 +185,13 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
     for group in groups:
         finished = [is_finished(run_dir(c.config)) for c in group]
         start = time.perf_counter()
-        names = ", ".join(f"{c.index + 1}" for c, f in zip(group, finished, strict=True) if not f)
-        if names:
-            log.info(f"cell{'s' if len(group) > 1 else ''} {names}/{total} · "
-                     f"{group[0].label if len(group) == 1 else f'{len(group)} stacked members'} · starting")
+        pending = [c for c, f in zip(group, finished, strict=True) if not f]
+        todo = [c.index + 1 for c in pending]
+        if len(todo) == 1:
+            log.info(f"cell {todo[0]}/{total} · {pending[0].label} · starting")
+        elif todo:
+            log.info(f"cells {', '.join(map(str, todo)) if len(todo) < 4 else f'{todo[0]}…{todo[-1]}'} of {total} · "
+                     f"{len(todo)} stacked members · starting")
         for cell, result, f in zip(group, _run_pack([c.config for c in group]), finished, strict=True):
             out[cell.index] = result
             done(cell, result, "finished already, skipped" if f else f"done in {time.perf_counter() - start:.0f} s")

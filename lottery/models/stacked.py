@@ -17,13 +17,23 @@ from torch import nn
 from lottery.init.apply import mark_stacked, members_of
 
 
+def _batched(x: torch.Tensor) -> bool:
+    """Whether to use one batched product instead of K. On a GPU always (one kernel launch instead of K;
+    members then match their cells alone within float tolerance, as GPU GEMMs do across shapes). On CPU
+    for one batch shared by every member (a stride-0 view: the input layer of members with one batch order,
+    every evaluation) of at least 32 rows: one ``baddbmm`` reads the batch once for all members and agrees
+    bit for bit with the K products (checked from 20 to 1,000 rows; the pack tests check members against
+    their cells trained alone)."""
+    return x.device.type != "cpu" or (x.stride(0) == 0 and x.shape[1] >= 32)
+
+
 class _StackedAffine(torch.autograd.Function):
     """``x @ W^T + b`` per member, computed with exactly the products ``nn.Linear`` computes alone.
 
     MKL picks its kernels by shape: a batched product and K single ones agree bit for bit for some shapes
-    and not others (LeNet's 100→10 weight gradient, batches under 16), so each member gets its own
-    ``addmm``/``mm`` calls, the ones autograd makes for one ``nn.Linear``: a stacked member then trains
-    exactly like the same start trained alone. On these CPUs the products cost what one ``bmm`` costs.
+    and not others (LeNet's 100→10 weight gradient, batches under 16), so on CPU each member gets its own
+    ``addmm``/``mm`` calls, the ones autograd makes for one ``nn.Linear`` (except where ``_batched``): a
+    stacked member then trains exactly like the same start trained alone, at the cost of one ``bmm``.
     The weight gradient lands in the weight's own layout: autograd's rule for ``baddbmm`` would build
     a transposed one that AccumulateGrad copies back (≈ 40 % of a K = 11 LeNet step).
     """
@@ -31,6 +41,8 @@ class _StackedAffine(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x, weight)
+        if _batched(x):
+            return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
         out = x.new_empty(weight.shape[0], x.shape[-2], weight.shape[1])
         for k in range(weight.shape[0]):
             torch.addmm(bias[k], x[k], weight[k].t(), out=out[k])
@@ -41,16 +53,21 @@ class _StackedAffine(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         members = range(weight.shape[0])
         grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and _batched(x):
+            grad_x = torch.bmm(grad, weight)
+        elif ctx.needs_input_grad[0]:
             grad_x = x.new_empty(x.shape)
             for k in members:
                 torch.mm(grad[k], weight[k], out=grad_x[k])
         if ctx.needs_input_grad[1]:
-            grad_w = torch.empty_like(weight)
-            for k in members:
-                torch.mm(grad[k].t(), x[k], out=grad_w[k])
+            if _batched(x):
+                grad_w = torch.bmm(grad.transpose(1, 2), x)
+            else:
+                grad_w = torch.empty_like(weight)
+                for k in members:
+                    torch.mm(grad[k].t(), x[k], out=grad_w[k])
         if ctx.needs_input_grad[2]:
-            grad_b = torch.stack([grad[k].sum(0) for k in members])
+            grad_b = grad.sum(1) if _batched(x) else torch.stack([grad[k].sum(0) for k in members])
         return grad_x, grad_w, grad_b
 
 
