@@ -160,7 +160,7 @@ def state_bytes(model: nn.Module, pruning: str | None, cb) -> dict[str, int]:
     dense = sum(p.numel() * 4 for p in model.net.parameters())
     if pruning == "ours":
         b = cb.state_bytes()
-        return {"lottery state": b["masks"] + b["theta0"] + b["snapshot"], "dense params": dense}
+        return {"lottery state": b["masks"] + b["mask_cache"] + b["theta0"] + b["snapshot"], "dense params": dense}
     if pruning == "modelpruning":
         held = [t for m in model.net for t in list(m.buffers()) + [getattr(m, "weight", None)]]
         copies = [t for m in cb._original_layers.values() for t in m["data"].state_dict().values()]

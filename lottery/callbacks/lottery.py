@@ -602,6 +602,9 @@ class LotteryTicket(pl.Callback):
 
         return {
             "masks": size(self.masks),
+            # the hot path's multipliers (float on CPU, built once per round; uint8 views elsewhere: 0 bytes)
+            "mask_cache": sum(m.numel() * m.element_size() for m in (self._hot or ((), ()))[1]
+                              if m.is_floating_point()),
             "theta0": size(self._copy),
             "snapshot": size(self._snapshot),
             "prunable_weights": sum(m.numel() for m in self.masks.values()),
