@@ -444,7 +444,7 @@ class LotteryTicket(pl.Callback):
         members = [self._member_record(trainer, m, w0) for m in self._member_ids()]
         if self.members is None:
             rec.update(members[0])
-            if self.sleeping_check is not None:
+            if self.sleeping_check is not None and w0:  # w0 is empty when it cannot be regenerated
                 self._sleeping_check(trainer, pl_module, rec, w0)
             return rec
         rec["remaining_pct"] = sum(m["remaining_pct"] for m in members) / len(members)
