@@ -1,12 +1,13 @@
 """Network-epochs per second inside the real pipeline: K cells packed as stacked members vs one at a time.
 
-    python benchmarks/pack_epoch.py [--members 4 11 22] [--repeats 2] [--data ../shared/data]
+    python benchmarks/pack_epoch.py [--members 4 11 22] [--repeats 2] [--data ../shared/data] [--model lenet5]
 
 Each row runs the same cells of ``configs/lenet300_mnist.yaml`` (real MNIST, 55,000 training images, batch
 60, Adam, validation + test evaluated every epoch) through ``lottery.pack`` / ``lottery.runner`` with a
 Lightning Trainer, 2 rounds of 1 epoch; the timed epoch is round 2's (masks applied after every step), as
 measured by a callback from its start to the end of its evaluation. "one at a time" is one cell alone
-(all cells cost the same), so K cells one after another take K times its epoch. Interleaved, best kept.
+(all cells cost the same), so K cells one after another take K times its epoch. Packs run with exact
+(per-member, bit for bit as alone) and batched products (``members_exact: false``). Interleaved, best kept.
 """
 
 from __future__ import annotations
@@ -42,22 +43,22 @@ class LastEpoch(pl.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
-def cells(k: int, data: str, out: str, shared: bool) -> list:
-    overrides = [f"data.root={data}", "prune.rounds=2", "prune.epochs_per_round=1", "train.progress_bar=false",
-                 "train.checkpoint=false", "prune.sleeping_thresholds=[]", "prune.sleeping_relative=[]",
-                 f"output_dir={out}"]
+def cells(k: int, data: str, out: str, shared: bool, model: str = "lenet_300_100") -> list:
+    overrides = [f"data.root={data}", f"model.name={model}", "prune.rounds=2", "prune.epochs_per_round=1",
+                 "train.progress_bar=false", "train.checkpoint=false", "prune.sleeping_thresholds=[]",
+                 "prune.sleeping_relative=[]", f"output_dir={out}"]
     return [load(CONFIG, [*overrides, f"seed={0 if shared else i}", f"init.scheme={SCHEMES[i % 4]}",
                           f"init.scale={1 + i // 4}"]) for i in range(k)]
 
 
-def epoch_seconds(k: int, data: str, shared: bool) -> float:
+def epoch_seconds(k: int, data: str, shared: bool, exact: bool = True, model: str = "lenet_300_100") -> float:
     timer = LastEpoch()
     with tempfile.TemporaryDirectory() as out:
-        cfgs = cells(k, data, out, shared)
+        cfgs = cells(k, data, out, shared, model)
         if k == 1:
             run(cfgs[0], callbacks=[timer])
         else:
-            run_pack(cfgs, callbacks=[timer])
+            run_pack(cfgs, exact=exact, callbacks=[timer])
     return timer.seconds
 
 
@@ -65,25 +66,26 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--members", type=int, nargs="+", default=[4, 11, 22])
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--model", default="lenet_300_100", help="any stackable model, e.g. lenet5, conv2")
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     args = p.parse_args()
     print(describe())
-    rows = [(1, False)] + [(k, s) for k in args.members for s in (False, True)]
-    times: dict[tuple[int, bool], list[float]] = {}
+    rows = [(1, False, True)] + [(k, s, e) for k in args.members for s in (False, True) for e in (True, False)]
+    times: dict[tuple[int, bool, bool], list[float]] = {}
     for _ in range(args.repeats):
         for row in rows:
-            times.setdefault(row, []).append(epoch_seconds(row[0], args.data, row[1]))
+            times.setdefault(row, []).append(epoch_seconds(*row[:1], args.data, *row[1:], args.model))
     best = {row: min(v) for row, v in times.items()}
-    one = best[(1, False)]
-    print(f"\nLeNet-300-100 on MNIST through lottery.runner / lottery.pack: one epoch (916 steps of 60, then "
+    one = best[rows[0]]
+    print(f"\n{args.model} on MNIST through lottery.runner / lottery.pack: one epoch (916 steps of 60, then "
           f"5,000 validation + 10,000 test images), masks applied; best of {args.repeats}\n")
-    print("| K | batch orders | s per epoch of all K | network-epochs/s | × one cell at a time |")
-    print("|---|---|---|---|---|")
-    print(f"| 1 (one cell alone) | its own | {one:.2f} | {1 / one:.2f} | 1.00 |")
-    for k, shared in rows[1:]:
-        s = best[(k, shared)]
-        print(f"| {k} stacked | {'one shared (same seed)' if shared else 'one per member'} | {s:.2f} | "
-              f"{k / s:.2f} | {k * one / s:.2f} |")
+    print("| K | batch orders | products | s per epoch of all K | network-epochs/s | × one cell at a time |")
+    print("|---|---|---|---|---|---|")
+    print(f"| 1 (one cell alone) | its own | nn.Linear | {one:.2f} | {1 / one:.2f} | 1.00 |")
+    for k, shared, exact in rows[1:]:
+        s = best[(k, shared, exact)]
+        print(f"| {k} stacked | {'one shared (same seed)' if shared else 'one per member'} | "
+              f"{'exact (per member)' if exact else 'batched'} | {s:.2f} | {k / s:.2f} | {k * one / s:.2f} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Network-epochs per second: K LeNet-300-100s stacked into one batched computation vs one at a time.
 
 Each stacked member has its own start, its own batch order (one ``index_select`` gathers all K batches), its
-own masks (re-applied after every step) and shares one fused Adam over the stacked tensors. Timed over
+own masks (re-applied after every step) and shares one fused Adam over the stacked tensors; rows for exact
+(per-member, bit for bit as alone) and batched products, and for the products alone. Timed over
 ``--steps`` steps of batch 60 on MNIST-shaped tensors and scaled to a 917-step epoch; interleaved repeats,
 best kept. Run: ``python3 benchmarks/stacked.py``.
 """
@@ -26,10 +27,10 @@ from lottery.models.stacked import optimizer_params, stack  # noqa: E402
 EPOCH_STEPS = 917
 
 
-def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> float:
+def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor, exact: bool = True) -> float:
     """Seconds for ``steps`` steps of K stacked members (K = 0: one plain, unstacked network)."""
     base = build("lenet_300_100", (1, 28, 28), 10)
-    net = base if k == 0 else stack(base, k)
+    net = base if k == 0 else stack(base, k, exact)
     members = max(k, 1)
     specs = tuple(InitSpec(seed=s) for s in range(members))
     initialize(net, specs[0] if k == 0 else specs)
@@ -56,6 +57,31 @@ def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
+def products(k: int, steps: int, exact: bool) -> float:
+    """Seconds for only the matrix products of ``steps`` steps of K members (3 forward, 3 weight gradients,
+    2 input gradients per member), as ``_StackedAffine`` computes them: what stacking cannot go below."""
+    dims = [(784, 300), (300, 100), (100, 10)]
+    xs = [torch.randn(k, 60, i) for i, _ in dims]
+    ws = [torch.randn(k, o, i) for i, o in dims]
+    gs = [torch.randn(k, 60, o) for _, o in dims]
+    bs = [torch.randn(k, o) for _, o in dims]
+    start = time.perf_counter()
+    for _ in range(steps):
+        for layer, (x, w, g, b) in enumerate(zip(xs, ws, gs, bs, strict=True)):
+            if exact:
+                for m in range(k):
+                    torch.addmm(b[m], x[m], w[m].t())
+                    torch.mm(g[m].t(), x[m])
+                    if layer:
+                        torch.mm(g[m], w[m])
+            else:
+                torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+                torch.bmm(g.transpose(1, 2), x)
+                if layer:
+                    torch.bmm(g, w)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=200)
@@ -65,19 +91,25 @@ def main() -> None:
     print(describe())
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(55000, 1, 28, 28, generator=g), torch.randint(0, 10, (55000,), generator=g)
-    times: dict[int, list[float]] = {}
+    times: dict[tuple[str, int, bool], list[float]] = {}
+    rows = [("train", 0, True)] + [(kind, k, exact) for k in args.members for kind in ("train", "products")
+                                   for exact in (True, False)]
     for _ in range(args.repeats):
-        for k in [0, *args.members]:
-            times.setdefault(k, []).append(run(k, args.steps, x, y))
-    best = {k: min(v) * EPOCH_STEPS / args.steps for k, v in times.items()}
-    single = best[0]
+        for kind, k, exact in rows:
+            seconds = run(k, args.steps, x, y, exact) if kind == "train" else products(k, args.steps, exact)
+            times.setdefault((kind, k, exact), []).append(seconds)
+    best = {row: min(v) * EPOCH_STEPS / args.steps for row, v in times.items()}
+    single = best[rows[0]]
     print(f"\nLeNet-300-100, batch 60, {EPOCH_STEPS}-step epochs (timed over {args.steps} steps, best of "
-          f"{args.repeats}), masks and fused Adam in every variant\n")
-    print("| K | s per epoch of all K | network-epochs/s | × one network at a time |\n|---|---|---|---|")
-    print(f"| 1 (plain, unstacked) | {single:.2f} | {1 / single:.2f} | 1.00 |")
-    for k in args.members:
-        rate = k / best[k]
-        print(f"| {k} stacked | {best[k]:.2f} | {rate:.2f} | {rate * single:.2f} |")
+          f"{args.repeats}), masks and fused Adam in every training variant; 'products only' times just the "
+          f"matrix products of the same steps: the most stacking could give if all else were free\n")
+    print("| K | what | products | s per epoch of all K | network-epochs/s | × one network at a time |")
+    print("|---|---|---|---|---|---|")
+    print(f"| 1 | plain, unstacked network | nn.Linear | {single:.2f} | {1 / single:.2f} | 1.00 |")
+    for kind, k, exact in rows[1:]:
+        s, what = best[(kind, k, exact)], "stacked, trained" if kind == "train" else "products only (ceiling)"
+        print(f"| {k} | {what} | {'exact (per member)' if exact else 'batched'} | {s:.2f} | {k / s:.2f} | "
+              f"{k * single / s:.2f} |")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,8 @@ class GridConfig:
     output_dir: str = opt("", "where cells, the table, statistics and figures go; empty: runs/<name>")
     members_per_process: int = opt(1, "cells differing only in start and seed trained together as stacked "
                                       "members of one network (MLPs; others run alone); results as if alone")
+    members_exact: bool = opt(True, "stacked members bit for bit as alone on CPU (per-member products); false: "
+                                    "one batched product per layer, ≈ 15 % faster, equal within float tolerance")
 
 
 @dataclass
@@ -134,10 +136,10 @@ def _cell_worker_init() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
-def _run_pack(cfgs: list[Config]) -> list[dict[str, Any]]:
+def _run_pack(cfgs: list[Config], exact: bool) -> list[dict[str, Any]]:
     from lottery.pack import run_pack
 
-    return run_pack(cfgs)
+    return run_pack(cfgs, exact=exact)
 
 
 def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:
@@ -169,7 +171,7 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                      initializer=_cell_worker_init) as pool:
-                futures = {pool.submit(_run_pack, [c.config for c in g]): g for g in groups}
+                futures = {pool.submit(_run_pack, [c.config for c in g], grid.members_exact): g for g in groups}
                 for future in as_completed(futures):
                     for cell, result in zip(futures[future], future.result(), strict=True):
                         results[cell.index] = result
@@ -192,7 +194,8 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
         elif todo:
             log.info(f"cells {', '.join(map(str, todo)) if len(todo) < 4 else f'{todo[0]}…{todo[-1]}'} of {total} · "
                      f"{len(todo)} stacked members · starting")
-        for cell, result, f in zip(group, _run_pack([c.config for c in group]), finished, strict=True):
+        packed = _run_pack([c.config for c in group], grid.members_exact)
+        for cell, result, f in zip(group, packed, finished, strict=True):
             out[cell.index] = result
             done(cell, result, "finished already, skipped" if f else f"done in {time.perf_counter() - start:.0f} s")
     return [out[c.index] for c in chosen]

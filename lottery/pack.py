@@ -10,6 +10,7 @@ run by itself; the pack's own Lightning logs and checkpoint live in ``<output_di
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
 import json
 import logging
@@ -65,6 +66,22 @@ def packs(cfgs: list[Config], members: int) -> list[list[int]]:
     return out
 
 
+def member_epochs(logs: Path, member: int) -> list[dict[str, Any]]:
+    """Member ``member``'s per-epoch metrics (``train_loss``, ``val_*``, ``test_*``) from the pack's CSV logs,
+    keyed as an unstacked run logs them, in step order. A resumed pack writes a new ``version_*``; the
+    latest write of a step wins, as the resumed run redid that epoch."""
+    suffix, by_step = f"/m{member}", {}
+    versions = sorted(logs.glob("version_*/metrics.csv"), key=lambda f: int(f.parent.name.split("_")[-1]))
+    for f in versions:
+        with f.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                values = {k[: -len(suffix)]: float(v) for k, v in row.items()
+                          if v and k.endswith(suffix) and not k.startswith("lottery/")}
+                if values:
+                    by_step.setdefault(int(row["step"]), {"epoch": int(row["epoch"])}).update(values)
+    return [{"step": step, **values} for step, values in sorted(by_step.items())]
+
+
 def member_rounds(history: list[dict[str, Any]], member: int) -> list[dict[str, Any]]:
     """Member ``member``'s records, shaped as an unstacked run's."""
     return [{"round": r["round"], "epoch": r["epoch"], "step": r["step"], **r["members"][member]} for r in history]
@@ -92,14 +109,17 @@ class PackWriter(pl.Callback):
         self._write()
 
 
-def pack_dir(cfgs: list[Config]) -> Path:
-    digest = hashlib.sha256("\n".join(c.run_name for c in cfgs).encode()).hexdigest()[:8]
+def pack_dir(cfgs: list[Config], exact: bool = True) -> Path:
+    names = "\n".join(c.run_name for c in cfgs) + ("" if exact else "\nbatched")  # never resume the other kind
+    digest = hashlib.sha256(names.encode()).hexdigest()[:8]
     return Path(cfgs[0].output_dir) / "packs" / f"{cfgs[0].name}+{len(cfgs) - 1}-{digest}"
 
 
-def run_pack(cfgs: list[Config], *, force: bool = False, callbacks: list[pl.Callback] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
+             callbacks: list[pl.Callback] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
     """Run these cells as stacked members (resuming the pack's checkpoint, skipping finished cells);
-    returns each cell's ``results.json`` contents, in order."""
+    returns each cell's ``results.json`` contents, in order. ``exact``: members bit for bit as alone on CPU;
+    False: one batched product per layer, faster, equal to the cells alone within float tolerance."""
     keys = {pack_key(c) for c in cfgs}
     if len(keys) > 1:
         raise ConfigError("a pack's cells must differ only in seed and init.*; these differ elsewhere too")
@@ -107,14 +127,14 @@ def run_pack(cfgs: list[Config], *, force: bool = False, callbacks: list[pl.Call
     if len(todo) <= 1:
         return [runner.run(c, force=force, callbacks=list(callbacks)) for c in cfgs]
     first, k = todo[0], len(todo)
-    path = pack_dir(todo)
+    path = pack_dir(todo, exact)
     threads = runner.configure_threads(first.train.threads)
     runner.skip_nvml_probe(first.train.accelerator)
     try:
         dm = runner.datamodule(first, seed=[c.seed for c in todo])
         dm.prepare()
         info = DATASETS[first.data.dataset]
-        net = initialize(stack(build(first.model.name, info.shape, info.classes, **first.model.kwargs), k),
+        net = initialize(stack(build(first.model.name, info.shape, info.classes, **first.model.kwargs), k, exact),
                          [c.init_spec() for c in todo])
         lottery = runner.lottery_callback(first, net, members=todo)
         module = runner.classifier(first, dm, net)
@@ -127,10 +147,11 @@ def run_pack(cfgs: list[Config], *, force: bool = False, callbacks: list[pl.Call
         if force and cell_path.exists():
             shutil.rmtree(cell_path)
         write_text(cell_path / "config.yaml", to_yaml(c))
-    write_json(path / "pack.json", {"members": [c.run_name for c in todo]})
+    write_json(path / "pack.json", {"members": [c.run_name for c in todo], "exact": exact})
     resume = path / "checkpoints" / "last.ckpt"
     ckpt = str(resume) if first.train.checkpoint and resume.is_file() else None
-    log.info(f"pack of {k} stacked {first.model.name}s on {first.data.dataset}: "
+    log.info(f"pack of {k} stacked {first.model.name}s ({'exact' if exact else 'batched'} products) on "
+             f"{first.data.dataset}: "
              f"{', '.join(c.init_spec().label + ' seed ' + str(c.seed) for c in todo)}; {threads} threads"
              f"{', resuming from ' + str(resume) if ckpt else ''} → {path}")
     pl.seed_everything(first.seed, verbose=False)
@@ -149,11 +170,12 @@ def run_pack(cfgs: list[Config], *, force: bool = False, callbacks: list[pl.Call
         rounds = [{**ident, **r} for r in member_rounds(lottery.history, m)]
         finished[c.run_name] = {
             "finished": True, "run": c.run_name, "config": to_dict(c), "identity": ident,
-            "wall_seconds": wall / k, "pack": {"members": [t.run_name for t in todo], "wall_seconds": wall},
+            "wall_seconds": wall / k,
+            "pack": {"members": [t.run_name for t in todo], "exact": exact, "wall_seconds": wall},
             "rounds": rounds,
         }
         if c.wandb.enabled:
-            _wandb_cell(c, cell_path, rounds)
+            _wandb_cell(c, cell_path, rounds, member_epochs(path / "logs", m))
         write_json(cell_path / "results.json", finished[c.run_name])
     if not first.train.keep_checkpoint:
         shutil.rmtree(path / "checkpoints", ignore_errors=True)
@@ -161,12 +183,16 @@ def run_pack(cfgs: list[Config], *, force: bool = False, callbacks: list[pl.Call
     return [finished.get(c.run_name) or json.loads((runner.run_dir(c) / "results.json").read_text()) for c in cfgs]
 
 
-def _wandb_cell(cfg: Config, path: Path, rounds: list[dict[str, Any]]) -> None:
-    """The cell's own W&B run: its per-round ``lottery/*`` metrics and curves, as an unstacked run logs them."""
+def _wandb_cell(cfg: Config, path: Path, rounds: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
+    """The cell's own W&B run, as an unstacked run logs it: per-epoch training and evaluation metrics, then
+    at each round's end its ``lottery/*`` metrics, and the sparsity–accuracy curves."""
     from lottery.tracking import log_curves, wandb_logger
 
     logger = wandb_logger(cfg, path, to_dict(cfg))
-    for r in rounds:
-        logger.log_metrics({f"lottery/{k}": v for k, v in r.items() if isinstance(v, (int, float))}, step=r["step"])
+    per_round = [{f"lottery/{k}": v for k, v in r.items() if isinstance(v, (int, float))} for r in rounds]
+    rows = [(e["step"], 0, {k: v for k, v in e.items() if k != "step"}) for e in epochs]
+    rows += [(r["step"], 1, metrics) for r, metrics in zip(rounds, per_round, strict=True)]
+    for step, _, metrics in sorted(rows, key=lambda row: row[:2]):
+        logger.log_metrics(metrics, step=step)
     log_curves(logger, rounds)
     logger.experiment.finish()

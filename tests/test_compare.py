@@ -118,7 +118,7 @@ def test_interrupted_grid_resumes_without_redoing_cells_and_gives_the_same_table
 def test_wandb_offline_holds_every_cells_curve_and_a_summary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    path = grid_file(tmp_path, "wb", seeds=[1])
+    path = grid_file(tmp_path, "wb", seeds=[1], members_per_process=2)  # both cells as one stacked pack
     data = yaml.safe_load(path.read_text())
     data["overrides"]["wandb"] = {"enabled": True, "project": "lottery-tests"}
     path.write_text(yaml.safe_dump(data))
@@ -130,8 +130,12 @@ def test_wandb_offline_holds_every_cells_curve_and_a_summary(tmp_path: Path, mon
         assert [r["round"] for r in rounds] == [0, 1]
         assert rounds[0]["remaining_pct"] == 100 and abs(rounds[1]["remaining_pct"] - 80.04) < 0.05
         assert all(0.5 < r["test_acc"] <= 1 for r in rounds)
-        keys = {k for row in offline_history(f) for k in row}
+        history = offline_history(f)
+        keys = {k for row in history for k in row}
         assert {"rounds/_type", "sparsity_accuracy_table/_type"} <= keys  # the table and the line chart
+        epochs = [row for row in history if "val_loss" in row]  # the member's own per-epoch curves
+        assert [row["epoch"] for row in epochs] == [0, 1] and all(0.5 < row["val_acc"] <= 1 for row in epochs)
+        assert {"train_loss", "test_acc", "trainer/global_step"} <= keys
     summary = sorted((tmp_path / "wb").glob("wandb/offline-run-*-summary/run-*.wandb"))
     assert len(summary) == 1
     logged = {k for row in offline_history(summary[0]) for k in row}

@@ -3,6 +3,7 @@ from its checkpoint to the same end, and a grid packed K to a process gives the 
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from lottery.classifier import Classifier
 from lottery.compare import main as compare
 from lottery.config import Config, resolve
-from lottery.pack import pack_dir, packs, run_pack
+from lottery.pack import member_epochs, pack_dir, packs, run_pack
 from lottery.runner import run, run_dir
 from tests.data_fixtures import REAL_ROOT
 from tests.test_compare import grid_file
@@ -21,18 +22,19 @@ STARTS = [{"scheme": "xavier_normal"}, {"scheme": "kaiming_uniform", "scale": 0.
           {"scheme": "xavier_normal", "source": "sobol"}]
 
 
-def cells(out: Path, seeds: list[int], **prune: object) -> list[Config]:
+def cells(out: Path, seeds: list[int], model: str = "lenet_300_100", **prune: object) -> list[Config]:
     base = {"data": {"root": str(REAL_ROOT), "train_subset": 1200, "val_size": 300, "test_subset": 600,
                      "download": False},
             "prune": {"rounds": 3, "epochs_per_round": 2, **prune}, "optim": {"milestones": [1], "gamma": 0.5},
-            "train": {"progress_bar": False, "threads": 1}, "output_dir": str(out)}
+            "train": {"progress_bar": False, "threads": 1}, "output_dir": str(out), "model": {"name": model}}
     return [resolve({**base, "name": f"cell{i}", "seed": seed, "init": start})
             for i, (start, seed) in enumerate(zip(STARTS, seeds, strict=False))]
 
 
 @needs_mnist
-@pytest.mark.parametrize(("seeds", "prune"), [([1, 2, 1], {}), ([3, 3], {"scope": "global", "criterion": "random"})],
-                         ids=["own batch orders", "one shared batch order, global random pruning"])
+@pytest.mark.parametrize(("seeds", "prune"), [([1, 2, 1], {}), ([3, 3], {"scope": "global", "criterion": "random"}),
+                                              ([1, 2], {"model": "lenet5"})],
+                         ids=["own batch orders", "one shared batch order, global random pruning", "LeNet-5"])
 def test_each_member_is_its_cell_trained_alone(tmp_path: Path, seeds: list[int], prune: dict) -> None:
     packed = run_pack(cells(tmp_path / "packed", seeds, **prune))
     alone = [run(c) for c in cells(tmp_path / "alone", seeds, **prune)]
@@ -44,6 +46,26 @@ def test_each_member_is_its_cell_trained_alone(tmp_path: Path, seeds: list[int],
         assert {"config.yaml", "rounds.csv", "rounds.json", "results.json"} <= files
     assert packed[0]["rounds"][-1]["remaining_pct"] < 65
     assert packed[0]["rounds"] != packed[1]["rounds"]  # the members really are different networks
+    # each member's per-epoch curves (what its W&B run gets) are its cell's alone
+    logs = pack_dir(cells(tmp_path / "packed", seeds, **prune)) / "logs"
+    for m, c in enumerate(cells(tmp_path / "alone", seeds, **prune)):
+        with (run_dir(c) / "logs" / "version_0" / "metrics.csv").open() as f:
+            alone_curve = [(int(r["step"]), float(r["val_loss"])) for r in csv.DictReader(f) if r["val_loss"]]
+        packed_curve = [(e["step"], e["val_loss"]) for e in member_epochs(logs, m) if "val_loss" in e]
+        assert packed_curve == alone_curve and len(alone_curve) == 3 * 2
+
+
+@needs_mnist
+def test_batched_members_match_their_cells_within_float_tolerance(tmp_path: Path) -> None:
+    packed = run_pack(cells(tmp_path / "packed", [1, 2]), exact=False)
+    alone = [run(c) for c in cells(tmp_path / "alone", [1, 2])]
+    assert pack_dir(cells(tmp_path / "packed", [1, 2]), exact=False) != pack_dir(cells(tmp_path / "packed", [1, 2]))
+    for p, a in zip(packed, alone, strict=True):
+        assert p["pack"]["exact"] is False
+        for rp, ra in zip(p["rounds"], a["rounds"], strict=True):
+            assert rp["remaining_pct"] == ra["remaining_pct"] and rp["best_epoch"] == ra["best_epoch"]
+            assert rp["val_loss"] == pytest.approx(ra["val_loss"], rel=1e-3)
+            assert rp["test_acc"] == pytest.approx(ra["test_acc"], abs=2 / 600)  # 600 test images
 
 
 @needs_mnist

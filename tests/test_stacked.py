@@ -55,6 +55,34 @@ def test_one_adam_over_stacked_members_equals_separate_adams() -> None:
             assert torch.equal(dict(stacked.named_parameters())[name][m], p), (m, name)
 
 
+def test_batched_members_take_one_product_per_layer_and_match_within_float_tolerance() -> None:
+    g = torch.Generator().manual_seed(2)
+    data = [(torch.randn(3, 20, 1, 28, 28, generator=g), torch.randint(0, 10, (3, 20), generator=g)) for _ in range(5)]
+    batched = initialize(stack(build("lenet_300_100", (1, 28, 28), 10), 3, exact=False), SPECS)
+    x = data[0][0].flatten(2)
+    by_hand = x
+    for i in (1, 3, 5):
+        w, b = batched[i].weight, batched[i].bias
+        by_hand = torch.baddbmm(b.unsqueeze(1), by_hand, w.transpose(1, 2))
+        by_hand = by_hand.relu() if i < 5 else by_hand
+    assert torch.equal(batched(data[0][0]), by_hand)  # the batched kernels, not K products
+    opt = torch.optim.Adam(optimizer_params(batched), lr=1e-3, fused=True)
+    for xb, yb in data:
+        loss = nn.functional.cross_entropy(batched(xb).flatten(0, 1), yb.flatten(), reduction="none").view(3, 20)
+        opt.zero_grad()
+        loss.mean(1).sum().backward()
+        opt.step()
+    for m, spec in enumerate(SPECS):
+        alone = solo(spec)
+        opt = torch.optim.Adam(alone.parameters(), lr=1e-3, fused=True)
+        for xb, yb in data:
+            opt.zero_grad()
+            nn.functional.cross_entropy(alone(xb[m]), yb[m]).backward()
+            opt.step()
+        for name, p in alone.named_parameters():
+            assert torch.allclose(dict(batched.named_parameters())[name][m], p, rtol=1e-4, atol=1e-6), (m, name)
+
+
 def test_gradients_land_in_the_weights_layout() -> None:
     stacked = initialize(stack(build("lenet_300_100", (1, 28, 28), 10), 2), SPECS[:2])
     stacked(torch.randn(2, 5, 1, 28, 28)).sum().backward()
@@ -62,6 +90,78 @@ def test_gradients_land_in_the_weights_layout() -> None:
         assert p.grad.stride() == p.stride(), name
 
 
+def loss_of(net: nn.Module, xb: torch.Tensor, yb: torch.Tensor, member: int | None) -> torch.Tensor:
+    if member is not None:
+        return nn.functional.cross_entropy(net(xb[member]), yb[member])
+    k, b = yb.shape  # stacked: the sum of the members' mean losses
+    return nn.functional.cross_entropy(net(xb).flatten(0, 1), yb.flatten(), reduction="none").view(k, b).mean(1).sum()
+
+
+def train_steps(net: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], member: int | None) -> None:
+    opt = torch.optim.Adam(optimizer_params(net), lr=1e-3, fused=True)
+    for xb, yb in batches:
+        opt.zero_grad()
+        loss_of(net, xb, yb, member).backward()
+        opt.step()
+
+
+@pytest.mark.parametrize(("model", "shape", "exact"), [
+    ("lenet5", (1, 28, 28), True), ("conv2", (3, 32, 32), True), ("lenet5", (1, 28, 28), False),
+    ("conv2", (3, 32, 32), False),
+])
+def test_convolutional_members_train_like_the_networks_alone(model: str, shape: tuple, exact: bool) -> None:
+    g = torch.Generator().manual_seed(3)
+    batches = [(torch.randn(3, 8, *shape, generator=g), torch.randint(0, 10, (3, 8), generator=g)) for _ in range(3)]
+    stacked = initialize(stack(build(model, shape, 10), 3, exact), SPECS)
+    shared = batches[0][0][1]
+    before = stacked(shared)  # one batch shared by every member (evaluation)
+    # exact: bit for bit after Adam steps; batched: the gradients within float tolerance (Adam's
+    # normalised steps turn a rounding-level difference in a near-zero gradient into ±lr)
+    if exact:
+        train_steps(stacked, batches, None)
+    else:
+        loss_of(stacked, *batches[0], None).backward()
+    for m, spec in enumerate(SPECS):
+        alone = initialize(build(model, shape, 10), spec)
+        if exact:
+            assert torch.equal(before[m], alone(shared)), m
+        else:
+            assert torch.allclose(before[m], alone(shared), rtol=1e-4, atol=1e-6), m
+        if exact:
+            train_steps(alone, batches, m)
+        else:
+            loss_of(alone, *batches[0], m).backward()
+        for name, p in alone.named_parameters():
+            mine = dict(stacked.named_parameters())[name]
+            if exact:
+                assert torch.equal(mine[m], p), (m, name)
+            else:
+                assert (mine.grad[m] - p.grad).abs().max() <= 1e-5 * p.grad.abs().max(), (m, name)
+
+
+def test_batchnorm_members_keep_their_own_statistics() -> None:
+    g = torch.Generator().manual_seed(4)
+    batches = [(torch.randn(2, 6, 3, 32, 32, generator=g), torch.randint(0, 10, (2, 6), generator=g)) for _ in range(2)]
+    for exact in (True, False):  # exact: bit for bit; batched: within float tolerance
+        same = torch.equal if exact else lambda a, b: torch.allclose(a, b, rtol=1e-3, atol=1e-4)
+        stacked = initialize(stack(build("vgg11", (3, 32, 32), 10, width=0.125), 2, exact), SPECS[:2])
+        train_steps(stacked, batches[:1] if not exact else batches, None)
+        params, buffers = dict(stacked.named_parameters()), dict(stacked.named_buffers())
+        for m, spec in enumerate(SPECS[:2]):
+            alone = initialize(build("vgg11", (3, 32, 32), 10, width=0.125), spec)
+            train_steps(alone, batches[:1] if not exact else batches, m)
+            for name, buf in alone.named_buffers():  # running statistics, updated by each member's own batches
+                assert same(buffers[name] if buf.dim() == 0 else buffers[name][m], buf), (exact, m, name)
+            if exact:
+                assert all(torch.equal(params[n][m], p) for n, p in alone.named_parameters())
+            stacked.eval(), alone.eval()
+            x = batches[0][0][m]
+            assert same(stacked(x)[m], alone(x)), (exact, m)  # evaluation uses each member's running statistics
+            stacked.train()
+
+
 def test_stacking_names_what_it_cannot_stack() -> None:
-    with pytest.raises(ValueError, match="stacking supports Flatten, Linear and ReLU layers; layer 0 is Sequential"):
-        stack(build("lenet5", (1, 28, 28), 10), 2)
+    with pytest.raises(ValueError, match="stacking supports Sequential models; this is a ResNet"):
+        stack(build("resnet20", (3, 32, 32), 10), 2)
+    with pytest.raises(ValueError, match="layer 1 is Dropout"):
+        stack(nn.Sequential(nn.Linear(4, 4), nn.Dropout()), 2)

@@ -138,7 +138,8 @@ def _compute(
     per_member = _member_specs(specs, name, param)
     shape = member_shape(param)
     weight = params.get(name[: -len("bias")] + "weight") if name.endswith("bias") else None
-    fan_in = Fans.of(member_shape(weight)).fan_in if weight is not None and weight.dim() >= 2 else None
+    weight_shape = member_shape(weight) if weight is not None else ()
+    fan_in = Fans.of(weight_shape).fan_in if len(weight_shape) >= 2 else None  # a BatchNorm bias has none
     args = (shape, fan_in, ordinals.get(name, 0), param.dtype, param.device)
     if per_member is None:
         return _values(specs, name, *args)
