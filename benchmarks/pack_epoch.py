@@ -81,7 +81,7 @@ def main() -> None:
           f"5,000 validation + 10,000 test images), masks applied; best of {args.repeats}\n")
     print("| K | batch orders | products | s per epoch of all K | network-epochs/s | × one cell at a time |")
     print("|---|---|---|---|---|---|")
-    print(f"| 1 (one cell alone) | its own | nn.Linear | {one:.2f} | {1 / one:.2f} | 1.00 |")
+    print(f"| 1 (one cell alone) | its own | unstacked | {one:.2f} | {1 / one:.2f} | 1.00 |")
     for k, shared, exact in rows[1:]:
         s = best[(k, shared, exact)]
         print(f"| {k} stacked | {'one shared (same seed)' if shared else 'one per member'} | "

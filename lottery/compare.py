@@ -44,7 +44,8 @@ class GridConfig:
     models: list[str] = opt([], "models crossed with everything; empty: the base config's model")
     output_dir: str = opt("", "where cells, the table, statistics and figures go; empty: runs/<name>")
     members_per_process: int = opt(1, "cells differing only in start and seed trained together as stacked "
-                                      "members of one network (MLPs; others run alone); results as if alone")
+                                      "members of one network (Sequential models; ResNets run alone); "
+                                      "results as if alone")
     members_exact: bool = opt(True, "stacked members bit for bit as alone on CPU (per-member products); false: "
                                     "one batched product per layer, ≈ 15 % faster, equal within float tolerance")
 

@@ -1,10 +1,12 @@
 """Cells of one architecture trained together as stacked members of one network, in one process.
 
-Small networks leave the hardware idle; K LeNet-300-100 cells that differ only in their start (``seed``,
-``init.*``) become one stacked network (``lottery.models.stacked``) trained by one Trainer. Member k sees the
-batches, w0, masks and optimizer steps its cell sees alone, bit for bit on CPU, and each cell still gets
-its own run directory (``config.yaml``, ``rounds.csv``/``.json``, ``results.json``, W&B run) as if it had
-run by itself; the pack's own Lightning logs and checkpoint live in ``<output_dir>/packs/<pack>/``.
+Small networks leave the hardware idle; K cells of a Sequential model (LeNet-300-100, LeNet-5, Conv-2/4/6,
+VGG) that differ only in their start (``seed``, ``init.*``) become one stacked network
+(``lottery.models.stacked``) trained by one Trainer. Member k sees the batches, w0, masks and optimizer
+steps its cell sees alone, bit for bit on CPU (``exact``; batched kernels: within float tolerance, as on a
+GPU), and each cell still gets its own run directory (``config.yaml``, ``rounds.csv``/``.json``,
+``results.json``, W&B run with per-epoch curves) as if it had run by itself; the pack's own Lightning logs
+and checkpoint live in ``<output_dir>/packs/<pack>/``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DATASETS, DataMissingError, TensorDataModule
 from lottery.init import initialize
 from lottery.models import build
+from lottery.models.stacked_conv import StackedConv2d
 
 log = logging.getLogger("lottery")
 
@@ -84,7 +85,8 @@ def layer_rates(cfg: Config, net: nn.Module) -> dict[str, float]:
     """``conv_rate`` for every conv weight, then the explicit ``layer_rates`` globs (``model.`` prefix added)."""
     rates = {}
     if cfg.prune.conv_rate is not None:
-        rates = {f"model.{n}.weight": cfg.prune.conv_rate for n, m in net.named_modules() if isinstance(m, nn.Conv2d)}
+        convs = (nn.Conv2d, StackedConv2d)
+        rates = {f"model.{n}.weight": cfg.prune.conv_rate for n, m in net.named_modules() if isinstance(m, convs)}
     for pattern, rate in cfg.prune.layer_rates.items():
         full = pattern if pattern.startswith("model.") else f"model.{pattern}"
         if not any(fnmatch.fnmatchcase(f"model.{n}", full) for n, _ in net.named_parameters()):

@@ -33,7 +33,7 @@ def cells(out: Path, seeds: list[int], model: str = "lenet_300_100", **prune: ob
 
 @needs_mnist
 @pytest.mark.parametrize(("seeds", "prune"), [([1, 2, 1], {}), ([3, 3], {"scope": "global", "criterion": "random"}),
-                                              ([1, 2], {"model": "lenet5"})],
+                                              ([1, 2], {"model": "lenet5", "conv_rate": 0.1})],
                          ids=["own batch orders", "one shared batch order, global random pruning", "LeNet-5"])
 def test_each_member_is_its_cell_trained_alone(tmp_path: Path, seeds: list[int], prune: dict) -> None:
     packed = run_pack(cells(tmp_path / "packed", seeds, **prune))
@@ -44,7 +44,7 @@ def test_each_member_is_its_cell_trained_alone(tmp_path: Path, seeds: list[int],
     for c in cells(tmp_path / "packed", seeds, **prune):  # each cell's own files, as if it had run alone
         files = {f.name for f in run_dir(c).iterdir()}
         assert {"config.yaml", "rounds.csv", "rounds.json", "results.json"} <= files
-    assert packed[0]["rounds"][-1]["remaining_pct"] < 65
+    assert packed[0]["rounds"][-1]["remaining_pct"] < 65 + 15 * ("conv_rate" in prune)
     assert packed[0]["rounds"] != packed[1]["rounds"]  # the members really are different networks
     # each member's per-epoch curves (what its W&B run gets) are its cell's alone
     logs = pack_dir(cells(tmp_path / "packed", seeds, **prune)) / "logs"

@@ -1,10 +1,10 @@
-"""K independent networks of one fully connected architecture as one batched computation.
+"""K independent networks of one Sequential architecture as one batched computation.
 
 Small networks leave the hardware idle; stacking K of them along a leading member dimension turns K small
-matmuls into one ``baddbmm`` and K optimizers into one (Adam is elementwise, so one Adam over stacked
-tensors equals K separate Adams). Member m's weight ``[m]`` has ``nn.Linear``'s layout and the parameter
-names match the unstacked network's, so ``lottery.init`` gives member m exactly the w0 its own spec gives
-the plain network (see ``mark_stacked``).
+matmuls into one ``baddbmm`` (K convolutions into one grouped one, ``stacked_conv``) and K optimizers into
+one (Adam is elementwise, so one Adam over stacked tensors equals K separate Adams). Member m's weight
+``[m]`` has the unstacked layer's layout and the parameter names match the unstacked network's, so
+``lottery.init`` gives member m exactly the w0 its own spec gives the plain network (see ``mark_stacked``).
 """
 
 from __future__ import annotations
