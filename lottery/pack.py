@@ -152,7 +152,7 @@ def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     write_json(path / "pack.json", {"members": [c.run_name for c in todo], "exact": exact})
     resume = path / "checkpoints" / "last.ckpt"
     ckpt = str(resume) if first.train.checkpoint and resume.is_file() else None
-    log.info(f"pack of {k} stacked {first.model.name}s ({'exact' if exact else 'batched'} products) on "
+    log.info(f"pack of {k} stacked {first.model.name}s ({'exact' if exact else 'batched'} kernels) on "
              f"{first.data.dataset}: "
              f"{', '.join(c.init_spec().label + ' seed ' + str(c.seed) for c in todo)}; {threads} threads"
              f"{', resuming from ' + str(resume) if ckpt else ''} → {path}")

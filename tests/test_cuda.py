@@ -41,3 +41,14 @@ def test_stacked_members_on_cuda_match_their_networks_alone() -> None:
     for m, spec in enumerate(specs):
         alone = initialize(build("lenet_300_100", (1, 28, 28), 10).cuda(), spec)
         assert torch.allclose(out[m], alone(x[m]), atol=1e-4, rtol=1e-4)
+
+
+def test_stacked_convolutional_members_on_cuda_match_their_networks_alone() -> None:
+    specs = [InitSpec(seed=s) for s in range(3)]
+    stacked = initialize(stack(build("vgg11", (3, 32, 32), 10, width=0.25), 3).cuda(), specs)
+    x = torch.randn(3, 16, 3, 32, 32, device="cuda")
+    out = stacked(x)  # one grouped convolution per layer, BatchNorm over the members' channels
+    for m, spec in enumerate(specs):
+        alone = initialize(build("vgg11", (3, 32, 32), 10, width=0.25).cuda(), spec)
+        assert torch.allclose(out[m], alone(x[m]), atol=1e-3, rtol=1e-3)
+        assert torch.allclose(stacked[1].running_mean[m], alone[1].running_mean, atol=1e-5, rtol=1e-4)
