@@ -11,11 +11,11 @@ import pytest
 
 from lottery.classifier import Classifier
 from lottery.compare import main as compare
-from lottery.config import Config, resolve
+from lottery.config import Config, load, resolve
 from lottery.pack import member_epochs, pack_dir, packs, run_pack
 from lottery.runner import run, run_dir
-from tests.data_fixtures import REAL_ROOT
-from tests.test_compare import grid_file
+from tests.data_fixtures import REAL_ROOT, fake_cifar10
+from tests.test_compare import CONFIGS, grid_file
 
 needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST not beside the repo")
 STARTS = [{"scheme": "xavier_normal"}, {"scheme": "kaiming_uniform", "scale": 0.5},
@@ -53,6 +53,21 @@ def test_each_member_is_its_cell_trained_alone(tmp_path: Path, seeds: list[int],
             alone_curve = [(int(r["step"]), float(r["val_loss"])) for r in csv.DictReader(f) if r["val_loss"]]
         packed_curve = [(e["step"], e["val_loss"]) for e in member_epochs(logs, m) if "val_loss" in e]
         assert packed_curve == alone_curve and len(alone_curve) == 3 * 2
+
+
+def test_augmented_convolutional_cells_pack_bit_for_bit(tmp_path: Path) -> None:
+    root = fake_cifar10(tmp_path / "data", per_batch=24)  # CIFAR-shaped, crop-and-flip augmentation per member
+    configs = CONFIGS / "conv2_cifar10.yaml"
+    args = [f"data.root={root}", "data.val_size=20", "data.batch_size=25", "data.download=false", "prune.rounds=2",
+            "prune.epochs_per_round=1", "train.progress_bar=false", "data.augment=true", "train.threads=1"]
+
+    def cfgs(out: str) -> list[Config]:
+        return [load(configs, [*args, f"output_dir={tmp_path / out}", f"seed={s}", f"init.scheme={scheme}"])
+                for s, scheme in [(1, "kaiming_normal"), (2, "xavier_uniform")]]
+
+    packed, alone = run_pack(cfgs("packed")), [run(c) for c in cfgs("alone")]
+    assert [p["rounds"] for p in packed] == [a["rounds"] for a in alone]
+    assert packed[0]["rounds"][1]["remaining_pct/model.0.weight"] == pytest.approx(90.0, abs=0.1)  # conv_rate 0.1
 
 
 @needs_mnist
