@@ -44,7 +44,7 @@ class Batches:
         return self.steps
 
     def __iter__(self):
-        order = torch.randperm(len(self.x))
+        order = torch.randperm(len(self.x), device=self.x.device)
         for i in range(self.steps):
             idx = order[i * self.batch : (i + 1) * self.batch]
             yield self.x.index_select(0, idx), self.y.index_select(0, idx)
@@ -66,19 +66,24 @@ class Module(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=1.2e-3)
 
 
-def data(steps: int) -> Batches:
+def data(steps: int, device: str = "cpu") -> Batches:
     g = torch.Generator().manual_seed(0)
-    return Batches(
-        torch.randn(60 * steps, 784, generator=g), torch.randint(0, 10, (60 * steps,), generator=g), 60, steps
-    )
+    x, y = torch.randn(60 * steps, 784, generator=g), torch.randint(0, 10, (60 * steps,), generator=g)
+    return Batches(x.to(device), y.to(device), 60, steps)
 
 
-def plain_loop(steps: int) -> float:
-    net = initialize(lenet(), InitSpec())
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_loop(steps: int, device: str) -> float:
+    net = initialize(lenet().to(device), InitSpec())
     masks = [torch.rand_like(p) > 0.2 for p in net.parameters() if p.dim() == 2]
     weights = [p.data for p in net.parameters() if p.dim() == 2]
     opt = torch.optim.Adam(net.parameters(), lr=1.2e-3)
-    loader = data(steps)
+    loader = data(steps, device)
+    sync(device)
     t = time.perf_counter()
     for x, y in loader:
         loss = nn.functional.cross_entropy(net(x), y)
@@ -86,21 +91,24 @@ def plain_loop(steps: int) -> float:
         loss.backward()
         opt.step()
         apply_masks(weights, masks)
+    sync(device)
     return time.perf_counter() - t
 
 
-def gemm_floor(steps: int) -> float:
+def gemm_floor(steps: int, device: str) -> float:
     """The three forward and six backward matrix products of each step, nothing else."""
     shapes = [(784, 300), (300, 100), (100, 10)]
-    ws = [torch.randn(a, b) for a, b in shapes]
-    acts = [torch.randn(60, a) for a, _ in shapes]
-    outs = [torch.randn(60, b) for _, b in shapes]
+    ws = [torch.randn(a, b, device=device) for a, b in shapes]
+    acts = [torch.randn(60, a, device=device) for a, _ in shapes]
+    outs = [torch.randn(60, b, device=device) for _, b in shapes]
+    sync(device)
     t = time.perf_counter()
     for _ in range(steps):
         for w, a, o in zip(ws, acts, outs, strict=True):
             a @ w
             o @ w.t()
             a.t() @ o
+    sync(device)
     return time.perf_counter() - t
 
 
@@ -109,13 +117,15 @@ class EpochTimer(pl.Callback):
         self.times: list[float] = []
 
     def on_train_epoch_start(self, trainer, pl_module):
+        sync(pl_module.device.type)
         self.t = time.perf_counter()
 
     def on_train_epoch_end(self, trainer, pl_module):
+        sync(pl_module.device.type)
         self.times.append(time.perf_counter() - self.t)
 
 
-def lightning(steps: int, pruning: str | None) -> tuple[float, dict[str, int]]:
+def lightning(steps: int, pruning: str | None, device: str) -> tuple[float, dict[str, int]]:
     """Seconds of the second epoch (one pruning round already done) and bytes held for lottery state."""
     model = Module()
     initialize(model, InitSpec())
@@ -135,7 +145,7 @@ def lightning(steps: int, pruning: str | None) -> tuple[float, dict[str, int]]:
         )
         callbacks.insert(0, cb)
     trainer = pl.Trainer(
-        accelerator="cpu",
+        accelerator="gpu" if device == "cuda" else "cpu",
         max_epochs=2,
         logger=False,
         enable_checkpointing=False,
@@ -143,7 +153,7 @@ def lightning(steps: int, pruning: str | None) -> tuple[float, dict[str, int]]:
         enable_model_summary=False,
         callbacks=callbacks,
     )
-    trainer.fit(model, data(steps))
+    trainer.fit(model, data(steps, device))
     return timer.times[-1], state_bytes(model, pruning, callbacks[0])
 
 
@@ -175,23 +185,30 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", choices=["cpu", "cuda"], nargs="+",
+                   default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     args = p.parse_args()
     print(describe())
+    for device in args.device:
+        table(device, args)
+
+
+def table(device: str, args: argparse.Namespace) -> None:
     results: dict[str, list[float]] = {}
     memory = {}
     for _ in range(args.repeats):  # interleaved, so drift in machine load hits every row alike
-        results.setdefault("GEMM-only floor", []).append(gemm_floor(args.steps))
-        results.setdefault("plain PyTorch loop (+ masks)", []).append(plain_loop(args.steps))
+        results.setdefault("GEMM-only floor", []).append(gemm_floor(args.steps, device))
+        results.setdefault("plain PyTorch loop (+ masks)", []).append(plain_loop(args.steps, device))
         for name, pruning in [
             ("Lightning, no pruning", None),
             ("Lightning + LotteryTicket (ours)", "ours"),
             ("Lightning + ModelPruning(lottery)", "modelpruning"),
         ]:
-            seconds, memory[name] = lightning(args.steps, pruning)
+            seconds, memory[name] = lightning(args.steps, pruning, device)
             results.setdefault(name, []).append(seconds)
     best = {k: min(v) for k, v in results.items()}
     base, light = best["plain PyTorch loop (+ masks)"], best["Lightning, no pruning"]
-    print(f"\nLeNet-300-100, batch 60, {args.steps} steps per epoch, best of {args.repeats}\n")
+    print(f"\nLeNet-300-100 on {device}, batch 60, {args.steps} steps per epoch, best of {args.repeats}\n")
     print("| variant | s/epoch | × plain loop | × Lightning without pruning | lottery-state bytes | × dense params |")
     print("|---|---|---|---|---|---|")
     for name, s in best.items():

@@ -27,10 +27,15 @@ from lottery.models.stacked import optimizer_params, stack  # noqa: E402
 EPOCH_STEPS = 917
 
 
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
 def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor, exact: bool = True) -> float:
-    """Seconds for ``steps`` steps of K stacked members (K = 0: one plain, unstacked network)."""
+    """Seconds for ``steps`` steps of K stacked members (K = 0: one plain, unstacked network), on x's device."""
     base = build("lenet_300_100", (1, 28, 28), 10)
-    net = base if k == 0 else stack(base, k, exact)
+    net = (base if k == 0 else stack(base, k, exact)).to(x.device)
     members = max(k, 1)
     specs = tuple(InitSpec(seed=s) for s in range(members))
     initialize(net, specs[0] if k == 0 else specs)
@@ -38,7 +43,8 @@ def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor, exact: bool = True
     masks = [(torch.rand_like(w) > 0.5).to(w.dtype) for w in weights]  # a pruned round's masks
     opt = torch.optim.Adam(optimizer_params(net), lr=1.2e-3, fused=True)
     g = torch.Generator().manual_seed(0)
-    orders = torch.stack([torch.randperm(len(x), generator=g) for _ in range(members)])
+    orders = torch.stack([torch.randperm(len(x), generator=g) for _ in range(members)]).to(x.device)
+    sync(x.device.type)
     start = time.perf_counter()
     for i in range(steps):
         idx = orders[:, (i * 60) % (len(x) - 60) :][:, :60]
@@ -54,17 +60,19 @@ def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor, exact: bool = True
         opt.step()
         with torch.no_grad():
             torch._foreach_mul_(weights, masks)
+    sync(x.device.type)
     return time.perf_counter() - start
 
 
-def products(k: int, steps: int, exact: bool) -> float:
+def products(k: int, steps: int, exact: bool, device: str = "cpu") -> float:
     """Seconds for only the matrix products of ``steps`` steps of K members (3 forward, 3 weight gradients,
     2 input gradients per member), as ``_StackedAffine`` computes them: what stacking cannot go below."""
     dims = [(784, 300), (300, 100), (100, 10)]
-    xs = [torch.randn(k, 60, i) for i, _ in dims]
-    ws = [torch.randn(k, o, i) for i, o in dims]
-    gs = [torch.randn(k, 60, o) for _, o in dims]
-    bs = [torch.randn(k, o) for _, o in dims]
+    xs = [torch.randn(k, 60, i, device=device) for i, _ in dims]
+    ws = [torch.randn(k, o, i, device=device) for i, o in dims]
+    gs = [torch.randn(k, 60, o, device=device) for _, o in dims]
+    bs = [torch.randn(k, o, device=device) for _, o in dims]
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
         for layer, (x, w, g, b) in enumerate(zip(xs, ws, gs, bs, strict=True)):
@@ -79,6 +87,7 @@ def products(k: int, steps: int, exact: bool) -> float:
                 torch.bmm(g.transpose(1, 2), x)
                 if layer:
                     torch.bmm(g, w)
+    sync(device)
     return time.perf_counter() - start
 
 
@@ -87,21 +96,30 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--members", type=int, nargs="+", default=[1, 4, 11, 22])
+    p.add_argument("--device", choices=["cpu", "cuda"], nargs="+",
+                   default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     args = p.parse_args()
     print(describe())
+    for device in args.device:
+        table(device, args)
+
+
+def table(device: str, args: argparse.Namespace) -> None:
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(55000, 1, 28, 28, generator=g), torch.randint(0, 10, (55000,), generator=g)
+    x, y = x.to(device), y.to(device)
+    kinds = (True, False) if device == "cpu" else (False,)  # stacked layers are always batched on a GPU
     times: dict[tuple[str, int, bool], list[float]] = {}
     rows = [("train", 0, True)] + [(kind, k, exact) for k in args.members for kind in ("train", "products")
-                                   for exact in (True, False)]
+                                   for exact in kinds]
     for _ in range(args.repeats):
         for kind, k, exact in rows:
-            seconds = run(k, args.steps, x, y, exact) if kind == "train" else products(k, args.steps, exact)
+            seconds = run(k, args.steps, x, y, exact) if kind == "train" else products(k, args.steps, exact, device)
             times.setdefault((kind, k, exact), []).append(seconds)
     best = {row: min(v) * EPOCH_STEPS / args.steps for row, v in times.items()}
     single = best[rows[0]]
-    print(f"\nLeNet-300-100, batch 60, {EPOCH_STEPS}-step epochs (timed over {args.steps} steps, best of "
-          f"{args.repeats}), masks and fused Adam in every training variant; 'products only' times just the "
+    print(f"\nLeNet-300-100 on {device}, batch 60, {EPOCH_STEPS}-step epochs (timed over {args.steps} steps, best "
+          f"of {args.repeats}), masks and fused Adam in every training variant; 'products only' times just the "
           f"matrix products of the same steps: the most stacking could give if all else were free\n")
     print("| K | what | products | s per epoch of all K | network-epochs/s | × one network at a time |")
     print("|---|---|---|---|---|---|")
