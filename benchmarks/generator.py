@@ -52,7 +52,7 @@ def main() -> None:
         for threads in args.threads if device == "cpu" else [torch.get_num_threads()]:
             torch.set_num_threads(threads)
             for n in args.sizes:
-                rates = {name: n / best_time(fn, 3, device == "cuda") for name, fn in generators(n, device).items()}
+                rates = {name: n / best_time(fn, 3, device) for name, fn in generators(n, device).items()}
                 base = rates["torch.randn"]
                 for name, rate in rates.items():
                     print(f"| {device} | {threads} | {n:,} | {name} | {rate / 1e6:.0f} | {rate / base:.2f} |")

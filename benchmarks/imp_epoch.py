@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import ModelPruning
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
+from machine import describe, sync  # noqa: E402
 
 from lottery.callbacks import LotteryTicket  # noqa: E402
 from lottery.init import InitSpec, initialize  # noqa: E402
@@ -70,11 +70,6 @@ def data(steps: int, device: str = "cpu") -> Batches:
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(60 * steps, 784, generator=g), torch.randint(0, 10, (60 * steps,), generator=g)
     return Batches(x.to(device), y.to(device), 60, steps)
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def plain_loop(steps: int, device: str) -> float:

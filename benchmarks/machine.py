@@ -18,16 +18,20 @@ def describe() -> str:
     )
 
 
-def best_time(fn: Callable[[], object], repeats: int = 5, sync: bool = False) -> float:
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so wall-clock timings cover it; nothing on CPU."""
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5, device: str = "cpu") -> float:
     """Minimum wall time of ``repeats`` calls after one warm-up call."""
     fn()
     best = float("inf")
     for _ in range(repeats):
-        if sync:
-            torch.cuda.synchronize()
+        sync(device)
         t = time.perf_counter()
         fn()
-        if sync:
-            torch.cuda.synchronize()
+        sync(device)
         best = min(best, time.perf_counter() - t)
     return best

@@ -18,18 +18,13 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
+from machine import describe, sync  # noqa: E402
 
 from lottery.init import InitSpec, initialize  # noqa: E402
 from lottery.models import build  # noqa: E402
 from lottery.models.stacked import optimizer_params, stack  # noqa: E402
 
 EPOCH_STEPS = 917
-
-
-def sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def run(k: int, steps: int, x: torch.Tensor, y: torch.Tensor, exact: bool = True) -> float:

@@ -18,6 +18,21 @@ def solo(spec: InitSpec) -> nn.Module:
     return initialize(build("lenet_300_100", (1, 28, 28), 10), spec)
 
 
+def loss_of(net: nn.Module, xb: torch.Tensor, yb: torch.Tensor, member: int | None) -> torch.Tensor:
+    if member is not None:
+        return nn.functional.cross_entropy(net(xb[member]), yb[member])
+    k, b = yb.shape  # stacked: the sum of the members' mean losses
+    return nn.functional.cross_entropy(net(xb).flatten(0, 1), yb.flatten(), reduction="none").view(k, b).mean(1).sum()
+
+
+def train_steps(net: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], member: int | None) -> None:
+    opt = torch.optim.Adam(optimizer_params(net), lr=1e-3, fused=True)
+    for xb, yb in batches:
+        opt.zero_grad()
+        loss_of(net, xb, yb, member).backward()
+        opt.step()
+
+
 def test_member_weights_and_outputs_are_those_of_the_network_alone() -> None:
     stacked = initialize(stack(build("lenet_300_100", (1, 28, 28), 10), 3), SPECS)
     x = torch.randn(3, 7, 1, 28, 28, generator=torch.Generator().manual_seed(0))
@@ -35,21 +50,10 @@ def test_one_adam_over_stacked_members_equals_separate_adams() -> None:
     g = torch.Generator().manual_seed(1)
     data = [(torch.randn(3, 20, 1, 28, 28, generator=g), torch.randint(0, 10, (3, 20), generator=g)) for _ in range(5)]
     stacked = initialize(stack(build("lenet_300_100", (1, 28, 28), 10), 3), SPECS)
-    opt = torch.optim.Adam(optimizer_params(stacked), lr=1e-3, fused=True)
-    for xb, yb in data:
-        loss = nn.functional.cross_entropy(stacked(xb).flatten(0, 1), yb.flatten(), reduction="none").view(3, 20)
-        loss = loss.mean(1).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    train_steps(stacked, data, None)
     for m, spec in enumerate(SPECS):
         alone = solo(spec)
-        opt = torch.optim.Adam(alone.parameters(), lr=1e-3, fused=True)
-        for xb, yb in data:
-            loss = nn.functional.cross_entropy(alone(xb[m]), yb[m])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        train_steps(alone, data, m)
         for name, p in alone.named_parameters():
             # bit for bit: the same products per member (see _StackedAffine), elementwise Adam
             assert torch.equal(dict(stacked.named_parameters())[name][m], p), (m, name)
@@ -66,19 +70,10 @@ def test_batched_members_take_one_product_per_layer_and_match_within_float_toler
         by_hand = torch.baddbmm(b.unsqueeze(1), by_hand, w.transpose(1, 2))
         by_hand = by_hand.relu() if i < 5 else by_hand
     assert torch.equal(batched(data[0][0]), by_hand)  # the batched kernels, not K products
-    opt = torch.optim.Adam(optimizer_params(batched), lr=1e-3, fused=True)
-    for xb, yb in data:
-        loss = nn.functional.cross_entropy(batched(xb).flatten(0, 1), yb.flatten(), reduction="none").view(3, 20)
-        opt.zero_grad()
-        loss.mean(1).sum().backward()
-        opt.step()
+    train_steps(batched, data, None)
     for m, spec in enumerate(SPECS):
         alone = solo(spec)
-        opt = torch.optim.Adam(alone.parameters(), lr=1e-3, fused=True)
-        for xb, yb in data:
-            opt.zero_grad()
-            nn.functional.cross_entropy(alone(xb[m]), yb[m]).backward()
-            opt.step()
+        train_steps(alone, data, m)
         for name, p in alone.named_parameters():
             assert torch.allclose(dict(batched.named_parameters())[name][m], p, rtol=1e-4, atol=1e-6), (m, name)
 
@@ -88,21 +83,6 @@ def test_gradients_land_in_the_weights_layout() -> None:
     stacked(torch.randn(2, 5, 1, 28, 28)).sum().backward()
     for name, p in stacked.named_parameters():  # no transposed grads for AccumulateGrad / Adam to copy back
         assert p.grad.stride() == p.stride(), name
-
-
-def loss_of(net: nn.Module, xb: torch.Tensor, yb: torch.Tensor, member: int | None) -> torch.Tensor:
-    if member is not None:
-        return nn.functional.cross_entropy(net(xb[member]), yb[member])
-    k, b = yb.shape  # stacked: the sum of the members' mean losses
-    return nn.functional.cross_entropy(net(xb).flatten(0, 1), yb.flatten(), reduction="none").view(k, b).mean(1).sum()
-
-
-def train_steps(net: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], member: int | None) -> None:
-    opt = torch.optim.Adam(optimizer_params(net), lr=1e-3, fused=True)
-    for xb, yb in batches:
-        opt.zero_grad()
-        loss_of(net, xb, yb, member).backward()
-        opt.step()
 
 
 @pytest.mark.parametrize(("model", "shape", "exact"), [

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lottery.init.apply import mark_stacked, members_of
-from lottery.models.stacked_conv import ChannelsToMembers, StackedBatchNorm2d, StackedConv2d
+from lottery.models.stacked_conv import ChannelsToMembers, StackedBatchNorm2d, StackedConv2d, exact_on_cpu
 
 
 def _batched(x: torch.Tensor, exact: bool) -> bool:
@@ -27,7 +27,7 @@ def _batched(x: torch.Tensor, exact: bool) -> bool:
     every evaluation) of at least 32 rows, where one ``baddbmm`` reads the batch once for all members and
     agrees bit for bit with the K products (checked from 20 to 1,000 rows; the pack tests check members
     against their cells trained alone)."""
-    return not exact or x.device.type != "cpu" or (x.stride(0) == 0 and x.shape[1] >= 32)
+    return not exact_on_cpu(x, exact) or (x.stride(0) == 0 and x.shape[1] >= 32)
 
 
 class _StackedAffine(torch.autograd.Function):

@@ -40,7 +40,8 @@ class _Cat(torch.autograd.Function):
         return tuple(g.contiguous() for g in grad.split(ctx.sizes, 1))
 
 
-def _exact(x: torch.Tensor, exact: bool) -> bool:
+def exact_on_cpu(x: torch.Tensor, exact: bool) -> bool:
+    """Whether a stacked layer computes each member with the network-alone kernels: GPUs always batch."""
     return exact and x.device.type == "cpu"
 
 
@@ -65,7 +66,7 @@ class StackedConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         args = (self.stride, self.padding, self.dilation)
         biases = [None] * self.members if self.bias is None else self.bias.unbind(0)
-        if _exact(x, self.exact):  # unbind/split: one stack/cat in backward, not K full-size grads
+        if exact_on_cpu(x, self.exact):  # unbind/split: one stack/cat in backward, not K full-size grads
             xs = _split(x, self.members, self.in_channels)
             parts = zip(xs, self.weight.unbind(0), biases, strict=True)
             return _Cat.apply(*[F.conv2d(xm, w, b, *args) for xm, w, b in parts])
@@ -102,7 +103,7 @@ class StackedBatchNorm2d(nn.Module):
             if self.momentum is None:
                 factor = 1.0 / float(self.num_batches_tracked)
         stats = (self.training, factor, self.eps)
-        if _exact(x, self.exact):
+        if exact_on_cpu(x, self.exact):
             parts = zip(_split(x, self.members, self.channels), self.running_mean.unbind(0),
                         self.running_var.unbind(0), self.weight.unbind(0), self.bias.unbind(0), strict=True)
             return _Cat.apply(*[F.batch_norm(xm, mean, var, w, b, *stats) for xm, mean, var, w, b in parts])
