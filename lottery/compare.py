@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import logging
 import os
 import sys
@@ -24,13 +25,16 @@ from typing import Any
 
 import yaml
 
-from lottery.atomic import write_text
+from lottery.atomic import write_json, write_text
 from lottery.config import Config, ConfigError, from_dict, resolve
 from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
 
 log = logging.getLogger("lottery")
 START_KEYS = ("scheme", "scale", "source", "bias", "sobol_start_dim")
+# controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
+# ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
+CONTROLS = ("reinit", "random_prune", "signed_constant", "ticket-masks")
 
 
 @dataclass
@@ -48,17 +52,25 @@ class GridConfig:
                                       "results as if alone")
     members_exact: bool = opt(True, "stacked members bit for bit as alone on CPU (per-member products); false: "
                                     "one batched product per layer, ≈ 15 % faster, equal within float tolerance")
+    controls: list[str] = opt([], "controls trained on every IMP cell's masks, level by level (prune.masks_from): "
+                                  "reinit, random_prune, signed_constant, ticket-masks; empty: none")
+    results_dir: str = opt("", "where every finished cell's record (cells/<run>/results.json, a small JSON) and "
+                               "the table, statistics and figures are kept, e.g. results/<grid> (committed); "
+                               "cells recorded there are skipped; empty: output_dir only")
 
 
 @dataclass
 class Cell:
     index: int
     config: Config
+    source: int | None = None  # a control's IMP cell, whose masks it trains with
 
     @property
     def label(self) -> str:
-        spec = self.config.init_spec()
-        return f"{self.config.model.name} {spec.label} seed {spec.seed}"
+        from lottery.runner import treatment
+
+        spec, what = self.config.init_spec(), treatment(self.config)
+        return f"{self.config.model.name} {spec.label}{'' if what == 'ticket' else ' ' + what} seed {spec.seed}"
 
 
 def _merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +102,11 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
     if grid.members_per_process < 1:
         raise ConfigError(f"grid.members_per_process: {grid.members_per_process} is not valid; use an integer ≥ 1 "
                           "(1: every cell in its own network)")
+    for i, control in enumerate(grid.controls):
+        if control not in CONTROLS:
+            raise ConfigError(f"grid.controls[{i}]: {control!r} is not valid; choose one of {', '.join(CONTROLS)}")
+    if len(set(grid.controls)) < len(grid.controls):
+        raise ConfigError(f"grid.controls: {grid.controls} repeats a control")
     if not grid.base:
         raise ConfigError("grid.base: missing; name the train config the cells start from (e.g. lenet300_mnist.yaml)")
     base_path = (path.parent / grid.base) if not Path(grid.base).is_absolute() else Path(grid.base)
@@ -124,6 +141,19 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
                     slug = spec.label.replace("/", "-").replace("×", "x")
                     cfg.name = f"{cfg.model.name}-{slug}-s{seed}"
                     cells.append(Cell(len(cells), cfg))
+    if grid.controls and any(c.config.prune.control or c.config.prune.masks_from for c in cells):
+        raise ConfigError("grid.controls: the base config already sets prune.control or prune.masks_from; "
+                          "controls of a ticket need plain IMP cells")
+    from lottery.runner import run_dir
+
+    for control in grid.controls:
+        for imp in [c for c in cells if c.source is None]:
+            cfg = copy.deepcopy(imp.config)
+            # not validated against the disk: the IMP cell's masks exist only once it has run
+            cfg.prune.masks_from = str(run_dir(imp.config))
+            cfg.prune.control = None if control == "ticket-masks" else control
+            cfg.name = f"{imp.config.name}-{control.replace('_', '-')}"
+            cells.append(Cell(len(cells), cfg, source=imp.index))
     return grid, cells
 
 
@@ -143,22 +173,74 @@ def _run_pack(cfgs: list[Config], exact: bool) -> list[dict[str, Any]]:
     return run_pack(cfgs, exact=exact)
 
 
+def record_path(grid: GridConfig, cell: Cell) -> Path:
+    return Path(grid.results_dir) / "cells" / cell.config.run_name / "results.json"
+
+
+def recorded(grid: GridConfig, cell: Cell) -> dict[str, Any] | None:
+    """The cell's committed record under ``results_dir``, if it is there and finished."""
+    if not grid.results_dir:
+        return None
+    try:
+        data = json.loads(record_path(grid, cell).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if data.get("finished") and "rounds" in data else None
+
+
 def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:
     """Run (or skip, or resume) the cells, in order or in ``workers`` processes of one thread each (two
     2-thread torch processes on 2 cores collapse 12–25×); returns their results in cell order. With
-    ``members_per_process`` > 1, compatible cells are trained together as stacked members (``lottery.pack``)."""
-    from lottery.pack import packs
-    from lottery.runner import is_finished, run_dir
+    ``members_per_process`` > 1, compatible cells are trained together as stacked members (``lottery.pack``).
+    Cells recorded in ``results_dir`` are skipped; each newly finished cell's record is written there at
+    once. IMP cells run before the controls that train with their masks (an IMP cell whose record is
+    committed but whose masks are not on this machine runs again: it is deterministic)."""
+    from lottery.pruning.levels import count_levels
+    from lottery.runner import run_dir
 
     chosen = cells if only is None else [cells[only]]
     total = len(cells)
+    out = {c.index: r for c in chosen if (r := recorded(grid, c)) is not None}
+    for c in chosen:
+        if c.index in out:
+            log.info(f"cell {c.index + 1}/{total} · {c.label} · recorded in {record_path(grid, c).parent}, skipped")
+    todo = [c for c in chosen if c.index not in out]
+    sources = {c.source for c in todo if c.source is not None}
+    for i in sorted(sources):
+        imp = cells[i]
+        if count_levels(run_dir(imp.config)) < (imp.config.prune.rounds or 0):
+            if only is not None:
+                raise ConfigError(f"--cell {only}: the masks of cell {i} ({imp.label}) are not in "
+                                  f"{run_dir(imp.config)}; run --cell {i} first")
+            if i not in {c.index for c in todo}:
+                log.info(f"cell {i + 1}/{total} · {imp.label} · runs again: its controls need its masks")
+                todo.append(imp)
+    for phase in ([c for c in todo if c.source is None], [c for c in todo if c.source is not None]):
+        phase.sort(key=lambda c: c.index)
+        results = _run_cells(grid, phase, total, workers)
+        for cell in phase:
+            out[cell.index] = results[cell.index]
+    return [out[c.index] for c in chosen]
+
+
+def _keep_record(grid: GridConfig, cell: Cell, result: dict[str, Any]) -> None:
+    if grid.results_dir:
+        write_json(record_path(grid, cell), result)
+
+
+def _run_cells(grid: GridConfig, chosen: list[Cell], total: int, workers: int) -> dict[int, dict[str, Any]]:
+    from lottery.pack import packs
+    from lottery.runner import is_finished, run_dir
+
     groups = [[chosen[i] for i in g] for g in packs([c.config for c in chosen], grid.members_per_process)]
 
     def done(cell: Cell, result: dict[str, Any], state: str) -> None:
+        _keep_record(grid, cell, result)
         last = result["rounds"][-1]
         log.info(f"cell {cell.index + 1}/{total} · {cell.label} · {state} · {last['remaining_pct']:.1f} % remaining"
                  f" · test {100 * last.get('test_acc', float('nan')):.2f} %")
 
+    results: dict[int, dict[str, Any]] = {}
     if workers > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -167,7 +249,6 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
             cell.config.train.threads = 1
         saved = {var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
         os.environ.update(dict.fromkeys(saved, "1"))  # read by the workers' OpenMP/MKL at start-up
-        results: dict[int, dict[str, Any]] = {}
         started = time.perf_counter()
         try:
             with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
@@ -183,8 +264,7 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
                     os.environ.pop(var, None)
                 else:
                     os.environ[var] = value
-        return [results[c.index] for c in chosen]
-    out: dict[int, dict[str, Any]] = {}
+        return results
     for group in groups:
         finished = [is_finished(run_dir(c.config)) for c in group]
         start = time.perf_counter()
@@ -197,9 +277,9 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
                      f"{len(todo)} stacked members · starting")
         packed = _run_pack([c.config for c in group], grid.members_exact)
         for cell, result, f in zip(group, packed, finished, strict=True):
-            out[cell.index] = result
+            results[cell.index] = result
             done(cell, result, "finished already, skipped" if f else f"done in {time.perf_counter() - start:.0f} s")
-    return [out[c.index] for c in chosen]
+    return results
 
 
 def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> Path:
@@ -280,21 +360,23 @@ def _body(args: argparse.Namespace) -> int:
 
         results = [r for src in args.gather_wandb for r in
                    (results_from_offline([Path(src)]) if Path(src).is_dir() else results_from_api(src))]
-    if gathered and not results:
-        raise ConfigError(f"--gather: no finished run under {', '.join(gathered)}")
+    if gathered:  # gathering never trains
+        if not results:
+            raise ConfigError(f"--gather: no finished run under {', '.join(gathered)}")
     else:
         if args.workers < 1:
             raise ConfigError(f"--workers: {args.workers} is not valid; use an integer ≥ 1")
         results = run_grid(grid, cells, only=args.cell, workers=args.workers)
         if args.cell is not None:
             return 0
-    report(out, results, plots=not args.no_plots)
+    table_dir = Path(grid.results_dir) if grid.results_dir else out
+    report(table_dir, results, plots=not args.no_plots)
     if cells[0].config.wandb.enabled and not gathered:
         from lottery.stats import curves
         from lottery.tracking import summary_run
 
         w = cells[0].config.wandb
-        summary_run(grid.name, w.project, w.entity, w.tags, curves(out / "results.csv"), out)
+        summary_run(grid.name, w.project, w.entity, w.tags, curves(table_dir / "results.csv"), out)
     return 0
 
 

@@ -38,7 +38,9 @@ FREE = ("seed", "init", "name", "output_dir", "wandb")  # what may differ betwee
 
 def pack_key(cfg: Config) -> str:
     """Equal for cells that can be stacked together: everything but the start and the presentation."""
-    return json.dumps({k: v for k, v in to_dict(cfg).items() if k not in FREE}, sort_keys=True, default=str)
+    data = {k: v for k, v in to_dict(cfg).items() if k not in FREE}
+    data["prune"] = {k: v for k, v in data["prune"].items() if k != "masks_from"}  # one source per member
+    return json.dumps(data, sort_keys=True, default=str)
 
 
 def stackable(cfg: Config) -> bool:
@@ -140,6 +142,7 @@ def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
                          [c.init_spec() for c in todo])
         lottery = runner.lottery_callback(first, net, members=todo)
         module = runner.classifier(first, dm, net)
+        lottery.validate(module)
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
     if force and path.exists():

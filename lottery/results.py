@@ -10,7 +10,7 @@ from typing import Any
 
 from lottery.atomic import write_csv
 
-IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "start")
+IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "control", "start")
 COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "best_epoch",
            "best_step", "test_acc_at_best", "run")
 _SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
@@ -20,6 +20,7 @@ def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
     """One round of one run as a tidy row; sleeping fractions are averaged over the pruned layers."""
     out = {k: row.get(k) for k in (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc",
                                    "best_epoch", "best_step", "run")}
+    out["control"] = out["control"] or "ticket"  # records from before controls existed
     out["best_monitor"] = row.get(f"best_{monitor}")
     out["test_acc_at_best"] = row.get("at_best/test_acc")
     sleeping: dict[str, list[float]] = {}

@@ -96,8 +96,12 @@ def layer_rates(cfg: Config, net: nn.Module) -> dict[str, float]:
 
 
 def lottery_callback(cfg: Config, net: nn.Module, members: list[Config] | None = None) -> LotteryTicket:
-    """The IMP callback of ``cfg``; ``members``: the configs of stacked members (differing only in start)."""
+    """The IMP callback of ``cfg``; ``members``: the configs of stacked members (differing only in start and
+    in ``prune.masks_from``). Every round's masks are kept in the run directory's ``masks/``."""
     p, cfgs = cfg.prune, members or [cfg]
+    sources = [c.prune.masks_from for c in cfgs]
+    if any(s is not None for s in sources) and None in sources:
+        raise ValueError("prune.masks_from: set for some stacked members but not all")
     return LotteryTicket(
         # init=None: θ0 comes from the spec attached to the network by ``model``, so parameters are named as
         # in the bare network ("0.weight") and ``initialize(net, spec)`` alone reproduces every w0.
@@ -109,6 +113,7 @@ def lottery_callback(cfg: Config, net: nn.Module, members: list[Config] | None =
         prune_seed=[c.prune.prune_seed for c in members] if members else p.prune_seed,
         monitor=p.monitor, monitor_mode=p.monitor_mode, sleeping_thresholds=p.sleeping_thresholds,
         sleeping_relative=p.sleeping_relative, sleeping_check=p.sleeping_check,
+        masks_from=None if sources[0] is None else sources, save_masks=[run_dir(c) / "masks" for c in cfgs],
     )
 
 
@@ -143,9 +148,20 @@ class RoundWriter(pl.Callback):
 
 def identity(cfg: Config) -> dict[str, Any]:
     """The columns that say which cell a round belongs to (for tidy tables across runs)."""
-    spec = cfg.init_spec()
+    spec, what = cfg.init_spec(), treatment(cfg)
     return {"run": cfg.run_name, "model": cfg.model.name, "dataset": cfg.data.dataset, "scheme": spec.scheme,
-            "source": spec.source, "scale": spec.scale, "seed": spec.seed, "start": spec.label}
+            "source": spec.source, "scale": spec.scale, "seed": spec.seed, "control": what,
+            "start": spec.label if what == "ticket" else f"{spec.label} {what}"}
+
+
+def treatment(cfg: Config) -> str:
+    """``ticket`` (IMP itself), a control of a ticket's masks (``reinit``, ``random_prune``,
+    ``signed_constant``, ``ticket-masks``: the ticket retrained from its masks) or a control that derives its
+    own masks (``reinit-own-masks``, …)."""
+    p = cfg.prune
+    if p.masks_from is None:
+        return "ticket" if p.control is None else f"{p.control}-own-masks"
+    return p.control or "ticket-masks"
 
 
 def loggers(cfg: Config, path: Path) -> list:
@@ -191,6 +207,7 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
         net = model(cfg)
         lottery = lottery_callback(cfg, net)
         module = classifier(cfg, dm, net)
+        lottery.validate(module)
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
     if force and path.exists():

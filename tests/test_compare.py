@@ -170,3 +170,56 @@ def test_parallel_workers_give_the_serial_one_thread_table(tmp_path: Path) -> No
     assert main([str(parallel), "--no-plots", "--workers", "2"]) == 0
     assert (tmp_path / "parallel" / "results.csv").read_text() == (tmp_path / "serial" / "results.csv").read_text()
     assert main([str(parallel), "--workers", "0"]) == 2
+
+
+@needs_mnist
+def test_controls_axis_and_committed_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    import pytorch_lightning as pl
+
+    axes = {"starts": [{"scheme": "xavier_normal"}], "controls": ["reinit", "random_prune"]}
+    packed = grid_file(tmp_path, "packed", members_per_process=2, results_dir=str(tmp_path / "res-packed"), **axes)
+    alone = grid_file(tmp_path, "alone", results_dir=str(tmp_path / "res-alone"), **axes)
+    _, cells = load_grid(packed)
+    assert [c.source for c in cells] == [None, None, 0, 1, 0, 1]
+    assert cells[2].label == "lenet_300_100 xavier_normal/hash reinit seed 1"
+    assert main([str(packed), "--no-plots"]) == 0
+    assert main([str(alone), "--no-plots"]) == 0
+    table = (tmp_path / "res-packed" / "results.csv").read_text()
+    assert table == (tmp_path / "res-alone" / "results.csv").read_text()  # stacked controls: bit for bit
+    rows = table.strip().splitlines()
+    assert len(rows) == 1 + 6 * 2
+    assert {r.split(",")[6] for r in rows[1:]} == {"ticket", "reinit", "random_prune"}
+    assert "xavier_normal/hash reinit" in (tmp_path / "res-packed" / "stats.md").read_text()
+    records = sorted((tmp_path / "res-packed" / "cells").glob("*/results.json"))
+    assert len(records) == 6 and all(r.stat().st_size < 100_000 for r in records)
+
+    # a clean clone: only the committed records are there; nothing trains, the table is the same
+    shutil.rmtree(tmp_path / "packed")
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a recorded cell was trained again")
+
+    monkeypatch.setattr(pl.Trainer, "fit", no_training)
+    with caplog.at_level(logging.INFO, logger="lottery"):
+        assert main([str(packed), "--no-plots"]) == 0
+    assert sum("recorded in" in r.getMessage() for r in caplog.records) == 6
+    assert (tmp_path / "res-packed" / "results.csv").read_text() == table
+    # gathering never trains either, even when the grid's own cells are not finished
+    fresh = grid_file(tmp_path, "fresh", **axes)  # none of its cells has run
+    assert main([str(fresh), "--gather", str(tmp_path / "res-packed" / "cells"), "--no-plots"]) == 0
+    assert (tmp_path / "fresh" / "results.csv").read_text() == table and not (tmp_path / "fresh" / "cells").exists()
+    monkeypatch.undo()
+
+    # a control whose record is missing: its IMP cell's masks are gone too, so that cell runs again first
+    control_record = next(r for r in records if "reinit" in r.parent.name and "-s2-" in r.parent.name)
+    shutil.rmtree(control_record.parent)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lottery"):
+        assert main([str(packed), "--no-plots"]) == 0
+    assert any("runs again: its controls need its masks" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "res-packed" / "results.csv").read_text() == table
+    bad = grid_file(tmp_path, "bad", controls=["shuffle"])
+    assert main([str(bad)]) == 2

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -23,9 +24,11 @@ import torch
 from torch import nn
 
 from lottery.callbacks.sleeping import accuracy, sleeping_fractions
+from lottery.generators import stream_key
 from lottery.init import InitSpec, initial_value, initialize, members_of
 from lottery.init.apply import SPEC_ATTR, check_regenerable
-from lottery.pruning import CRITERIA, multipliers, pack, score_key, select_global, select_layerwise, unpack
+from lottery.pruning import CRITERIA, keep_top, multipliers, pack, score_key, select_global, select_layerwise, unpack
+from lottery.pruning.levels import check_fits, count_levels, load_levels, save_level
 
 log = logging.getLogger("lottery")
 
@@ -34,6 +37,21 @@ SCOPES = ("layer", "global")
 CONTROLS = (None, "reinit", "random_prune", "signed_constant")
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 ParamFilter = Callable[[str, nn.Module, nn.Parameter], bool]
+PathLike = str | os.PathLike
+Specs = InitSpec | tuple[InitSpec, ...]
+
+
+def shifted(spec: Specs, shift: int) -> Specs:
+    """The start(s) with every seed moved by ``shift``: the random re-initialisation control's w0."""
+    if isinstance(spec, InitSpec):
+        return spec.replace(seed=(spec.seed + shift) % 2**63)
+    return tuple(s.replace(seed=(s.seed + shift) % 2**63) for s in spec)
+
+
+def _paths(value: PathLike | Sequence[PathLike] | None) -> list[PathLike] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, (str, os.PathLike)) else list(value)
 
 
 def _check_rate(field: str, value: object) -> float:
@@ -93,7 +111,19 @@ class LotteryTicket(pl.Callback):
         reset_optimizer: clear optimizer state (Adam moments, momentum) at every rewind.
         reset_lr_schedule: restore the LR scheduler to its start at every rewind (default: not for ``none``).
         control: ``reinit`` (kept weights re-drawn from a new seed), ``random_prune`` (same per-layer
-            sparsity, random mask), ``signed_constant`` (± layer std with the sign of θ0).
+            sparsity, random mask), ``signed_constant`` (± layer std with the sign of θ0). Without
+            ``masks_from`` the control derives its own masks round by round; with it, see there.
+        control_seed: seed shift of ``reinit``: w0 comes from the start's seed + ``control_seed`` (without
+            ``masks_from``: + ``control_seed`` + round, a new draw every round).
+        masks_from: a finished run's directory (or its ``masks/`` folder; one per stacked member) whose
+            per-round masks (``masks/round-*.npz``) this run trains with, each level once, rewinding between
+            levels (Frankle & Carbin's controls of a ticket): ``control=None``: the ticket's own w0 (the
+            source's rounds, reproduced); ``reinit``: w0 of seed + ``control_seed``, the same at every level;
+            ``random_prune``: a random mask with the source's per-layer counts at every level (seeded by
+            ``prune_seed`` and the start's seed); ``signed_constant``: ± layer std with the sign of w0.
+            ``rounds`` defaults to the source's number of levels.
+        save_masks: a folder (one per stacked member) where the masks of every round are written as
+            ``round-NN.npz``, bit-packed, when the round starts; what ``masks_from`` reads.
         prune_seed: seed of the ``random`` criterion's scores; a sequence gives each stacked member its own.
         monitor / monitor_mode: the validation metric whose best value per round and its epoch are kept
             (Frankle & Carbin's early-stopping iteration).
@@ -128,6 +158,8 @@ class LotteryTicket(pl.Callback):
         sleeping_thresholds: Sequence[float] = (1e-5, 1e-4, 1e-3),
         sleeping_relative: Sequence[float] = (0.01, 0.1),
         sleeping_check: float | None = None,
+        masks_from: PathLike | Sequence[PathLike] | None = None,
+        save_masks: PathLike | Sequence[PathLike] | None = None,
         verbose: bool = True,
     ) -> None:
         self.rate = _check_rate("rate", rate)
@@ -145,6 +177,18 @@ class LotteryTicket(pl.Callback):
         _positive("epochs_per_round", epochs_per_round)
         _positive("steps_per_round", steps_per_round)
         _positive("rounds", rounds)
+        sources = _paths(masks_from)
+        if sources is not None:
+            if not sources:
+                raise ValueError("masks_from: empty; give a run directory (or one per stacked member)")
+            if target_density is not None:
+                raise ValueError("masks_from: the levels are the source's; give rounds (or nothing), "
+                                 "not target_density")
+            if rewind not in ("init", "step"):
+                raise ValueError(f"masks_from: needs rewind='init' or 'step' (each level trains from the start), "
+                                 f"not {rewind!r}")
+            if rounds is None:
+                rounds = min(count_levels(src) for src in sources) or None
         if (rounds is None) == (target_density is None):
             raise ValueError("give exactly one of rounds (training rounds, dense one included) and target_density")
         if target_density is not None and not 0 < target_density < 1:
@@ -163,6 +207,9 @@ class LotteryTicket(pl.Callback):
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.sleeping_thresholds, self.sleeping_relative = tuple(sleeping_thresholds), tuple(sleeping_relative)
         self.sleeping_check, self.verbose = sleeping_check, verbose
+        self.masks_from, self.save_masks = sources, _paths(save_masks)
+        # per source (member): the masks of each level, read now so that a bad source fails before training
+        self._levels = None if sources is None else [load_levels(src, rounds) for src in sources]
 
         self.history: list[dict[str, Any]] = []  # one plain record per finished round
         self.masks: dict[str, torch.Tensor] = {}
@@ -241,8 +288,9 @@ class LotteryTicket(pl.Callback):
                 return
         self._owner = None
 
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._hot = None
+    def validate(self, pl_module: nn.Module) -> None:
+        """Every check that needs the module (what to prune, stacked members, ``masks_from`` fitting its
+        layers); ``fit`` runs it at its start, and a runner can call it before writing anything."""
         names = self._select_parameters(pl_module)
         all_params = dict(pl_module.named_parameters())
         self._params = {n: all_params[n] for n in names}
@@ -252,10 +300,22 @@ class LotteryTicket(pl.Callback):
         self.members = stacked.pop()
         if self.members and self.sleeping_check is not None:
             raise ValueError("sleeping_check: not supported for stacked members; train the start alone")
+        for paths, what in ((self.masks_from, "masks_from"), (self.save_masks, "save_masks")):
+            if paths is not None and len(paths) != (self.members or 1):
+                raise ValueError(f"{what}: {len(paths)} folders for {self.members or 1} member network(s); "
+                                 "give one per stacked member")
+        for src, levels in zip(self.masks_from or [], self._levels or [], strict=True):
+            check_fits(levels, {n: tuple(p.shape[1:] if self.members else p.shape) for n, p in self._params.items()},
+                       src)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._hot = None
+        self.validate(pl_module)
         if self._loaded is not None:
             self._restore(pl_module)
         else:
             self._start(pl_module)
+        self._save_level()
         rounds = self.planned_rounds()
         if self.epochs_per_round is not None:
             needed = rounds * self.epochs_per_round
@@ -281,13 +341,25 @@ class LotteryTicket(pl.Callback):
             check_regenerable(getattr(self._owner[1], SPEC_ATTR), type(pl_module).__name__)
         self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self._params.items()}
         self._density = {self._unit(n, m): 1.0 for n, m in self._units()}
+        if self._levels is not None:
+            if self.control == "reinit":  # this run's w0 *is* the other seed's: rewinds and sleeping use it
+                if self._owner is None or self._copy is not None:
+                    raise ValueError("control='reinit' with masks_from needs a regenerable start (an InitSpec)")
+                owner = self._owner[1]
+                initialize(owner, shifted(getattr(owner, SPEC_ATTR), self.control_seed))
+            self._set_level(pl_module, 0)
+            if self.rewind == "init":
+                self._reset_weights(pl_module)  # the control's weights (signed constant) from the first level on
         if self.rewind == "step" and self.rewind_step == 0:
             self._take_snapshot(pl_module)
 
     def _restore(self, pl_module: nn.Module) -> None:
         state, self._loaded = self._loaded, None
         self._resolve_owner(pl_module)
-        if self._owner is None and state["spec"] is not None and not self.init_copy:
+        if self._owner is not None and self._levels is not None and self.control == "reinit":
+            owner = self._owner[1]  # freshly built with the start's own spec, as at fit start
+            setattr(owner, SPEC_ATTR, shifted(getattr(owner, SPEC_ATTR), self.control_seed))
+        elif self._owner is None and state["spec"] is not None and not self.init_copy:
             spec = state["spec"]
             setattr(
                 pl_module,
@@ -349,13 +421,7 @@ class LotteryTicket(pl.Callback):
         prefix, owner = self._owner
         rel = name[len(prefix) + 1 :] if prefix else name
         spec = getattr(owner, SPEC_ATTR)
-        if seed_shift:
-            spec = (
-                spec.replace(seed=(spec.seed + seed_shift) % 2**63)
-                if isinstance(spec, InitSpec)
-                else tuple(s.replace(seed=(s.seed + seed_shift) % 2**63) for s in spec)
-            )
-        return initial_value(owner, rel, spec)
+        return initial_value(owner, rel, shifted(spec, seed_shift) if seed_shift else spec)
 
     def _take_snapshot(self, pl_module: nn.Module) -> None:
         self._snapshot = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
@@ -426,9 +492,13 @@ class LotteryTicket(pl.Callback):
             self.done = True
             trainer.should_stop = True
             return
-        self._prune(pl_module)
+        if self._levels is not None:
+            self._set_level(pl_module, self.round + 1)
+        else:
+            self._prune(pl_module)
         self._rewind(trainer, pl_module)
         self.round += 1
+        self._save_level()
         self._round_start = (
             trainer.current_epoch + 1 if self.epochs_per_round else trainer.current_epoch,
             trainer.global_step,
@@ -538,18 +608,49 @@ class LotteryTicket(pl.Callback):
         return t if member is None else t[member]
 
     @torch.no_grad()
+    def _set_level(self, pl_module: nn.Module, level: int) -> None:
+        """The masks of ``masks_from``'s level; for ``random_prune``, random ones with its per-layer counts."""
+        assert self._levels is not None
+        for name, member in self._units():
+            source = self._levels[member or 0][level][name]
+            if self.control == "random_prune":
+                spec = getattr(self._owner[1], SPEC_ATTR, None) if self._owner else None
+                seed = (spec if isinstance(spec, InitSpec) else spec[member or 0]).seed if spec else 0
+                # keyed by the start's seed, not the member index: a member draws what its cell draws alone
+                key = stream_key(self.prune_seed if isinstance(self.prune_seed, int) else self.prune_seed[member or 0],
+                                 f"random-prune/{seed}/{name}/{level}")
+                scores = CRITERIA["random"](source, source.clone, key)
+                source = keep_top(scores, torch.ones_like(source), int(source.sum()))
+            self._slice(self.masks[name], member).copy_(source)
+        self._hot = None
+
+    def _save_level(self) -> None:
+        """The masks this round trains with, one file per member folder (``save_masks``)."""
+        for member, folder in enumerate(self.save_masks or []):
+            save_level(folder, self.round, {n: self._slice(m, member if self.members else None)
+                                            for n, m in self.masks.items()})
+
+    @torch.no_grad()
+    def _reset_weights(self, pl_module: nn.Module) -> None:
+        for name, p in pl_module.named_parameters():
+            if self.rewind == "step":
+                p.copy_(self._snapshot[name])
+            elif name in self.masks and self.control == "reinit" and self._levels is None:
+                p.copy_(self.initial(pl_module, name, seed_shift=self.control_seed + self.round))
+            elif name in self.masks and self.control == "signed_constant":
+                w0 = self.initial(pl_module, name)
+                if self.members:  # each member's own layer std
+                    std = w0.double().flatten(1).std(dim=1).view(-1, *[1] * (w0.dim() - 1))
+                else:
+                    std = w0.double().std()
+                p.copy_(torch.sign(w0) * std.to(w0.dtype))
+            else:
+                p.copy_(self.initial(pl_module, name))
+
+    @torch.no_grad()
     def _rewind(self, trainer: pl.Trainer, pl_module: nn.Module) -> None:
         if self.rewind in ("init", "step"):
-            for name, p in pl_module.named_parameters():
-                if self.rewind == "step":
-                    p.copy_(self._snapshot[name])
-                elif name in self.masks and self.control == "reinit":
-                    p.copy_(self.initial(pl_module, name, seed_shift=self.control_seed + self.round))
-                elif name in self.masks and self.control == "signed_constant":
-                    w0 = self.initial(pl_module, name)
-                    p.copy_(torch.sign(w0) * w0.double().std().to(w0.dtype))
-                else:
-                    p.copy_(self.initial(pl_module, name))
+            self._reset_weights(pl_module)
         self._apply()
         if self.reset_optimizer:
             for opt in trainer.optimizers:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from lottery.config.typed import ConfigError, non_defaults
@@ -75,6 +76,8 @@ class PruneConfig:
     reset_optimizer: bool = opt(True, "clear optimiser state at each rewind")
     control: Literal["reinit", "random_prune", "signed_constant", None] = opt(None, "a control experiment")
     control_seed: int = opt(1_000_003, "seed offset of the reinit control")
+    masks_from: str | None = opt(None, "a finished run's directory: train its per-round masks, each level once, "
+                                       "with the control's weights (null control: the ticket itself)")
     prune_seed: int = opt(0, "seed of the random criterion")
     monitor: Literal["val_loss", "val_acc", "test_loss", "test_acc"] = opt(
         "val_loss", "early-stopping metric whose best epoch is recorded per round")
@@ -130,6 +133,9 @@ class Config:
     def run_hash(self) -> str:
         keys = {k: v for k, v in non_defaults(self).items() if k not in self.PRESENTATION and
                 not k.startswith("wandb.")}
+        if self.prune.masks_from is not None:  # the source run's name, wherever its directory lies
+            source = Path(self.prune.masks_from)
+            keys["prune.masks_from"] = (source.parent if source.name == "masks" else source).name
         return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
     @property
@@ -195,6 +201,18 @@ def validate(cfg: Config) -> None:
         _fraction(f"prune.{name}", getattr(p, name))
     for key, rate in p.layer_rates.items():
         _fraction(f"prune.layer_rates.{key}", rate)
+    if p.masks_from is not None:
+        from lottery.pruning.levels import MaskSourceError, load_levels
+
+        if p.rewind not in ("init", "step"):
+            raise ConfigError(f"prune.rewind: {p.rewind!r} is not valid with prune.masks_from; use init or step")
+        if p.target_density is not None:
+            raise ConfigError("prune.target_density: not valid with prune.masks_from (the levels are the source's); "
+                              "use prune.rounds")
+        try:
+            load_levels(p.masks_from, p.rounds)
+        except MaskSourceError as e:
+            raise ConfigError(f"prune.{e}") from None
     if p.monitor.startswith("val") and d.val_size == 0:
         raise ConfigError(f"prune.monitor: {p.monitor!r} needs a validation split; set data.val_size > 0 "
                           "or monitor test_loss / test_acc")
