@@ -23,8 +23,11 @@ def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
     out["control"] = out["control"] or "ticket"  # records from before controls existed
     out["best_monitor"] = row.get(f"best_{monitor}")
     out["test_acc_at_best"] = row.get("at_best/test_acc")
+    for key in ("scale", "remaining_pct"):  # W&B hands 100.0 back as 100
+        if out[key] is not None:
+            out[key] = float(out[key])
     sleeping: dict[str, list[float]] = {}
-    for key, value in row.items():
+    for key, value in sorted(row.items()):  # one summation order, whatever order the source kept
         m = _SLEEPING.match(key)
         if m and value is not None:
             sleeping.setdefault(f"sleeping_{m.group(2)}", []).append(float(value))

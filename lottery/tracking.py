@@ -128,9 +128,11 @@ def offline_config(run_file: Path) -> dict[str, Any]:
 
     config: dict[str, Any] = {}
     for record in read_records(run_file):
-        if record.WhichOneof("record_type") == "config":
-            for item in record.config.update:
-                config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
+        kind = record.WhichOneof("record_type")
+        # wandb.init(config=…) lands in the run record (recent wandb), later updates in config records
+        updates = record.run.config.update if kind == "run" else record.config.update if kind == "config" else ()
+        for item in updates:
+            config[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return {k: v.get("value", v) if isinstance(v, dict) and set(v) <= {"value", "desc"} else v
             for k, v in config.items()}
 
