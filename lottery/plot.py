@@ -2,7 +2,8 @@
 
     python -m lottery.plot runs/compare_quick/results.csv [--out DIR]
 
-``accuracy``: test accuracy against % of weights remaining (log scale, decreasing left to right), one line
+``accuracy`` (and ``accuracy_at_best``, at each round's early-stopping epoch, as Frankle & Carbin plot it):
+test accuracy against % of weights remaining (log scale, decreasing left to right), one line
 per start with ± std error bars over seeds, the dense accuracy as a dashed reference; ``sleeping``: the
 fraction of surviving weights that barely moved from w0; ``early_stop``: the best-validation epoch.
 One panel per model.
@@ -66,10 +67,11 @@ def accuracy(df: Any, out: Path, metric: str = "test_acc") -> list[Path]:
         dense = d[d["round"] == 0][metric].mean() * 100
         ax.axhline(dense, color="black", linestyle="--", linewidth=1, label=f"dense (mean {dense:.2f} %)")
         _x_axis(ax)
-        ax.set_ylabel("test accuracy at the round's end (%)")
+        ax.set_ylabel("test accuracy " + ("at the round's end" if metric == "test_acc" else
+                                          "at the early-stopping epoch (best validation)") + " (%)")
         ax.set_title(f"{model}: accuracy of the tickets (mean ± std over seeds)")
         ax.legend(fontsize=8, loc="lower left")
-    return _save(fig, out, "accuracy")
+    return _save(fig, out, "accuracy" if metric == "test_acc" else f"accuracy_{metric.removeprefix('test_acc_')}")
 
 
 def sleeping(df: Any, out: Path) -> list[Path]:
@@ -107,7 +109,8 @@ def plot_all(table: str | Path, out: str | Path) -> list[Path]:
     df = read_table(table)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return accuracy(df, out) + sleeping(df, out) + early_stop(df, out)
+    at_best = accuracy(df, out, "test_acc_at_best") if df["test_acc_at_best"].notna().any() else []
+    return accuracy(df, out) + at_best + sleeping(df, out) + early_stop(df, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,331 @@
+"""Our numbers beside the published ones: each paper's claims, checked against a grid's results table.
+
+    python -m lottery.literature frankle2019 results/frankle2019/results.csv
+    python -m lottery.literature wijnja2020 results/wijnja2020/results.csv
+    python -m lottery.literature sobol results/sobol_quick/results.csv
+
+writes ``README.md`` beside the table (``--out`` elsewhere): what was run, a table per sparsity level, and
+every published claim with our measurement, its statistics and a plain verdict (agrees / does not agree /
+not measured), so the text is regenerated from the data, never edited by hand. Adding a paper is one
+function plus one ``@paper`` line. The published values are those of ``shared/reference.md`` §4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats as sps
+
+from lottery.atomic import write_text
+from lottery.stats import holm
+
+PAPERS: dict[str, Callable[[Any], str]] = {}
+
+
+def paper(name: str) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+    def register(fn: Callable[[Any], str]) -> Callable[[Any], str]:
+        PAPERS[name] = fn
+        return fn
+
+    return register
+
+
+def by_seed(df: Any, rnd: int, metric: str) -> dict[int, float]:
+    level = df[df["round"] == rnd]
+    return {int(s): float(v) for s, v in zip(level["seed"], level[metric], strict=True) if not math.isnan(v)}
+
+
+def pct(values: dict[int, float] | list[float]) -> str:
+    v = np.array(list(values.values()) if isinstance(values, dict) else values) * 100
+    if not len(v):
+        return "–"
+    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+
+
+def welch(a: dict[int, float], b: dict[int, float]) -> tuple[float, float]:
+    """Welch's and Mann–Whitney's two-sided p of a vs b (NaN with fewer than 2 seeds a side)."""
+    x, y = np.array(list(a.values())), np.array(list(b.values()))
+    if len(x) < 2 or len(y) < 2:
+        return math.nan, math.nan
+    with np.errstate(all="ignore"):
+        return (float(sps.ttest_ind(x, y, equal_var=False).pvalue),
+                float(sps.mannwhitneyu(x, y, alternative="two-sided").pvalue))
+
+
+def paired(a: dict[int, float], b: dict[int, float]) -> tuple[float, float, int]:
+    """Mean of a − b over the shared seeds, the paired t-test's p, and the number of pairs."""
+    shared = sorted(set(a) & set(b))
+    d = np.array([a[s] - b[s] for s in shared])
+    if len(d) < 2:
+        return (float(d.mean()) if len(d) else math.nan), math.nan, len(d)
+    with np.errstate(all="ignore"):
+        return float(d.mean()), float(sps.ttest_1samp(d, 0.0).pvalue), len(d)
+
+
+def remaining(df: Any, rnd: int) -> float:
+    return float(df[df["round"] == rnd]["remaining_pct"].mean())
+
+
+def nearest_round(df: Any, target_pct: float) -> int | None:
+    """The round whose % remaining is closest to ``target_pct`` (within 15 % of it), if the table has one."""
+    levels = df.groupby("round")["remaining_pct"].mean()
+    if levels.empty:
+        return None
+    rnd = int((np.log(levels) - math.log(target_pct)).abs().idxmin())
+    return rnd if abs(levels[rnd] / target_pct - 1) < 0.15 else None
+
+
+def verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else "**agrees**" if ok else "**does not agree**"
+
+
+def claims_table(claims: list[tuple[str, str, bool | None]]) -> list[str]:
+    lines = ["| published | ours | verdict |", "|---|---|---|"]
+    return lines + [f"| {p} | {o} | {verdict(v)} |" for p, o, v in claims]
+
+
+def coverage(df: Any, expected_cells: int | None = None) -> str:
+    runs = df["run"].nunique()
+    rounds = int(df["round"].max()) + 1 if len(df) else 0
+    more = f" of the grid's {expected_cells}" if expected_cells else ""
+    return f"{runs} finished cells{more}, {len(df)} rows, rounds 0–{rounds - 1}."
+
+
+@paper("frankle2019")
+def frankle2019(df: Any) -> str:
+    """Frankle & Carbin (2019), LeNet-300-100: ticket vs random reinit vs random prune on the ticket's masks."""
+    metric = "test_acc_at_best"  # F&C plot test accuracy at the early-stopping (minimum validation loss) iteration
+    groups = {c: g for c, g in df.groupby("control")}
+    ticket = groups.get("ticket")
+    if ticket is None:
+        return "# Frankle & Carbin (2019)\n\nNo ticket (IMP) cells in the table yet.\n"
+    rounds = sorted(ticket["round"].unique())
+    dense = by_seed(ticket, 0, metric)
+    controls = [c for c in ("reinit", "random_prune", "signed_constant") if c in groups]
+    head = ["round", "% remaining", "ticket", *controls, "ticket − dense (pp, paired)"]
+    head += [f"ticket − {c} (pp)" for c in controls] + [f"Welch p_holm vs {c}" for c in controls]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    # Holm over the levels at ≤ 21 % remaining, per control: the levels the claim is about
+    sparse = [r for r in rounds if remaining(ticket, r) <= 21.5]
+    tests: dict[str, dict[int, tuple[float, float, float]]] = {}
+    for c in controls:
+        raw = {r: welch(by_seed(ticket, r, metric), by_seed(groups[c], r, metric)) for r in rounds}
+        adj_w = dict(zip(sparse, holm([raw[r][0] for r in sparse]), strict=True))
+        adj_m = dict(zip(sparse, holm([raw[r][1] for r in sparse]), strict=True))
+        tests[c] = {r: (adj_w.get(r, raw[r][0]), adj_m.get(r, raw[r][1]), raw[r][0]) for r in rounds}
+    for r in rounds:
+        t = by_seed(ticket, r, metric)
+        row = [str(r), f"{remaining(ticket, r):.1f}", pct(t)] + [pct(by_seed(groups[c], r, metric)) for c in controls]
+        d, p, _ = paired(t, dense)
+        row.append(f"{100 * d:+.2f} (p = {p:.2g})" if r else "–")
+        for c in controls:
+            other = by_seed(groups[c], r, metric)
+            row.append(f"{100 * (np.mean(list(t.values())) - np.mean(list(other.values()))):+.2f}")
+        row += [f"{tests[c][r][0]:.2g}" + ("" if r in sparse else " (raw)") for c in controls]
+        lines.append("| " + " | ".join(row) + " |")
+
+    claims: list[tuple[str, str, bool | None]] = []
+    r135, r36, r21 = nearest_round(ticket, 13.5), nearest_round(ticket, 3.6), nearest_round(ticket, 21.1)
+    if r135 is not None:
+        d, p, n = paired(by_seed(ticket, r135, metric), dense)
+        claims.append(("tickets beat the dense network by > 0.3 pp at 13.5 %",
+                       f"{100 * d:+.2f} pp at {remaining(ticket, r135):.1f} % (paired t p = {p:.2g}, n = {n})",
+                       d > 0.003 and p < 0.05))
+    if r36 is not None:
+        d, p, n = paired(by_seed(ticket, r36, metric), dense)
+        claims.append(("tickets are back to the dense accuracy at ≈ 3.6 % (within 1 pp)",
+                       f"{100 * d:+.2f} pp at {remaining(ticket, r36):.1f} % (paired t p = {p:.2g}, n = {n})",
+                       abs(d) <= 0.01))
+    if "reinit" in groups:
+        reinit = groups["reinit"]
+        if r21 is not None:
+            d, p, n = paired(by_seed(reinit, r21, metric), dense)
+            claims.append(("random reinitialisation falls below the dense network from ≈ 21 %",
+                           f"reinit {100 * d:+.2f} pp vs dense at {remaining(reinit, r21):.1f} % (paired t p = "
+                           f"{p:.2g}, n = {n})", d < 0 and p < 0.05))
+        above = [r for r in sparse if tests["reinit"][r][0] < 0.05 and
+                 np.mean(list(by_seed(ticket, r, metric).values())) >
+                 np.mean(list(by_seed(reinit, r, metric).values()))]
+        claims.append(("at ≤ 21 % remaining the ticket beats its random reinitialisation",
+                       f"significantly above (Welch, Holm over {len(sparse)} levels) at {len(above)} of "
+                       f"{len(sparse)} levels ≤ 21 %", bool(sparse) and len(above) == len(sparse)))
+    if "random_prune" in groups and sparse:
+        rp = groups["random_prune"]
+        above = [r for r in sparse if tests["random_prune"][r][0] < 0.05 and
+                 np.mean(list(by_seed(ticket, r, metric).values())) > np.mean(list(by_seed(rp, r, metric).values()))]
+        claims.append(("at ≤ 21 % remaining the ticket beats random pruning at the same layer-wise sparsity",
+                       f"significantly above at {len(above)} of {len(sparse)} levels ≤ 21 %",
+                       len(above) == len(sparse)))
+    if "reinit" in groups:
+        epochs = {c: groups[c][groups[c]["round"].isin(sparse)]["best_epoch"].mean() for c in ("ticket", "reinit")}
+        claims.append(("tickets learn faster (earlier early-stopping iteration) than reinitialised ones",
+                       f"mean early-stopping epoch at ≤ 21 %: ticket {epochs['ticket']:.2f}, reinit "
+                       f"{epochs['reinit']:.2f} (5-epoch rounds, so coarse)", epochs["ticket"] < epochs["reinit"]))
+    return "\n".join([
+        "# Frankle & Carbin (2019), LeNet-300-100 on MNIST: tickets and their controls", "",
+        coverage(df), "",
+        "Test accuracy (%) at each round's early-stopping epoch (minimum validation loss), mean ± std over seeds. "
+        "Controls train on the ticket's own masks, level by level (`prune.masks_from`). p values: Welch's t-test, "
+        "Holm-corrected over the levels ≤ 21 %; the paired differences use the seeds as pairs.", "",
+        *lines, "", "## The published claims", "", *claims_table(claims), "",
+    ])
+
+
+def _start_filter(df: Any, scheme: str, scale: float) -> Any:
+    return df[(df["scheme"] == scheme) & (np.isclose(df["scale"].astype(float), scale))]
+
+
+@paper("wijnja2020")
+def wijnja2020(df: Any) -> str:
+    """Wijnja, Wierstra & Hamburger (2020): the 8 starts, test accuracy at the end of every 5-epoch round."""
+    metric = "test_acc"
+    df = df[df["control"] == "ticket"]
+    starts = sorted(df["start"].unique())
+    targets = [100, 51.2, 21.0, 6.9, 3.5, 2.3, 1.4]
+    levels = [(t, nearest_round(df, t)) for t in targets]
+    levels = [(t, r) for t, r in levels if r is not None]
+    head = ["start", "seeds", *[f"{remaining(df, r):.1f} %" for _, r in levels]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in starts:
+        g = df[df["start"] == s]
+        lines.append(f"| {s} | {g['seed'].nunique()} | " + " | ".join(pct(by_seed(g, r, metric)) for _, r in levels)
+                     + " |")
+    claims: list[tuple[str, str, bool | None]] = []
+    r69, r35, r23 = nearest_round(df, 6.9), nearest_round(df, 3.5), nearest_round(df, 2.3)
+    if r69 is not None:
+        ok = []
+        for s in starts:
+            g = df[df["start"] == s]
+            d, p, _ = paired(by_seed(g, r69, metric), by_seed(g, 0, metric))
+            ok.append((s, d, p))
+        holds = [s for s, d, p in ok if d >= 0 or p >= 0.05]
+        claims.append(("tickets ≥ the dense network down to 6.9 %",
+                       f"{len(holds)} of {len(ok)} starts not significantly below dense at {remaining(df, r69):.1f} % "
+                       f"(paired t); mean Δ " + ", ".join(f"{s} {100 * d:+.2f}" for s, d, _ in ok) + " pp",
+                       len(holds) == len(ok)))
+    xav = df[df["scheme"].str.startswith("xavier") & np.isclose(df["scale"].astype(float), 1.0)]
+    kai = df[df["scheme"].str.startswith("kaiming") & np.isclose(df["scale"].astype(float), 1.0)]
+    below = [r for r in sorted(df["round"].unique()) if r35 is not None and r >= r35]
+    if len(xav) and len(kai) and below:
+        res = []
+        for r in below:
+            a, b = xav[xav["round"] == r][metric], kai[kai["round"] == r][metric]
+            p = float(sps.ttest_ind(a, b, equal_var=False).pvalue) if len(a) > 1 and len(b) > 1 else math.nan
+            res.append((r, a.mean() - b.mean(), p))
+        adj = holm([p for _, _, p in res])
+        wins = [r for (r, d, _), p in zip(res, adj, strict=True) if d > 0 and p < 0.05]
+        claims.append(("below 3.5 % Xavier beats Kaiming (normal and uniform pooled)",
+                       "Xavier − Kaiming: "
+                       + ", ".join(f"{remaining(df, r):.1f} % {100 * d:+.2f} pp" for r, d, _ in res)
+                       + f"; significant (Welch, Holm) at {len(wins)} of {len(res)} levels",
+                       len(wins) == len(res)))
+    else:
+        claims.append(("below 3.5 % Xavier beats Kaiming", "Xavier or Kaiming cells not finished yet", None))
+    if r23 is not None and len(starts) > 1:
+        means = {s: np.mean(list(by_seed(df[df["start"] == s], r23, metric).values())) for s in starts}
+        ranked = sorted(means, key=means.get, reverse=True)
+        halved = [s for s in starts if "×0.5" in s and s.startswith("xavier")]
+        top = ranked[: len(halved)] if halved else []
+        claims.append(("the halved Xavier variants are best at 2.3 %",
+                       f"ranking at {remaining(df, r23):.1f} %: "
+                       + ", ".join(f"{s} {100 * means[s]:.2f}" for s in ranked),
+                       (set(top) == set(halved)) if halved and len(starts) >= 4 else None))
+    pairs = [(a, b) for a, b in (("xavier_normal/hash", "xavier_uniform/hash"), ("kaiming_normal/hash",
+             "kaiming_uniform/hash")) if a in starts and b in starts]
+    if pairs:
+        sig = 0
+        total = 0
+        for a, b in pairs:
+            ga, gb = df[df["start"] == a], df[df["start"] == b]
+            ps = [welch(by_seed(ga, r, metric), by_seed(gb, r, metric))[0] for r in sorted(df["round"].unique())]
+            adj = holm(ps)
+            sig += sum(p < 0.05 for p in adj)
+            total += len(adj)
+        claims.append(("normal ≈ uniform", f"{sig} of {total} (pair, level) tests differ (Welch, Holm per pair)",
+                       sig == 0))
+    else:
+        claims.append(("normal ≈ uniform", "the normal/uniform pairs are not finished yet", None))
+    return "\n".join([
+        "# Wijnja, Wierstra & Hamburger (2020), LeNet-300-100 on MNIST: which start gives the best tickets?", "",
+        coverage(df, 88), "",
+        "Test accuracy (%) at the end of each 5-epoch round, mean ± std over seeds (42–52), at the levels the paper "
+        "discusses.", "", *lines, "", "## The published claims", "", *claims_table(claims), "",
+    ])
+
+
+@paper("sobol")
+def sobol(df: Any) -> str:
+    """Sobol' starts (ours and the QRNG paper's layout) against the hash, per scheme."""
+    metric = "test_acc"
+    df = df[df["control"] == "ticket"]
+    rounds = sorted(df["round"].unique())
+    shown = sorted({r for t in (100, 51.2, 21.0, 6.9, 3.5) if (r := nearest_round(df, t)) is not None})
+    head = ["scheme", "scale", "source", "seeds", *[f"{remaining(df, r):.1f} %" for r in shown]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    comparisons = []
+    for (scheme, scale), g in df.groupby(["scheme", "scale"], sort=True):
+        for source, h in g.groupby("source", sort=True):
+            lines.append(f"| {scheme} | {scale:g} | {source} | {h['seed'].nunique()} | "
+                         + " | ".join(pct(by_seed(h, r, metric)) for r in shown) + " |")
+        base = g[g["source"] == "hash"]
+        for source in sorted(set(g["source"]) - {"hash"}):
+            h = g[g["source"] == source]
+            for r in rounds:
+                a, b = by_seed(h, r, metric), by_seed(base, r, metric)
+                wins = [1.0 if a[s] > b[s] else 0.5 if a[s] == b[s] else 0.0 for s in sorted(set(a) & set(b))]
+                comparisons.append((scheme, scale, source, r, *welch(a, b), wins))
+    adj = holm([c[4] for c in comparisons])
+    sig = [(c, p) for c, p in zip(comparisons, adj, strict=True) if p < 0.05]
+    claims: list[tuple[str, str, bool | None]] = []
+    for source in sorted({c[2] for c in comparisons}):
+        wins = [w for c in comparisons if c[2] == source for w in c[6]]
+        rate = float(np.mean(wins)) if wins else math.nan
+        n_sig = sum(1 for c, _ in sig if c[2] == source)
+        n = sum(1 for c in comparisons if c[2] == source)
+        claims.append((f"QRNG (Sobol') starts win 60 % of PRNG-vs-QRNG pairs ({source} vs hash)",
+                       f"{source} wins {100 * rate:.0f} % of {len(wins)} seed-paired (start, level) comparisons; "
+                       f"{n_sig} of {n} (start, level) differences significant (Welch, Holm over all)",
+                       None if not wins else rate > 0.5 and n_sig > 0))
+    detail = [f"- {c[0]}×{c[1]:g} {c[2]} vs hash at {remaining(df, c[3]):.1f} %: Welch p_holm = {p:.2g}"
+              for c, p in sig] or ["- No Sobol'-vs-hash difference is significant after Holm's correction."]
+    return "\n".join([
+        "# Sobol' starts against the hash", "", coverage(df), "",
+        "Test accuracy (%) at each round's end, mean ± std over seeds. `sobol`: our seeded, Owen-scrambled Sobol'; "
+        "`sobol-paper`: the QRNG paper's unscrambled layout (seed-free: its seeds differ in batch order only).", "",
+        *lines, "", "## The published claim (Miranskyy et al. 2024)", "", *claims_table(claims), "",
+        "Significant differences:", "", *detail, "",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lottery.config import ConfigError
+    from lottery.console import run_cli
+    from lottery.results import read_table
+
+    p = argparse.ArgumentParser(prog="python -m lottery.literature", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paper", help=f"one of {', '.join(PAPERS)}")
+    p.add_argument("results", help="results.csv of the grid")
+    p.add_argument("--out", help="the README to write (default: README.md beside the table)")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        if args.paper not in PAPERS:
+            raise ConfigError(f"paper: {args.paper!r} is not valid; choose one of {', '.join(PAPERS)}")
+        if not Path(args.results).is_file():
+            raise ConfigError(f"results: {args.results!r} does not exist; run the grid first")
+        out = Path(args.out) if args.out else Path(args.results).parent / "README.md"
+        write_text(out, PAPERS[args.paper](read_table(args.results)))
+        print(f"wrote {out}")
+        return 0
+
+    return run_cli(body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

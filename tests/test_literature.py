@@ -1,0 +1,63 @@
+"""The results READMEs: every published claim is checked against the table, and the verdict follows the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lottery.literature import PAPERS, main, nearest_round
+
+
+def fc_table(ticket_gain: float, reinit_drop: float, seeds: int = 5, rounds: int = 16) -> pd.DataFrame:
+    """Tickets gain ``ticket_gain`` over dense at mid sparsity; reinit loses ``reinit_drop`` per level ≤ 21 %."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for control in ("ticket", "reinit", "random_prune"):
+        for seed in range(seeds):
+            for r in range(rounds):
+                pct = 100 * (0.8**r * 265_200 + 0.9**r * 1000) / 266_200
+                acc = 0.980 + rng.normal(0, 0.0005)
+                if control == "ticket" and 5 <= r <= 12:
+                    acc += ticket_gain
+                if control != "ticket" and pct <= 21.5:
+                    acc -= reinit_drop * (r - 6)
+                rows.append({"model": "lenet_300_100", "control": control, "seed": seed, "round": r,
+                             "remaining_pct": pct, "test_acc_at_best": acc, "test_acc": acc,
+                             "best_epoch": 2 if control == "ticket" else 4, "start": f"x {control}",
+                             "run": f"{control}-{seed}"})
+    return pd.DataFrame(rows)
+
+
+def test_frankle2019_verdicts_follow_the_data() -> None:
+    good = PAPERS["frankle2019"](fc_table(ticket_gain=0.005, reinit_drop=0.01))
+    assert "| tickets beat the dense network by > 0.3 pp at 13.5 % |" in good
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in good.splitlines() if line.startswith("| ")}
+    assert lines["tickets beat the dense network by > 0.3 pp at 13.5 %"].endswith("**agrees** |")
+    assert lines["at ≤ 21 % remaining the ticket beats its random reinitialisation"].endswith("**agrees** |")
+    assert "at 9 of 9 levels" in lines["at ≤ 21 % remaining the ticket beats its random reinitialisation"]
+    bad = PAPERS["frankle2019"](fc_table(ticket_gain=-0.005, reinit_drop=-0.01))
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in bad.splitlines() if line.startswith("| ")}
+    assert lines["tickets beat the dense network by > 0.3 pp at 13.5 %"].endswith("**does not agree** |")
+    assert lines["at ≤ 21 % remaining the ticket beats its random reinitialisation"].endswith("**does not agree** |")
+    assert "at 0 of 9 levels" in lines["at ≤ 21 % remaining the ticket beats its random reinitialisation"]
+
+
+def test_wijnja2020_reports_partial_grids_as_not_measured(tmp_path: Path) -> None:
+    df = fc_table(0.0, 0.0, rounds=20)
+    df = df[df["control"] == "ticket"].assign(scheme="xavier_normal", scale=1.0, source="hash",
+                                               start="xavier_normal/hash")
+    text = PAPERS["wijnja2020"](df)
+    assert "5 finished cells of the grid's 88" in text
+    assert "| below 3.5 % Xavier beats Kaiming | Xavier or Kaiming cells not finished yet | not measured |" in text
+    path = tmp_path / "results.csv"
+    df.to_csv(path, index=False)
+    assert main(["wijnja2020", str(path)]) == 0 and (tmp_path / "README.md").read_text() == text
+    assert main(["nature2031", str(path)]) == 2
+
+
+@pytest.mark.parametrize(("target", "expected"), [(100, 0), (21.1, 7), (3.6, 15), (0.01, None)])
+def test_nearest_round(target: float, expected: int | None) -> None:
+    assert nearest_round(fc_table(0, 0), target) == expected
