@@ -159,3 +159,29 @@ def test_bad_mask_sources_fail_before_training_naming_run_and_layer(ticket, tmp_
     with pytest.raises(ConfigError, match=r"foreign.*'model\.3\.weight'.*\(50, 300\)"):
         run(_cfg(tmp_path, f"prune.masks_from={foreign}"))
     assert not any(p.name.startswith("experiment") for p in tmp_path.iterdir())  # nothing written
+
+
+@needs_mnist
+def test_reinit_control_resumed_mid_run_ends_identical(ticket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lottery.classifier import Classifier
+
+    source, _, _ = ticket
+    _, whole, _ = _control(tmp_path / "whole", source, "reinit")
+    calls = {"n": 0}
+
+    def crash(self: Classifier) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # round 2 starts: rounds 0–1 are in the checkpoint, with round 2's masks
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _control(tmp_path / "cut", source, "reinit")
+    monkeypatch.undo()
+    path, resumed, probe = _control(tmp_path / "cut", source, "reinit")
+    strip = ("wall_seconds",)
+    assert [{k: v for k, v in r.items() if k not in strip} for r in resumed["rounds"]] == \
+        [{k: v for k, v in r.items() if k not in strip} for r in whole["rounds"]]
+    control_w0 = _w0(3 + 1_000_003)  # the resumed rounds still rewind to the control seed's w0
+    mask = _levels(path)[ROUNDS - 1]["model.1.weight"]
+    assert torch.equal(probe.weights[-1]["1.weight"], control_w0["1.weight"] * mask)
