@@ -137,6 +137,7 @@ def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     try:
         dm = runner.datamodule(first, seed=[c.seed for c in todo])
         dm.prepare()
+        runner.check_rewind_step(first, dm)
         info = DATASETS[first.data.dataset]
         net = initialize(stack(build(first.model.name, info.shape, info.classes, **first.model.kwargs), k, exact),
                          [c.init_spec() for c in todo])
@@ -154,7 +155,9 @@ def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
         write_text(cell_path / "config.yaml", to_yaml(c))
     write_json(path / "pack.json", {"members": [c.run_name for c in todo], "exact": exact})
     resume = path / "checkpoints" / "last.ckpt"
-    ckpt = str(resume) if first.train.checkpoint and resume.is_file() else None
+    ckpt = runner.resume_from(path, first, threads)
+    if first.train.checkpoint:
+        runner.stamp_threads(path, threads)
     log.info(f"pack of {k} stacked {first.model.name}s ({'exact' if exact else 'batched'} kernels) on "
              f"{first.data.dataset}: "
              f"{', '.join(c.init_spec().label + ' seed ' + str(c.seed) for c in todo)}; {threads} threads"

@@ -62,6 +62,32 @@ def is_finished(path: Path) -> bool:
         return False
 
 
+def check_rewind_step(cfg: Config, dm: TensorDataModule) -> None:
+    """rewind=step snapshots inside the first round; a later step would leave nothing to rewind to."""
+    steps = len(dm.train_dataloader()) * cfg.prune.epochs_per_round  # one step per call for rewind=step
+    if cfg.prune.rewind == "step" and cfg.prune.rewind_step > steps:
+        raise ConfigError(f"prune.rewind_step: {cfg.prune.rewind_step} is not valid; the snapshot must be taken "
+                          f"within the first round (steps 0..{steps})")
+
+
+def resume_from(path: Path, cfg: Config, threads: int) -> str | None:
+    """The checkpoint to resume (None: start afresh). A run's numbers depend on its thread count (float
+    summation order), so a checkpoint written with another count is refused rather than silently mixed."""
+    resume, stamp = path / "checkpoints" / "last.ckpt", path / "checkpoints" / "threads"
+    if not (cfg.train.checkpoint and resume.is_file()):
+        return None
+    written = stamp.read_text().strip() if stamp.is_file() else str(threads)
+    if written != str(threads):
+        raise ConfigError(f"train.threads: {resume} was written with {written} threads; resuming with {threads} "
+                          f"would change the run's numbers. Rerun with train.threads={written}, or --force to "
+                          "start over")
+    return str(resume)
+
+
+def stamp_threads(path: Path, threads: int) -> None:
+    write_text(path / "checkpoints" / "threads", f"{threads}\n")
+
+
 def datamodule(cfg: Config, seed: int | list[int] | None = None) -> TensorDataModule:
     """``seed``: the batch-order seed(s); default the config's (a list: one per stacked member)."""
     d = cfg.data
@@ -204,6 +230,7 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     try:  # every check that needs the data, the model or the callback, before anything is written
         dm = datamodule(cfg)
         dm.prepare()
+        check_rewind_step(cfg, dm)
         net = model(cfg)
         lottery = lottery_callback(cfg, net)
         module = classifier(cfg, dm, net)
@@ -213,8 +240,10 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     if force and path.exists():
         shutil.rmtree(path)
     resume = path / "checkpoints" / "last.ckpt"
-    ckpt = str(resume) if cfg.train.checkpoint and resume.is_file() else None
+    ckpt = resume_from(path, cfg, threads)
     write_text(path / "config.yaml", to_yaml(cfg))
+    if cfg.train.checkpoint:
+        stamp_threads(path, threads)
     sizes = {k: len(v[0]) for k, v in dm.tensors.items()}
     log.info(f"{cfg.run_name}: {cfg.model.name} on {cfg.data.dataset} {sizes}, start {cfg.init_spec().label}, "
              f"{threads} threads{', resuming from ' + str(resume) if ckpt else ''} → {path}")

@@ -632,6 +632,9 @@ class LotteryTicket(pl.Callback):
 
     @torch.no_grad()
     def _reset_weights(self, pl_module: nn.Module) -> None:
+        if self.rewind == "step" and self._snapshot is None:
+            raise ValueError(f"rewind_step: {self.rewind_step} is not valid; round {self.round + 1} ended before "
+                             "that step, so there is no snapshot to rewind to (use a step within the first round)")
         for name, p in pl_module.named_parameters():
             if self.rewind == "step":
                 p.copy_(self._snapshot[name])

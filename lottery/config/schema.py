@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -150,6 +151,9 @@ class Config:
                         source=i.source, bias=i.bias, sobol_start_dim=i.sobol_start_dim)
 
 
+_NAME = re.compile(r"[A-Za-z0-9._+-]+")
+
+
 def _at_least(field_name: str, value: int | float | None, low: int | float, what: str = "") -> None:
     if value is not None and value < low:
         raise ConfigError(f"{field_name}: {value!r} is not valid; use {what or 'a value'} ≥ {low}")
@@ -173,6 +177,9 @@ def validate(cfg: Config) -> None:
         _at_least(f"data.{name}", getattr(d, name), 1, "an integer")
     _at_least("data.val_size", d.val_size, 0, "an integer")
     _at_least("seed", cfg.seed, 0, "an integer")
+    if not _NAME.fullmatch(cfg.name) or set(cfg.name) == {"."}:
+        raise ConfigError(f"name: {cfg.name!r} is not valid; use letters, digits, '.', '_', '+' and '-' (it names "
+                          "a folder inside output_dir: no path separators, no '..')")
     try:
         resolve(cfg.model.name)
         cfg.init_spec()
