@@ -155,7 +155,7 @@ def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
         write_text(cell_path / "config.yaml", to_yaml(c))
     write_json(path / "pack.json", {"members": [c.run_name for c in todo], "exact": exact})
     resume = path / "checkpoints" / "last.ckpt"
-    ckpt = runner.resume_from(path, first, threads)
+    ckpt = runner.resume_from(path, first, threads, module)
     if first.train.checkpoint:
         runner.stamp_threads(path, threads)
     log.info(f"pack of {k} stacked {first.model.name}s ({'exact' if exact else 'batched'} kernels) on "

@@ -70,12 +70,16 @@ def check_rewind_step(cfg: Config, dm: TensorDataModule) -> None:
                           f"within the first round (steps 0..{steps})")
 
 
-def resume_from(path: Path, cfg: Config, threads: int) -> str | None:
-    """The checkpoint to resume (None: start afresh). A run's numbers depend on its thread count (float
-    summation order), so a checkpoint written with another count is refused rather than silently mixed."""
+def resume_from(path: Path, cfg: Config, threads: int, module: nn.Module) -> str | None:
+    """The checkpoint to resume (None: start afresh), checked first: whole (content hash), loadable, written
+    for this network, finite. A run's numbers depend on its thread count (float summation order), so a
+    checkpoint written with another count is refused rather than silently mixed."""
+    from lottery.checkpoints import verify
+
     resume, stamp = path / "checkpoints" / "last.ckpt", path / "checkpoints" / "threads"
     if not (cfg.train.checkpoint and resume.is_file()):
         return None
+    verify(resume, module)
     written = stamp.read_text().strip() if stamp.is_file() else str(threads)
     if written != str(threads):
         raise ConfigError(f"train.threads: {resume} was written with {written} threads; resuming with {threads} "
@@ -210,7 +214,10 @@ def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list)
                                          enable_version_counter=False))  # the latest epoch only, overwritten
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
+    from lottery.checkpoints import AtomicCheckpointIO
+
     return pl.Trainer(
+        plugins=[AtomicCheckpointIO()],
         max_epochs=-1, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
         deterministic=t.deterministic, check_val_every_n_epoch=t.eval_every, num_sanity_val_steps=0,
         callbacks=callbacks, logger=logger, enable_checkpointing=t.checkpoint, enable_progress_bar=t.progress_bar,
@@ -240,7 +247,7 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     if force and path.exists():
         shutil.rmtree(path)
     resume = path / "checkpoints" / "last.ckpt"
-    ckpt = resume_from(path, cfg, threads)
+    ckpt = resume_from(path, cfg, threads, module)
     write_text(path / "config.yaml", to_yaml(cfg))
     if cfg.train.checkpoint:
         stamp_threads(path, threads)

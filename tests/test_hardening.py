@@ -72,3 +72,88 @@ def test_resuming_with_another_thread_count_is_refused(tmp_path: Path, monkeypat
     assert "train.threads: " in err and "was written with 1 threads; resuming with 2" in err
     assert (run_dir(load(args[0], args[1:])) / "checkpoints" / "last.ckpt").is_file()  # nothing lost
     assert main(args) == 0  # the same thread count resumes
+
+
+def _flip_middle(data: bytes) -> bytes:
+    i = len(data) // 2
+    return data[:i] + bytes([data[i] ^ 0x10]) + data[i + 1 :]
+
+
+def _nan_weights(data: bytes) -> bytes:
+    import io
+
+    import torch
+
+    ckpt = torch.load(io.BytesIO(data), weights_only=False)
+    next(iter(ckpt["state_dict"].values())).view(-1)[:3] = float("nan")
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    return buf.getvalue()
+
+
+def _foreign(data: bytes) -> bytes:
+    import io
+
+    import torch
+
+    ckpt = torch.load(io.BytesIO(data), weights_only=False)
+    ckpt["state_dict"] = {k: torch.zeros(3, 3) for k in ckpt["state_dict"]}
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    return buf.getvalue()
+
+
+CORRUPTIONS = [
+    ("bit flip", _flip_middle, True, "is corrupted (its content hash differs"),
+    ("truncated", lambda d: d[: len(d) // 3], False, "cannot be read (truncated, or not a checkpoint"),
+    ("empty", lambda d: b"", False, "is empty"),
+    ("random bytes", lambda d: bytes(range(256)) * 64, False, "cannot be read"),
+    ("non-finite weights", _nan_weights, False, "holds non-finite values (3 in"),
+    ("another network", _foreign, False, "was written for another network"),
+]
+
+
+@needs_mnist
+def test_damaged_checkpoints_are_refused_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Each damage gets one clean line (exit 2) naming the file; the hash sidecar catches bytes that still
+    load. Without the sidecar (an older run), the loadable-but-wrong cases are still caught by content."""
+    from lottery.checkpoints import sidecar
+    from lottery.classifier import Classifier
+    from lottery.runner import run_dir
+    from tests.data_fixtures import REAL_ROOT
+
+    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
+    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=3", "prune.epochs_per_round=1",
+            f"output_dir={tmp_path}", *QUICK]
+    calls = {"n": 0}
+
+    def crash(self: Classifier) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
+    with pytest.raises(RuntimeError):
+        main(args)
+    monkeypatch.undo()
+    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
+    ckpt = run_dir(load(args[0], args[1:])) / "checkpoints" / "last.ckpt"
+    pristine, stamp = ckpt.read_bytes(), sidecar(ckpt).read_text()
+    assert len(stamp.strip()) == 64 and not list(ckpt.parent.glob(".*.tmp"))  # written whole, hash beside
+    for _, damage, needs_stamp, message in CORRUPTIONS:
+        for with_stamp in (True, False) if not needs_stamp else (True,):
+            ckpt.write_bytes(damage(pristine))
+            if with_stamp:
+                sidecar(ckpt).write_text(stamp)
+            else:
+                sidecar(ckpt).unlink(missing_ok=True)
+            capsys.readouterr()
+            assert main(args) == 2
+            err = capsys.readouterr().err.strip()
+            expected = message if not with_stamp or message == "is empty" else "content hash differs"
+            assert err.startswith(f"error: checkpoint {ckpt} ") and expected in err and "\n" not in err, err
+            assert "delete it (or pass --force)" in err and ckpt.is_file()  # nothing deleted for the user
+    ckpt.write_bytes(pristine)
+    sidecar(ckpt).write_text(stamp)
+    assert main(args) == 0  # the intact checkpoint resumes
