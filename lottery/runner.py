@@ -62,6 +62,25 @@ def is_finished(path: Path) -> bool:
         return False
 
 
+def check_trainer(cfg: Config) -> None:
+    """Lightning's own checks of accelerator, devices, strategy and precision, before anything is written;
+    fields are added one at a time so that the error names the one Lightning refuses."""
+    t, fields, logger = cfg.train, {}, logging.getLogger("pytorch_lightning")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # "GPU available: …" once per probe is noise
+    try:
+        for name in ("accelerator", "devices", "strategy", "precision"):
+            fields[name] = getattr(t, name)
+            try:
+                pl.Trainer(**fields, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                           enable_model_summary=False)
+            except Exception as e:  # noqa: BLE001  (Lightning raises several kinds for a bad setting)
+                why = " ".join(str(e).split())[:300]
+                raise ConfigError(f"train.{name}: {fields[name]!r} is not valid on this machine ({why})") from None
+    finally:
+        logger.setLevel(level)
+
+
 def check_rewind_step(cfg: Config, dm: TensorDataModule) -> None:
     """rewind=step snapshots inside the first round; a later step would leave nothing to rewind to."""
     steps = len(dm.train_dataloader()) * cfg.prune.epochs_per_round  # one step per call for rewind=step
@@ -235,6 +254,7 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     threads = configure_threads(cfg.train.threads)
     skip_nvml_probe(cfg.train.accelerator)
     try:  # every check that needs the data, the model or the callback, before anything is written
+        check_trainer(cfg)
         dm = datamodule(cfg)
         dm.prepare()
         check_rewind_step(cfg, dm)

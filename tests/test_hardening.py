@@ -157,3 +157,25 @@ def test_damaged_checkpoints_are_refused_naming_the_file(tmp_path: Path, monkeyp
     ckpt.write_bytes(pristine)
     sidecar(ckpt).write_text(stamp)
     assert main(args) == 0  # the intact checkpoint resumes
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.accelerator=gpu", "train.accelerator: 'gpu' is not valid on this machine"),
+    ("train.devices=0", "train.devices: 0 is not valid on this machine"),
+    ("train.strategy=nope", "train.strategy: 'nope' is not valid on this machine"),
+    ("train.precision=banana", "train.precision: 'banana' is not valid on this machine"),
+])
+def test_trainer_settings_are_checked_before_anything_is_written(
+    override: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    if override.endswith("gpu") and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from tests.data_fixtures import fake_mnist
+
+    monkeypatch.setenv("LOTTERY_DATA", str(fake_mnist(tmp_path / "data")))
+    assert main([str(CONFIGS / "lenet300_mnist.yaml"), override, f"output_dir={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message}") and "\n" not in err, err
+    assert not (tmp_path / "out").exists()
