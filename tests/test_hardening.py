@@ -179,3 +179,34 @@ def test_trainer_settings_are_checked_before_anything_is_written(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {message}") and "\n" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+UNBOUNDED = [
+    ("prune.epochs_per_round=18446744073709551616", "prune.epochs_per_round: 18446744073709551616 is not valid"),
+    ("prune.rounds=100000", "prune.rounds: 100000 is not valid; use an integer in 1..10000"),
+    ("data.split_seed=-1", "data.split_seed: -1 is not valid"),
+    ("prune.control_seed=-5", "prune.control_seed: -5 is not valid"),
+    ("prune.prune_seed=18446744073709551616", "prune.prune_seed: 18446744073709551616 is not valid"),
+    ("seed=18446744073709551616", "seed: 18446744073709551616 is not valid"),  # not reported as init.seed
+    ("init.seed=-3", "init.seed: -3 is not valid"),
+    ("prune.sleeping_thresholds=[0.1,-1]", "prune.sleeping_thresholds[1]: -1.0 is not valid"),
+    ("prune.sleeping_relative=[-0.5]", "prune.sleeping_relative[0]: -0.5 is not valid"),
+    ("prune.sleeping_check=-0.1", "prune.sleeping_check: -0.1 is not valid"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), UNBOUNDED, ids=[o for o, _ in UNBOUNDED])
+def test_unbounded_values_get_one_line_naming_the_field(override: str, message: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(CONFIGS / "lenet300_mnist.yaml"), override, f"output_dir={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message}") and "\n" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_config_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    assert main([str(empty), f"output_dir={tmp_path / 'out'}"]) == 2
+    assert f"config file {str(empty)!r} is empty" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

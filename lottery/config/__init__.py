@@ -40,7 +40,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {str(p)!r}: cannot read it ({e})") from None
     if data is None:
-        return {}
+        raise ConfigError(f"config file {str(p)!r} is empty; write at least one section (e.g. `model: "
+                          "{name: lenet_300_100}`), or start from one of configs/*.yaml")
     if not isinstance(data, dict):
         kind = type(data).__name__
         raise ConfigError(f"config file {str(p)!r}: the top level must be a mapping of sections, not {kind}")

@@ -152,6 +152,8 @@ class Config:
 
 
 _NAME = re.compile(r"[A-Za-z0-9._+-]+")
+MAX_SEED = (1 << 63) - 1  # seeds feed the 64-bit hash with one bit to spare (as lottery.init.spec)
+MAX_ROUNDS, MAX_EPOCHS = 10_000, 1_000_000
 
 
 def _at_least(field_name: str, value: int | float | None, low: int | float, what: str = "") -> None:
@@ -176,7 +178,10 @@ def validate(cfg: Config) -> None:
     for name in ("batch_size", "eval_batch_size", "train_subset", "test_subset"):
         _at_least(f"data.{name}", getattr(d, name), 1, "an integer")
     _at_least("data.val_size", d.val_size, 0, "an integer")
-    _at_least("seed", cfg.seed, 0, "an integer")
+    for name, value in (("seed", cfg.seed), ("init.seed", cfg.init.seed), ("data.split_seed", d.split_seed),
+                        ("prune.control_seed", cfg.prune.control_seed), ("prune.prune_seed", cfg.prune.prune_seed)):
+        if value is not None and not 0 <= value <= MAX_SEED:
+            raise ConfigError(f"{name}: {value!r} is not valid; use an integer in 0..{MAX_SEED}")
     if not _NAME.fullmatch(cfg.name) or set(cfg.name) == {"."}:
         raise ConfigError(f"name: {cfg.name!r} is not valid; use letters, digits, '.', '_', '+' and '-' (it names "
                           "a folder inside output_dir: no path separators, no '..')")
@@ -202,6 +207,14 @@ def validate(cfg: Config) -> None:
         raise ConfigError("prune.rounds / prune.target_density: give exactly one (set the other to null)")
     _at_least("prune.rounds", p.rounds, 1, "an integer")
     _at_least("prune.epochs_per_round", p.epochs_per_round, 1, "an integer")
+    for name, value, limit in (("prune.rounds", p.rounds, MAX_ROUNDS), ("prune.epochs_per_round",
+                               p.epochs_per_round, MAX_EPOCHS), ("train.steps_per_call", t.steps_per_call, MAX_EPOCHS)):
+        if value is not None and value > limit:
+            raise ConfigError(f"{name}: {value!r} is not valid; use an integer in 1..{limit}")
+    for name in ("sleeping_thresholds", "sleeping_relative"):
+        for i, tau in enumerate(getattr(p, name)):
+            _at_least(f"prune.{name}[{i}]", tau, 0, "a threshold")
+    _at_least("prune.sleeping_check", p.sleeping_check, 0, "a threshold")
     _at_least("prune.rewind_step", p.rewind_step, 0, "an integer")
     _fraction("prune.target_density", p.target_density, closed_low=False)
     for name in ("rate", "conv_rate", "output_rate"):
