@@ -210,3 +210,81 @@ def test_an_empty_config_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([str(empty), f"output_dir={tmp_path / 'out'}"]) == 2
     assert f"config file {str(empty)!r} is empty" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _fit(cb, model=None, **kwargs):
+    from tests.lightning_helpers import PlainClassifier, synthetic, trainer
+
+    model = model or PlainClassifier()
+    trainer(callbacks=[cb], **kwargs).fit(model, *synthetic())
+    return model
+
+
+def test_round_lines_show_in_a_plain_script_without_logging_setup() -> None:
+    import subprocess
+    import sys
+
+    script = ("from lottery.callbacks import LotteryTicket\nfrom lottery.init import InitSpec\n"
+              "from tests.lightning_helpers import PlainClassifier, synthetic, trainer\n"
+              "trainer(callbacks=[LotteryTicket(init=InitSpec(), rounds=2)]).fit(PlainClassifier(), *synthetic())\n")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    assert "round 1/2 · 100.0 % remaining · val " in text and "round 2/2 · 80." in text
+
+
+def test_too_few_max_epochs_warn_at_fit_start() -> None:
+    from lottery.callbacks import LotteryTicket
+    from lottery.init import InitSpec
+
+    cb = LotteryTicket(init=InitSpec(), rounds=4, epochs_per_round=2, verbose=False)
+    with pytest.warns(UserWarning, match=r"Trainer\(max_epochs=3\) stops before the last of 4 rounds"):
+        _fit(cb, max_epochs=3)
+    assert len(cb.history) == 1 and not cb.done  # what the warning announced
+
+
+def test_init_none_on_a_module_without_a_spec_warns_that_it_reinitialises() -> None:
+    from lottery.callbacks import LotteryTicket
+
+    with pytest.warns(UserWarning, match="re-initialised with InitSpec"):
+        _fit(LotteryTicket(rounds=1, verbose=False))
+
+
+def test_output_layer_is_explicit_and_checked() -> None:
+    from lottery.callbacks import LotteryTicket
+    from lottery.init import InitSpec
+    from tests.lightning_helpers import PlainClassifier
+
+    cb = LotteryTicket(init=InitSpec(), rounds=2, rate=0.2, output_rate=0.5, output_layer="net.0.weight",
+                       verbose=False)
+    _fit(cb)
+    density = {n: m.float().mean().item() for n, m in cb.masks.items()}
+    assert density["net.0.weight"] == pytest.approx(0.5, abs=1e-3)
+    assert density["net.4.weight"] == pytest.approx(0.8, abs=1e-2)
+    model = PlainClassifier()
+    model.lottery_output_layer = "net.2.weight"  # a model can name its own output layer (OpenLTH's way)
+    cb = LotteryTicket(init=InitSpec(), rounds=2, output_rate=0.5, verbose=False)
+    _fit(cb, model)
+    assert cb.masks["net.2.weight"].float().mean().item() == pytest.approx(0.5, abs=1e-2)
+    with pytest.raises(ValueError, match=r"output_layer: 'net\.\*' matches 3 prunable tensors"):
+        _fit(LotteryTicket(init=InitSpec(), rounds=2, output_rate=0.5, output_layer="net.*", verbose=False))
+
+
+def test_multihead_attention_projections_are_prunable_by_default() -> None:
+    import torch
+    from torch import nn
+
+    from lottery.callbacks import LotteryTicket
+
+    class Attn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2)
+            self.head = nn.Linear(8, 4)
+
+    cb = LotteryTicket(rounds=2)
+    cb.validate(Attn())
+    assert list(cb._params) == ["attn.in_proj_weight", "attn.out_proj.weight", "head.weight"]
+    assert isinstance(cb._params["attn.in_proj_weight"], torch.nn.Parameter)

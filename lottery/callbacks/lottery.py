@@ -21,6 +21,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
+from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch import nn
 
 from lottery.callbacks.sleeping import accuracy, sleeping_fractions
@@ -46,6 +48,16 @@ def shifted(spec: Specs, shift: int) -> Specs:
     if isinstance(spec, InitSpec):
         return spec.replace(seed=(spec.seed + shift) % 2**63)
     return tuple(s.replace(seed=(s.seed + shift) % 2**63) for s in spec)
+
+
+@rank_zero_only
+def say(message: str) -> None:
+    """A log line on rank 0: through the ``lottery`` logger when the application configured logging (the
+    CLIs print it above the progress bars), else through Lightning's, so it shows in any Trainer."""
+    if log.hasHandlers():
+        log.info(message)
+    else:
+        rank_zero_info(message)
 
 
 def _paths(value: PathLike | Sequence[PathLike] | None) -> list[PathLike] | None:
@@ -98,7 +110,10 @@ class LotteryTicket(pl.Callback):
             prune. Default: the weights of Linear and Conv layers (not biases, not norm layers).
         rate: fraction of the surviving weights pruned per round.
         layer_rates: per-name (glob) overrides of ``rate``, e.g. ``{"net.4.weight": 0.1}``.
-        output_rate: rate of the last prunable tensor (Frankle & Carbin: 0.1 for the output layer).
+        output_rate: rate of the output layer (Frankle & Carbin: 0.1).
+        output_layer: name (glob) of the output layer's tensor that ``output_rate`` applies to. Default:
+            the module's ``lottery_output_layer`` attribute if it has one, else the last prunable tensor in
+            registration order (``net.4.weight`` of a Sequential MLP).
         scope: ``layer`` (each tensor its own rate) or ``global`` (one magnitude threshold across tensors
             that have no override).
         epochs_per_round / steps_per_round: length of a round (give one).
@@ -140,6 +155,7 @@ class LotteryTicket(pl.Callback):
         rate: float = 0.2,
         layer_rates: Mapping[str, float] | None = None,
         output_rate: float | None = None,
+        output_layer: str | None = None,
         scope: str = "layer",
         epochs_per_round: int | None = 1,
         steps_per_round: int | None = None,
@@ -198,6 +214,8 @@ class LotteryTicket(pl.Callback):
         if rewind_step < 0:
             raise ValueError(f"rewind_step: {rewind_step!r} is not valid; use a step ≥ 0")
         self.init, self.init_copy, self.parameters = init, init_copy, parameters
+        self.output_layer = output_layer
+        self._output: str | None = None  # the output layer's tensor, resolved at fit start
         self.scope, self.epochs_per_round, self.steps_per_round = scope, epochs_per_round, steps_per_round
         self.rounds, self.target_density = rounds, target_density
         self.criterion = "random" if control == "random_prune" else criterion
@@ -241,7 +259,8 @@ class LotteryTicket(pl.Callback):
             names = [n for n, (sub, p) in owners.items() if self.parameters(n, sub, p)]
         elif self.parameters is None:
             names = [n for n, (sub, p) in owners.items() if n.endswith("weight") and (
-                isinstance(sub, PRUNABLE) or (members_of(p) and p.dim() >= 3))]  # stacked Linear/Conv weights
+                isinstance(sub, PRUNABLE) or (members_of(p) and p.dim() >= 3)  # stacked Linear/Conv weights
+                or (isinstance(sub, nn.MultiheadAttention) and n.endswith("in_proj_weight")))]
         else:
             names = []
             for pattern in self.parameters:
@@ -254,13 +273,19 @@ class LotteryTicket(pl.Callback):
         for pattern in self.layer_rates:
             if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
                 raise ValueError(f"layer_rates: {pattern!r} matches no prunable parameter; prunable are {names}")
+        pattern = self.output_layer or getattr(module, "lottery_output_layer", None)
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names[-1:]
+        if len(hits) != 1:
+            raise ValueError(f"output_layer: {pattern!r} matches {len(hits)} prunable tensors ({hits}); it must "
+                             f"name exactly one of {names}")
+        self._output = hits[0]
         return names
 
     def unit_rate(self, name: str) -> float:
         for pattern, r in self.layer_rates.items():
             if fnmatch.fnmatchcase(name, pattern):
                 return r
-        if self.output_rate is not None and name == list(self._params)[-1]:
+        if self.output_rate is not None and name == self._output:
             return self.output_rate
         return self.rate
 
@@ -321,6 +346,10 @@ class LotteryTicket(pl.Callback):
             needed = rounds * self.epochs_per_round
             if trainer.max_epochs is None or trainer.max_epochs < 0 or trainer.max_epochs > needed:
                 trainer.fit_loop.max_epochs = needed
+            elif trainer.max_epochs < needed:
+                rank_zero_warn(f"Trainer(max_epochs={trainer.max_epochs}) stops before the last of {rounds} rounds "
+                               f"({self.epochs_per_round} epochs each need {needed}); pass max_epochs=None (the "
+                               "callback sets it) or ≥ the rounds' epochs")
         else:
             needed = rounds * self.steps_per_round
             if trainer.fit_loop.epoch_loop.max_steps < 0 or trainer.fit_loop.epoch_loop.max_steps > needed:
@@ -335,6 +364,10 @@ class LotteryTicket(pl.Callback):
             warnings.warn("LotteryTicket(init_copy=True) stores a full copy of the initial weights", stacklevel=2)
             self._copy = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
         elif self.init is not None or self._owner is None:
+            if self.init is None:
+                rank_zero_warn("LotteryTicket(init=None): the module carries no InitSpec, so it is re-initialised "
+                               "with InitSpec() (seed 0, xavier_normal/hash), replacing its current weights; pass "
+                               "init=InitSpec(...) to choose the start, or init_copy=True to keep the weights")
             initialize(pl_module, self.init or InitSpec())
             self._resolve_owner(pl_module)
         if not self.init_copy and self._owner is not None:
@@ -487,7 +520,7 @@ class LotteryTicket(pl.Callback):
             ]
             if self.members:
                 parts.append(f"mean of {self.members} members")
-            log.info(" · ".join(parts))
+            say(" · ".join(parts))
         if self.round + 1 >= total:
             self.done = True
             trainer.should_stop = True
@@ -589,7 +622,7 @@ class LotteryTicket(pl.Callback):
             if (
                 self.scope == "global"
                 and not any(fnmatch.fnmatchcase(name, p) for p in self.layer_rates)
-                and not (self.output_rate is not None and name == list(self._params)[-1])
+                and not (self.output_rate is not None and name == self._output)
             ):
                 pooled.setdefault(member, []).append((name, unit))
             else:

@@ -42,7 +42,8 @@ class ModelConfig:
 class InitConfig:
     scheme: str = opt("xavier_normal", "initialisation scheme (lottery.init.SCHEMES)")
     scale: float = opt(1.0, "× the scheme's std / bound / gain (0.5 = half, 2 = double)")
-    source: str = opt("hash", "hash, sobol, sobol-paper or torch (not regenerable: stores θ0)")
+    source: str = opt("hash", "hash, sobol, sobol-paper (ignores the seed: one fixed sequence, so its seeds differ "
+                              "in batch order only) or torch (not regenerable: stores θ0)")
     bias: str = opt("zeros", "zeros or torch")
     sobol_start_dim: int = opt(1, "first Sobol' dimension in sobol-paper mode")
     seed: int | None = opt(None, "seed of the start; null: the top-level seed")
