@@ -25,7 +25,7 @@ def test_idx_round_trip_gzipped_and_plain(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="truncated or corrupt"):
         read_idx(tmp_path / "c")
     (tmp_path / "d").write_bytes(b"\x01\x02\x03\x04")
-    with pytest.raises(ValueError, match="bad magic"):
+    with pytest.raises(ValueError, match="not an IDX file of the expected kind"):
         read_idx(tmp_path / "d")
 
 

@@ -288,3 +288,49 @@ def test_multihead_attention_projections_are_prunable_by_default() -> None:
     cb.validate(Attn())
     assert list(cb._params) == ["attn.in_proj_weight", "attn.out_proj.weight", "head.weight"]
     assert isinstance(cb._params["attn.in_proj_weight"], torch.nn.Parameter)
+
+
+def _gz(blob: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(blob)
+
+
+def _raw(path: Path) -> bytes:
+    import gzip
+
+    return gzip.decompress(path.read_bytes())
+
+
+DATA_DAMAGE = [
+    ("truncated .gz", "train-images-idx3-ubyte.gz", lambda p: p.read_bytes()[: len(p.read_bytes()) // 2],
+     "is not a valid gzip file (EOFError"),
+    ("bit-flipped .gz", "train-labels-idx1-ubyte.gz",
+     lambda p: (b := bytearray(p.read_bytes())).__setitem__(len(b) // 2, b[len(b) // 2] ^ 0xFF) or bytes(b),
+     "is not a valid gzip file"),
+    ("not gzip at all", "t10k-images-idx3-ubyte.gz", lambda p: b"plain text, not gzip\n" * 10,
+     "is not a valid gzip file (BadGzipFile"),
+    ("wrong magic", "t10k-labels-idx1-ubyte.gz", lambda p: _gz(b"\x00\x00\x08\x03" + _raw(p)[4:]),
+     "is not an IDX file of the expected kind (magic number 0x00000803, expected 0x00000801)"),
+    ("fewer labels", "train-labels-idx1-ubyte.gz",
+     lambda p: _gz(b"\x00\x00\x08\x01" + (299).to_bytes(4, "big") + _raw(p)[8:8 + 299]),
+     "holds 300 images but"),
+    ("labels out of range", "t10k-labels-idx1-ubyte.gz", lambda p: _gz(_raw(p)[:8] + bytes([12]) * (len(_raw(p)) - 8)),
+     "has labels 12..12; MNIST has classes 0..9"),
+]
+
+
+@pytest.mark.parametrize(("file", "damage", "message"), [d[1:] for d in DATA_DAMAGE], ids=[d[0] for d in DATA_DAMAGE])
+def test_damaged_data_files_get_one_line_naming_the_file(file: str, damage, message: str, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.data_fixtures import fake_mnist
+
+    root = fake_mnist(tmp_path / "data")
+    target = root / "MNIST" / "raw" / file
+    target.write_bytes(damage(target))
+    args = [str(CONFIGS / "lenet300_mnist.yaml"), f"data.root={root}", "data.download=false", "data.val_size=50",
+            f"output_dir={tmp_path / 'out'}"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and str(target.name) in err and message in err and "\n" not in err, err
+    assert not (tmp_path / "out").exists()

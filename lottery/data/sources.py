@@ -106,7 +106,16 @@ def _idx_reader(folder: str, system: tuple[str, ...], tv_class: str) -> Callable
                 f"<root>/{folder}/raw/, where <root> is data.root or ${ENV_VAR} (now {root}), or run where "
                 "the internet is reachable with data.download=true."
             )
-        tx, ty, vx, vy = (read_idx(p) for p in paths)  # type: ignore[arg-type]
+        tx, ty, vx, vy = (read_idx(p, 3 if "images" in p.name else 1) for p in paths)  # type: ignore[union-attr]
+        for images, labels, x_path, y_path in ((tx, ty, paths[0], paths[1]), (vx, vy, paths[2], paths[3])):
+            if images.shape[1:] != (28, 28):
+                raise ValueError(f"{x_path} holds {tuple(images.shape[1:])} images; {folder} images are 28×28")
+            if len(images) != len(labels):
+                raise ValueError(f"{x_path} holds {len(images)} images but {y_path} {len(labels)} labels; "
+                                 "they must match (a mixed-up or damaged file)")
+            if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < 10:
+                raise ValueError(f"{y_path} has labels {int(labels.min())}..{int(labels.max())}; {folder} has "
+                                 "classes 0..9")
         return Arrays(tx.unsqueeze(1), ty.long(), vx.unsqueeze(1), vy.long())
 
     return read
