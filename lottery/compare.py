@@ -95,6 +95,11 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
     for axis in ("starts", "seeds"):
         if not getattr(grid, axis):
             raise ConfigError(f"grid.{axis}: the axis is empty; give at least one value")
+    for axis in ("seeds", "models", "sources"):
+        values = getattr(grid, axis)
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:
+            raise ConfigError(f"grid.{axis}: {repeated!r} appears more than once in {values}; list each once")
     if "models" in data and not grid.models:
         raise ConfigError("grid.models: the axis is empty; give at least one model or leave the key out")
     if "sources" in data and not grid.sources:

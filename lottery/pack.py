@@ -137,6 +137,7 @@ def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     try:
         dm = runner.datamodule(first, seed=[c.seed for c in todo])
         dm.prepare()
+        runner.check_output_dir(first)
         runner.check_trainer(first)
         runner.check_rewind_step(first, dm)
         info = DATASETS[first.data.dataset]

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,23 @@ def check_trainer(cfg: Config) -> None:
                 raise ConfigError(f"train.{name}: {fields[name]!r} is not valid on this machine ({why})") from None
     finally:
         logger.setLevel(level)
+
+
+def check_output_dir(cfg: Config) -> None:
+    """The output folder can hold the run: no file in the way, writable, room for at least a little."""
+    out = Path(cfg.output_dir)
+    for folder in (out, *out.parents):
+        if folder.exists():
+            break
+    if not folder.is_dir():
+        raise ConfigError(f"output_dir: {cfg.output_dir!r} is not valid; {folder} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder) as probe:  # a full disk fails here, not in a checkpoint
+            probe.write(b"\0" * 65536)
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as e:
+        raise ConfigError(f"output_dir: {cfg.output_dir!r} is not writable ({folder}: {e.strerror or e})") from None
 
 
 def check_rewind_step(cfg: Config, dm: TensorDataModule) -> None:
@@ -254,11 +272,12 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     threads = configure_threads(cfg.train.threads)
     skip_nvml_probe(cfg.train.accelerator)
     try:  # every check that needs the data, the model or the callback, before anything is written
+        check_output_dir(cfg)
         check_trainer(cfg)
+        net = model(cfg)  # before the data: a bad model.name should not wait for (or blame) a download
         dm = datamodule(cfg)
         dm.prepare()
         check_rewind_step(cfg, dm)
-        net = model(cfg)
         lottery = lottery_callback(cfg, net)
         module = classifier(cfg, dm, net)
         lottery.validate(module)

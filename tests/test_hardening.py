@@ -334,3 +334,42 @@ def test_damaged_data_files_get_one_line_naming_the_file(file: str, damage, mess
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and str(target.name) in err and message in err and "\n" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("output_dir={tmp}/afile", "output_dir: '{tmp}/afile' is not valid; {tmp}/afile is a file, not a folder"),
+    ("output_dir={tmp}/afile/sub", "output_dir: '{tmp}/afile/sub' is not valid; {tmp}/afile is a file, not a folder"),
+    ("model.name=os.path:join", "model.name: 'os.path:join' did not build a network (join() missing"),
+    ("model.name=os:path", "model.name: 'os:path' is not a class or function"),
+])
+def test_output_dir_and_model_path_errors(override: str, message: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("in the way\n")
+    assert main([str(CONFIGS / "lenet300_mnist.yaml"), override.format(tmp=tmp_path), "data.download=false",
+                 f"data.root={tmp_path}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message.format(tmp=tmp_path)}") and "\n" not in err, err
+    assert (tmp_path / "afile").read_text() == "in the way\n"
+
+
+def test_a_full_disk_is_reported_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert main([str(CONFIGS / "lenet300_mnist.yaml"), f"output_dir={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: output_dir: '{tmp_path / 'out'}' is not writable") and "No space left" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_repeated_seed_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lottery.compare import main as compare
+
+    grid = tmp_path / "g.yaml"
+    grid.write_text(f"base: {CONFIGS / 'lenet300_mnist.yaml'}\nstarts: [{{scheme: xavier_normal}}]\nseeds: [1, 2, 1]\n")
+    assert compare([str(grid)]) == 2
+    assert "grid.seeds: 1 appears more than once in [1, 2, 1]; list each once" in capsys.readouterr().err

@@ -62,7 +62,12 @@ def build(name: str, input_shape: Shape, num_classes: int, **kwargs: object) -> 
         valid = [k for k in params if k not in ("input_shape", "num_classes")]
         raise ValueError(f"model.kwargs: {unknown[0]!r} is not an argument of {name}; "
                          f"choose from {', '.join(valid) or '(none)'}")
-    model = builder(**given)
+    try:
+        model = builder(**given)
+    except TypeError as e:  # e.g. model.name=os.path:join: callable, but not a network builder
+        raise ValueError(f"model.name: {name!r} did not build a network ({e}); give a registered model or a "
+                         "package.module:Class whose constructor takes input_shape/num_classes (or model.kwargs)") \
+            from None
     if not isinstance(model, nn.Module):
         raise ValueError(f"model.name: {name!r} returned {type(model).__name__}, not an nn.Module")
     return model
