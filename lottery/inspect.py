@@ -11,6 +11,8 @@ from torch import nn
 
 from lottery.init import SCHEMES, SOURCES, TARGETS, Fans, InitSpec, initial_value, initialize
 
+MAX_ELEMENTS = 1 << 28
+
 
 def matrix(spec: InitSpec, rows: int, cols: int, name: str) -> torch.Tensor:
     holder = nn.Module()
@@ -36,7 +38,7 @@ def summary(spec: InitSpec, w: torch.Tensor) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lottery.inspect", description=__doc__)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rows", type=int, default=300, help="fan_out (torch weight rows)")
+    p.add_argument("--rows", type=int, default=300, help=f"fan_out (torch weight rows); rows × cols ≤ {MAX_ELEMENTS:,}")
     p.add_argument("--cols", type=int, default=784, help="fan_in (torch weight columns)")
     p.add_argument("--scheme", default="xavier_normal", help=f"one of {', '.join(sorted(SCHEMES))}")
     p.add_argument("--source", default="hash", help=f"one of {', '.join(SOURCES)}")
@@ -58,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         spec = InitSpec(seed=args.seed, scheme=args.scheme, source=args.source, scale=args.scale)
         if args.rows < 1 or args.cols < 1:
             raise ValueError(f"--rows/--cols: {args.rows}×{args.cols} is not valid; both must be ≥ 1")
+        if args.rows * args.cols > MAX_ELEMENTS:
+            raise ValueError(f"--rows/--cols: {args.rows}×{args.cols} is not valid; at most {MAX_ELEMENTS:,} "
+                             "weights (1 GiB of float32), so a typo cannot exhaust memory")
+        if args.corner < 0:
+            raise ValueError(f"--corner: {args.corner} is not valid; use an integer ≥ 0")
+        if args.test_repro < 0:
+            raise ValueError(f"--test-repro: {args.test_repro} is not valid; use an integer ≥ 1")
+        if args.test_repro and not spec.regenerable:
+            raise ValueError(f"--test-repro: the {spec.source!r} source is not regenerable (torch's own PRNG); "
+                             f"use one of {', '.join(s for s in SOURCES if s != 'torch')}")
         w = matrix(spec, args.rows, args.cols, args.name)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -373,3 +373,20 @@ def test_a_repeated_seed_is_named_as_such(tmp_path: Path, capsys: pytest.Capture
     grid.write_text(f"base: {CONFIGS / 'lenet300_mnist.yaml'}\nstarts: [{{scheme: xavier_normal}}]\nseeds: [1, 2, 1]\n")
     assert compare([str(grid)]) == 2
     assert "grid.seeds: 1 appears more than once in [1, 2, 1]; list each once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--rows", "100000", "--cols", "100000"], "--rows/--cols: 100000×100000 is not valid; at most 268,435,456"),
+    (["--source", "torch", "--test-repro"], "--test-repro: the 'torch' source is not regenerable"),
+    (["--corner", "-1"], "--corner: -1 is not valid; use an integer ≥ 0"),
+    (["--test-repro", "-2"], "--test-repro: -2 is not valid"),
+    (["--rows", "0"], "--rows/--cols: 0×784 is not valid"),
+])
+def test_inspect_refuses_bad_arguments_in_one_line(args: list[str], message: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from lottery.inspect import main as inspect
+
+    assert inspect(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().startswith(f"error: {message}") and "\n" not in captured.err.strip()
+    assert captured.out == ""
