@@ -91,7 +91,7 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
     data.setdefault("name", path.stem)
     for key, value in parse_overrides(list(overrides)):
         set_dotted(data, key, value)
-    grid = from_dict(GridConfig, data)
+    grid = from_dict(GridConfig, data, "grid.")
     for axis in ("starts", "seeds"):
         if not getattr(grid, axis):
             raise ConfigError(f"grid.{axis}: the axis is empty; give at least one value")
