@@ -390,3 +390,18 @@ def test_inspect_refuses_bad_arguments_in_one_line(args: list[str], message: str
     captured = capsys.readouterr()
     assert captured.err.strip().startswith(f"error: {message}") and "\n" not in captured.err.strip()
     assert captured.out == ""
+
+
+def test_embedding_padding_rows_stay_zero_and_regenerate() -> None:
+    import torch
+    from torch import nn
+
+    from lottery.init import InitSpec, initial_value, initialize
+
+    net = nn.Module()
+    net.emb = nn.Embedding(10, 4, padding_idx=3)
+    net.plain = nn.Embedding(10, 4)
+    initialize(net, InitSpec(seed=1))
+    assert (net.emb.weight[3] == 0).all() and (net.emb.weight[[0, 1, 2, 4]] != 0).all()
+    assert (net.plain.weight[3] != 0).all()
+    assert torch.equal(initial_value(net, "emb.weight"), net.emb.weight)

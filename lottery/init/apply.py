@@ -141,9 +141,12 @@ def _compute(
     weight_shape = member_shape(weight) if weight is not None else ()
     fan_in = Fans.of(weight_shape).fan_in if len(weight_shape) >= 2 else None  # a BatchNorm bias has none
     args = (shape, fan_in, ordinals.get(name, 0), param.dtype, param.device)
-    if per_member is None:
-        return _values(specs, name, *args)
-    return torch.stack([_values(s, name, *args) for s in per_member])
+    value = _values(specs, name, *args) if per_member is None else torch.stack(
+        [_values(s, name, *args) for s in per_member])
+    owner = module.get_submodule(name.rpartition(".")[0])
+    if isinstance(owner, nn.Embedding) and owner.padding_idx is not None and name.endswith("weight"):
+        value.select(-2, owner.padding_idx).zero_()  # as torch: the padding row starts (and stays) zero
+    return value
 
 
 def check_regenerable(specs: Specs, what: str) -> None:
