@@ -405,3 +405,28 @@ def test_embedding_padding_rows_stay_zero_and_regenerate() -> None:
     assert (net.emb.weight[3] == 0).all() and (net.emb.weight[[0, 1, 2, 4]] != 0).all()
     assert (net.plain.weight[3] != 0).all()
     assert torch.equal(initial_value(net, "emb.weight"), net.emb.weight)
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import os
+
+    import torch
+
+    from lottery.checkpoints import AtomicCheckpointIO, sidecar
+
+    io_ = AtomicCheckpointIO()
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io_.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, path)
+    before = path.read_bytes()
+    assert sidecar(path).read_text().strip() == hashlib.sha256(before).hexdigest()
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        io_.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "epoch": 2}, path)
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == [
+        "last.ckpt", "last.ckpt.sha256"]  # no temporary left behind, the old pair intact
