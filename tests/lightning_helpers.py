@@ -60,3 +60,23 @@ def trainer(**kwargs) -> pl.Trainer:
     )
     defaults.update(kwargs)
     return pl.Trainer(**defaults)
+
+
+def crash_at_epoch(n: int, run) -> None:
+    """Run ``run()`` with a simulated crash as the ``n``-th training epoch starts (counted across its fits),
+    as a kill would leave it: the last epoch's checkpoint on disk, nothing after it."""
+    import pytest
+
+    from lottery.classifier import Classifier
+
+    calls = {"n": 0}
+
+    def crash(self: Classifier) -> None:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise RuntimeError("simulated crash")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            run()

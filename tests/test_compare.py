@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lottery.classifier import Classifier
 from lottery.compare import load_grid, main
 from lottery.tracking import offline_history, rounds_from_wandb
 from tests.data_fixtures import REAL_ROOT
+from tests.lightning_helpers import crash_at_epoch
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST not beside the repo")
@@ -82,18 +82,7 @@ def test_interrupted_grid_resumes_without_redoing_cells_and_gives_the_same_table
     whole = grid_file(tmp_path, "whole")
     assert main([str(whole)]) == 0
     cut = grid_file(tmp_path, "cut")
-    calls = {"n": 0}
-    original = Classifier.on_train_epoch_start
-
-    def crash(self: Classifier) -> None:
-        calls["n"] += 1
-        if calls["n"] == 6:  # cell 3, epoch 2: cells 1–2 are finished, cell 3 has a checkpoint
-            raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        main([str(cut)])
-    monkeypatch.setattr(Classifier, "on_train_epoch_start", original, raising=False)
+    crash_at_epoch(6, lambda: main([str(cut)]))  # cell 3, epoch 2: cells 1–2 finished, cell 3 has a checkpoint
     with caplog.at_level(logging.INFO, logger="lottery"):
         assert main([str(cut)]) == 0
     messages = [r.getMessage() for r in caplog.records]

@@ -8,6 +8,7 @@ import pytest
 
 from lottery.config import load
 from lottery.train import main
+from tests.lightning_helpers import crash_at_epoch
 from tests.test_train_cli import CONFIGS, QUICK, needs_mnist
 
 
@@ -48,24 +49,13 @@ def test_the_callback_names_an_unreached_rewind_step() -> None:
 @needs_mnist
 def test_resuming_with_another_thread_count_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.classifier import Classifier
     from lottery.runner import run_dir
     from tests.data_fixtures import REAL_ROOT
 
     monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
     args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=3", "prune.epochs_per_round=1",
             f"output_dir={tmp_path}", *QUICK]  # QUICK ends with train.threads=1
-    calls = {"n": 0}
-
-    def crash(self: Classifier) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        main(args)
-    monkeypatch.undo()
+    crash_at_epoch(2, lambda: main(args))
     monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
     assert main([*args, "train.threads=2"]) == 2
     err = capsys.readouterr().err
@@ -119,24 +109,13 @@ def test_damaged_checkpoints_are_refused_naming_the_file(tmp_path: Path, monkeyp
     """Each damage gets one clean line (exit 2) naming the file; the hash sidecar catches bytes that still
     load. Without the sidecar (an older run), the loadable-but-wrong cases are still caught by content."""
     from lottery.checkpoints import sidecar
-    from lottery.classifier import Classifier
     from lottery.runner import run_dir
     from tests.data_fixtures import REAL_ROOT
 
     monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
     args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=3", "prune.epochs_per_round=1",
             f"output_dir={tmp_path}", *QUICK]
-    calls = {"n": 0}
-
-    def crash(self: Classifier) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError):
-        main(args)
-    monkeypatch.undo()
+    crash_at_epoch(2, lambda: main(args))
     monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
     ckpt = run_dir(load(args[0], args[1:])) / "checkpoints" / "last.ckpt"
     pristine, stamp = ckpt.read_bytes(), sidecar(ckpt).read_text()

@@ -15,6 +15,7 @@ from lottery.init import InitSpec, initialize
 from lottery.models import build
 from lottery.pruning.levels import load_levels, save_level
 from lottery.runner import run, run_dir
+from tests.lightning_helpers import crash_at_epoch
 from tests.test_train_cli import CONFIGS, QUICK, needs_mnist
 
 ROUNDS = 4
@@ -163,21 +164,11 @@ def test_bad_mask_sources_fail_before_training_naming_run_and_layer(ticket, tmp_
 
 @needs_mnist
 def test_reinit_control_resumed_mid_run_ends_identical(ticket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lottery.classifier import Classifier
 
     source, _, _ = ticket
     _, whole, _ = _control(tmp_path / "whole", source, "reinit")
-    calls = {"n": 0}
-
-    def crash(self: Classifier) -> None:
-        calls["n"] += 1
-        if calls["n"] == 3:  # round 2 starts: rounds 0–1 are in the checkpoint, with round 2's masks
-            raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        _control(tmp_path / "cut", source, "reinit")
-    monkeypatch.undo()
+    # round 2 starts: rounds 0–1 are in the checkpoint, with round 2's masks
+    crash_at_epoch(3, lambda: _control(tmp_path / "cut", source, "reinit"))
     path, resumed, probe = _control(tmp_path / "cut", source, "reinit")
     strip = ("wall_seconds",)
     assert [{k: v for k, v in r.items() if k not in strip} for r in resumed["rounds"]] == \
