@@ -67,7 +67,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        from lottery.runner import treatment
+        from lottery.results import treatment
 
         spec, what = self.config.init_spec(), treatment(self.config)
         return f"{self.config.model.name} {spec.label}{'' if what == 'ticket' else ' ' + what} seed {spec.seed}"

@@ -16,6 +16,24 @@ COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", 
 _SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
 
 
+def treatment(cfg: Any) -> str:
+    """``ticket`` (IMP itself), a control of a ticket's masks (``reinit``, ``random_prune``,
+    ``signed_constant``, ``ticket-masks``: the ticket retrained from its masks) or a control that derives its
+    own masks (``reinit-own-masks``, …)."""
+    p = cfg.prune
+    if p.masks_from is None:
+        return "ticket" if p.control is None else f"{p.control}-own-masks"
+    return p.control or "ticket-masks"
+
+
+def identity(cfg: Any) -> dict[str, Any]:
+    """The columns that say which cell a round belongs to (for tidy tables across runs)."""
+    spec, what = cfg.init_spec(), treatment(cfg)
+    return {"run": cfg.run_name, "model": cfg.model.name, "dataset": cfg.data.dataset, "scheme": spec.scheme,
+            "source": spec.source, "scale": spec.scale, "seed": spec.seed, "control": what,
+            "start": spec.label if what == "ticket" else f"{spec.label} {what}"}
+
+
 def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
     """One round of one run as a tidy row; sleeping fractions are averaged over the pruned layers."""
     out = {k: row.get(k) for k in (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc",

@@ -8,6 +8,7 @@ A run lives in ``<output_dir>/<name>-<hash of non-default values>/``:
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import json
 import logging
@@ -29,7 +30,7 @@ from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DATASETS, DataMissingError, TensorDataModule
 from lottery.init import initialize
 from lottery.models import build
-from lottery.models.stacked_conv import StackedConv2d
+from lottery.results import identity
 
 log = logging.getLogger("lottery")
 
@@ -152,8 +153,8 @@ def layer_rates(cfg: Config, net: nn.Module) -> dict[str, float]:
     """``conv_rate`` for every conv weight, then the explicit ``layer_rates`` globs (``model.`` prefix added)."""
     rates = {}
     if cfg.prune.conv_rate is not None:
-        convs = (nn.Conv2d, StackedConv2d)
-        rates = {f"model.{n}.weight": cfg.prune.conv_rate for n, m in net.named_modules() if isinstance(m, convs)}
+        rates = {f"model.{n}.weight": cfg.prune.conv_rate for n, m in net.named_modules()
+                 if isinstance(m, nn.Conv2d) or getattr(m, "convolution", False)}
     for pattern, rate in cfg.prune.layer_rates.items():
         full = pattern if pattern.startswith("model.") else f"model.{pattern}"
         if not any(fnmatch.fnmatchcase(f"model.{n}", full) for n, _ in net.named_parameters()):
@@ -194,41 +195,26 @@ def classifier(cfg: Config, dm: TensorDataModule, net: nn.Module) -> Classifier:
 
 
 class RoundWriter(pl.Callback):
-    """Rewrites ``rounds.csv`` / ``rounds.json`` atomically whenever the IMP callback finishes a round."""
+    """Rewrites every cell's ``rounds.csv`` / ``rounds.json`` atomically whenever the IMP callback finishes a
+    round; ``cells``: (run directory, identity columns) per cell, one per stacked member."""
 
-    def __init__(self, path: Path, lottery: LotteryTicket, extra: dict[str, Any]) -> None:
-        self.path, self.lottery, self.extra, self.written = path, lottery, extra, -1
+    def __init__(self, cells: list[tuple[Path, dict[str, Any]]], lottery: LotteryTicket) -> None:
+        self.cells, self.lottery, self.written = cells, lottery, -1
 
     def _write(self) -> None:
-        if len(self.lottery.history) != self.written:
-            rows = [{**self.extra, **r} for r in self.lottery.history]
-            write_json(self.path / "rounds.json", rows)
-            write_csv(self.path / "rounds.csv", rows)
-            self.written = len(rows)
+        if len(self.lottery.history) == self.written:
+            return
+        for m, (path, extra) in enumerate(self.cells):
+            rows = [{**extra, **r} for r in self.lottery.records(m if self.lottery.members else None)]
+            write_json(path / "rounds.json", rows)
+            write_csv(path / "rounds.csv", rows)
+        self.written = len(self.lottery.history)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write()
-
-
-def identity(cfg: Config) -> dict[str, Any]:
-    """The columns that say which cell a round belongs to (for tidy tables across runs)."""
-    spec, what = cfg.init_spec(), treatment(cfg)
-    return {"run": cfg.run_name, "model": cfg.model.name, "dataset": cfg.data.dataset, "scheme": spec.scheme,
-            "source": spec.source, "scale": spec.scale, "seed": spec.seed, "control": what,
-            "start": spec.label if what == "ticket" else f"{spec.label} {what}"}
-
-
-def treatment(cfg: Config) -> str:
-    """``ticket`` (IMP itself), a control of a ticket's masks (``reinit``, ``random_prune``,
-    ``signed_constant``, ``ticket-masks``: the ticket retrained from its masks) or a control that derives its
-    own masks (``reinit-own-masks``, …)."""
-    p = cfg.prune
-    if p.masks_from is None:
-        return "ticket" if p.control is None else f"{p.control}-own-masks"
-    return p.control or "ticket-masks"
 
 
 def loggers(cfg: Config, path: Path) -> list:
@@ -265,52 +251,99 @@ def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list)
 def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """Run (or resume, or skip when finished) the experiment; returns the contents of ``results.json``.
     ``callbacks`` are added to the Trainer's (e.g. timers, extra metrics)."""
-    path = run_dir(cfg)
-    if is_finished(path) and not force:
-        log.info(f"{path} is finished already; delete it or pass --force to run again")
-        return json.loads((path / "results.json").read_text())
-    threads = configure_threads(cfg.train.threads)
-    skip_nvml_probe(cfg.train.accelerator)
+    return run_cells([cfg], force=force, callbacks=callbacks)[0]
+
+
+def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
+              callbacks: list[pl.Callback] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    """Run these cells, skipping finished ones; returns each cell's ``results.json`` contents, in order. One
+    pending cell trains alone in its run directory; several (differing only in start and
+    ``prune.masks_from``: ``lottery.pack``) train as stacked members of one network whose logs and
+    checkpoint live in ``<output_dir>/packs/``, each cell still getting its own run directory and records.
+    ``exact``: members bit for bit as alone on CPU; False: one batched product per layer."""
+    todo = [c for c in cfgs if force or not is_finished(run_dir(c))]
+    for c in cfgs:
+        if c not in todo:
+            log.info(f"{run_dir(c)} is finished already; delete it or pass --force to run again")
+    done = _train(todo, exact=exact, force=force, callbacks=list(callbacks)) if todo else {}
+    return [done.get(c.run_name) or json.loads((run_dir(c) / "results.json").read_text()) for c in cfgs]
+
+
+def _train(todo: list[Config], *, exact: bool, force: bool, callbacks: list[pl.Callback]) -> dict[str, dict[str, Any]]:
+    first, k = todo[0], len(todo)
+    if k > 1:
+        from lottery.pack import pack_dir, stacked_network
+    path = pack_dir(todo, exact) if k > 1 else run_dir(first)
+    threads = configure_threads(first.train.threads)
+    skip_nvml_probe(first.train.accelerator)
     try:  # every check that needs the data, the model or the callback, before anything is written
-        check_output_dir(cfg)
-        check_trainer(cfg)
-        net = model(cfg)  # before the data: a bad model.name should not wait for (or blame) a download
-        dm = datamodule(cfg)
+        check_output_dir(first)
+        check_trainer(first)
+        net = stacked_network(todo, exact) if k > 1 else model(first)  # before the data: a bad model.name
+        dm = datamodule(first, seed=[c.seed for c in todo] if k > 1 else None)  # should not wait for a download
         dm.prepare()
-        check_rewind_step(cfg, dm)
-        lottery = lottery_callback(cfg, net)
-        module = classifier(cfg, dm, net)
+        check_rewind_step(first, dm)
+        lottery = lottery_callback(first, net, members=todo if k > 1 else None)
+        module = classifier(first, dm, net)
         lottery.validate(module)
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
-    if force and path.exists():
-        shutil.rmtree(path)
+    cells = [(run_dir(c), identity(c)) for c in todo]
+    if force:
+        for folder in {path, *(p for p, _ in cells)}:
+            shutil.rmtree(folder, ignore_errors=True)
     resume = path / "checkpoints" / "last.ckpt"
-    ckpt = resume_from(path, cfg, threads, module)
-    write_text(path / "config.yaml", to_yaml(cfg))
-    if cfg.train.checkpoint:
+    ckpt = resume_from(path, first, threads, module)
+    for c, (cell_path, _) in zip(todo, cells, strict=True):
+        write_text(cell_path / "config.yaml", to_yaml(c))
+    if k > 1:
+        write_json(path / "pack.json", {"members": [c.run_name for c in todo], "exact": exact})
+    if first.train.checkpoint:
         stamp_threads(path, threads)
-    sizes = {k: len(v[0]) for k, v in dm.tensors.items()}
-    log.info(f"{cfg.run_name}: {cfg.model.name} on {cfg.data.dataset} {sizes}, start {cfg.init_spec().label}, "
-             f"{threads} threads{', resuming from ' + str(resume) if ckpt else ''} → {path}")
-    pl.seed_everything(cfg.seed, verbose=False)
+    resuming = f", resuming from {resume}" if ckpt else ""
+    if k > 1:
+        log.info(f"pack of {k} stacked {first.model.name}s ({'exact' if exact else 'batched'} kernels) on "
+                 f"{first.data.dataset}: {', '.join(c.init_spec().label + ' seed ' + str(c.seed) for c in todo)}; "
+                 f"{threads} threads{resuming} → {path}")
+    else:
+        sizes = {name: len(v[0]) for name, v in dm.tensors.items()}
+        log.info(f"{first.run_name}: {first.model.name} on {first.data.dataset} {sizes}, start "
+                 f"{first.init_spec().label}, {threads} threads{resuming} → {path}")
+    pl.seed_everything(first.seed, verbose=False)
     start = time.perf_counter()
-    extra = list(callbacks)
-    callbacks = [lottery, RoundWriter(path, lottery, identity(cfg)), *extra]
-    logger = loggers(cfg, path)
-    trainer(cfg, path, callbacks, logger).fit(module, datamodule=dm, ckpt_path=ckpt)
+    logged = first
+    if k > 1:  # each cell gets its own W&B run once its records are known
+        logged = copy.deepcopy(first)
+        logged.wandb.enabled = False
+    logger = loggers(logged, path)
+    trainer(first, path, [lottery, RoundWriter(cells, lottery), *callbacks], logger).fit(
+        module, datamodule=dm, ckpt_path=ckpt)
     if not lottery.done:
         raise RuntimeError(f"training stopped before the last round ({len(lottery.history)} rounds done); "
                            f"rerun the same command to resume from {resume}")
-    results = {"finished": True, "run": cfg.run_name, "config": to_dict(cfg), "identity": identity(cfg),
-               "wall_seconds": time.perf_counter() - start, "rounds": [{**identity(cfg), **r} for r in lottery.history]}
-    if cfg.wandb.enabled:
-        from lottery.tracking import log_curves
+    wall = time.perf_counter() - start
+    out = {}
+    for m, (c, (cell_path, ident)) in enumerate(zip(todo, cells, strict=True)):
+        rounds = [{**ident, **r} for r in lottery.records(m if k > 1 else None)]
+        out[c.run_name] = {"finished": True, "run": c.run_name, "config": to_dict(c), "identity": ident,
+                           "wall_seconds": wall / k, "rounds": rounds}
+        if k > 1:
+            out[c.run_name]["pack"] = {"members": [t.run_name for t in todo], "exact": exact, "wall_seconds": wall}
+        if c.wandb.enabled:
+            from lottery.tracking import log_curves
 
-        log_curves(logger[-1], results["rounds"])
-        logger[-1].experiment.finish()
-    write_json(path / "results.json", results)
-    if not cfg.train.keep_checkpoint:
+            if k > 1:
+                from lottery.pack import wandb_cell
+
+                wandb_cell(c, cell_path, rounds, path / "logs", m)
+            else:
+                log_curves(logger[-1], rounds)
+                logger[-1].experiment.finish()
+        write_json(cell_path / "results.json", out[c.run_name])
+    if not first.train.keep_checkpoint:
         shutil.rmtree(path / "checkpoints", ignore_errors=True)
-    log.info(f"finished: per-round results in {path / 'rounds.csv'}")
-    return results
+    if k > 1:
+        log.info(f"pack finished in {wall:.0f} s: per-cell results in {', '.join(str(p) for p, _ in cells)}")
+    else:
+        log.info(f"finished: per-round results in {path / 'rounds.csv'}")
+    return out

@@ -140,7 +140,7 @@ def offline_config(run_file: Path) -> dict[str, Any]:
 def results_from_config_and_rounds(config: dict[str, Any], rounds: list[dict[str, Any]], run: str) -> dict[str, Any]:
     """A ``results.json``-shaped dict from a W&B run's config and per-round rows."""
     from lottery.config import resolve
-    from lottery.runner import identity
+    from lottery.results import identity
 
     cfg = resolve({k: v for k, v in config.items() if not k.startswith("_")})
     ident = {**identity(cfg), "run": run}

@@ -494,6 +494,14 @@ class LotteryTicket(pl.Callback):
         if self._round_complete(trainer):  # no epoch-end validation ran this epoch
             self._end_round(trainer, pl_module)
 
+    def records(self, member: int | None = None) -> list[dict[str, Any]]:
+        """The finished rounds as an unstacked run records them: stacked member ``member``'s own (``None``:
+        the network's history as it is)."""
+        if member is None:
+            return list(self.history)
+        return [{"round": r["round"], "epoch": r["epoch"], "step": r["step"], **r["members"][member]}
+                for r in self.history]
+
     def _member_ids(self) -> list[int | None]:
         return list(range(self.members)) if self.members else [None]
 

@@ -49,6 +49,8 @@ class StackedConv2d(nn.Module):
     """``members`` copies of ``conv``'s shape. Input: channel-stacked ``[B, K·C, H, W]``, one batch per member
     ``[K, B, C, H, W]`` or one shared ``[B, C, H, W]``; output channel-stacked ``[B, K·C', H', W']``."""
 
+    convolution = True  # a convolution to the pruning rates (prune.conv_rate), without importing this module
+
     def __init__(self, members: int, conv: nn.Conv2d, exact: bool = True) -> None:
         super().__init__()
         if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
