@@ -344,45 +344,59 @@ def main(argv: list[str] | None = None) -> int:
 
 def _body(args: argparse.Namespace) -> int:
     grid, cells = load_grid(args.config, args.overrides)
-    out = Path(grid.output_dir)
     if args.list:
         print("\n".join(f"{c.index}\t{c.label}\t{c.config.run_name}" for c in cells))
-        return 0
-    if args.wandb_sweep is not None:
-        target = Path(args.wandb_sweep or out / "sweep.yaml")
-        write_text(target, sweep_yaml(args.config, grid, cells))
-        print(f"wrote {target}: run `wandb sweep {target}`, then `wandb agent <sweep id>` on each machine")
-        return 0
-    if args.cell is not None and not 0 <= args.cell < len(cells):
-        raise ConfigError(f"--cell: {args.cell} is not valid; the grid has cells 0..{len(cells) - 1}")
-    gathered = args.gather or args.gather_wandb
-    if args.gather:
-        from lottery.results import finished_results
+    elif args.wandb_sweep is not None:
+        export_sweep(args.config, args.wandb_sweep, grid, cells)
+    elif args.gather or args.gather_wandb:
+        report(table_folder(grid), gather(args.gather or [], args.gather_wandb or []), plots=not args.no_plots)
+    else:
+        run_and_report(grid, cells, only=args.cell, workers=args.workers, plots=not args.no_plots)
+    return 0
 
-        results = finished_results(Path(d) for d in args.gather)
-    elif args.gather_wandb:
+
+def table_folder(grid: GridConfig) -> Path:
+    return Path(grid.results_dir or grid.output_dir)
+
+
+def export_sweep(config: str, target: str, grid: GridConfig, cells: list[Cell]) -> None:
+    path = Path(target or Path(grid.output_dir) / "sweep.yaml")
+    write_text(path, sweep_yaml(config, grid, cells))
+    print(f"wrote {path}: run `wandb sweep {path}`, then `wandb agent <sweep id>` on each machine")
+
+
+def gather(folders: list[str], wandb_sources: list[str]) -> list[dict[str, Any]]:
+    """Finished results from run directories and W&B runs (folders of run files or entity/project); never
+    trains."""
+    from lottery.results import finished_results
+
+    results = finished_results(Path(d) for d in folders)
+    if wandb_sources:
         from lottery.tracking import results_from_api, results_from_offline
 
-        results = [r for src in args.gather_wandb for r in
-                   (results_from_offline([Path(src)]) if Path(src).is_dir() else results_from_api(src))]
-    if gathered:  # gathering never trains
-        if not results:
-            raise ConfigError(f"--gather: no finished run under {', '.join(gathered)}")
-    else:
-        if args.workers < 1:
-            raise ConfigError(f"--workers: {args.workers} is not valid; use an integer ≥ 1")
-        results = run_grid(grid, cells, only=args.cell, workers=args.workers)
-        if args.cell is not None:
-            return 0
-    table_dir = Path(grid.results_dir) if grid.results_dir else out
-    report(table_dir, results, plots=not args.no_plots)
-    if cells[0].config.wandb.enabled and not gathered:
+        results += [r for src in wandb_sources for r in
+                    (results_from_offline([Path(src)]) if Path(src).is_dir() else results_from_api(src))]
+    if not results:
+        raise ConfigError(f"--gather: no finished run under {', '.join([*folders, *wandb_sources])}")
+    return results
+
+
+def run_and_report(grid: GridConfig, cells: list[Cell], *, only: int | None, workers: int, plots: bool) -> None:
+    if only is not None and not 0 <= only < len(cells):
+        raise ConfigError(f"--cell: {only} is not valid; the grid has cells 0..{len(cells) - 1}")
+    if workers < 1:
+        raise ConfigError(f"--workers: {workers} is not valid; use an integer ≥ 1")
+    results = run_grid(grid, cells, only=only, workers=workers)
+    if only is not None:
+        return
+    report(table_folder(grid), results, plots=plots)
+    if cells[0].config.wandb.enabled:
         from lottery.stats import curves
         from lottery.tracking import summary_run
 
         w = cells[0].config.wandb
-        summary_run(grid.name, w.project, w.entity, w.tags, curves(table_dir / "results.csv"), out)
-    return 0
+        summary_run(grid.name, w.project, w.entity, w.tags, curves(table_folder(grid) / "results.csv"),
+                    Path(grid.output_dir))
 
 
 if __name__ == "__main__":

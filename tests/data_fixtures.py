@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lottery.data.idx import write_idx
 
-REAL_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# real data: $LOTTERY_DATA (CI sets it), else ../shared/data beside the repository
+REAL_ROOT = Path(os.environ.get("LOTTERY_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(),
+                                 reason=f"real MNIST not found under {REAL_ROOT} (set $LOTTERY_DATA)")
 
 
 def fake_cifar10(root: Path, per_batch: int = 40, seed: int = 0) -> Path:

@@ -11,11 +11,10 @@ import yaml
 
 from lottery.compare import load_grid, main
 from lottery.tracking import offline_history, rounds_from_wandb
-from tests.data_fixtures import REAL_ROOT
+from tests.data_fixtures import REAL_ROOT, needs_mnist
 from tests.lightning_helpers import crash_at_epoch
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST not beside the repo")
 
 
 def grid_file(tmp_path: Path, out: str, **changes: object) -> Path:

@@ -11,9 +11,7 @@ import torch
 
 from lottery.data import Augment, DataMissingError, TensorBatches, TensorDataModule
 from lottery.data.idx import read_idx, write_idx
-from tests.data_fixtures import REAL_ROOT, fake_cifar10, fake_mnist
-
-needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST not beside the repo")
+from tests.data_fixtures import REAL_ROOT, fake_cifar10, fake_mnist, needs_mnist
 
 
 def test_idx_round_trip_gzipped_and_plain(tmp_path: Path) -> None:

@@ -409,3 +409,22 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path: Path,
         io_.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}, "epoch": 2}, path)
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == [
         "last.ckpt", "last.ckpt.sha256"]  # no temporary left behind, the old pair intact
+
+
+def test_prune_regenerates_each_tensors_w0_once_per_round_not_once_per_member() -> None:
+    from torch import nn
+
+    from lottery.callbacks import LotteryTicket
+    from lottery.init import InitSpec, initialize
+    from lottery.models.stacked import stack
+
+    net = initialize(stack(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), 4),
+                     [InitSpec(seed=s) for s in range(4)])
+    cb = LotteryTicket(rounds=2, criterion="movement", verbose=False)
+    cb.validate(net)
+    cb._start(net)
+    calls = []
+    original = cb.initial
+    cb.initial = lambda module, name, seed_shift=0: calls.append(name) or original(module, name, seed_shift)
+    cb._prune(net)
+    assert sorted(calls) == ["0.weight", "2.weight"]  # 2 tensors × 4 members: 2 regenerations, not 8

@@ -14,10 +14,9 @@ from lottery.compare import main as compare
 from lottery.config import Config, load, resolve
 from lottery.pack import member_epochs, pack_dir, packs, run_pack
 from lottery.runner import run, run_dir
-from tests.data_fixtures import REAL_ROOT, fake_cifar10
+from tests.data_fixtures import REAL_ROOT, fake_cifar10, needs_mnist
 from tests.test_compare import CONFIGS, grid_file
 
-needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST not beside the repo")
 STARTS = [{"scheme": "xavier_normal"}, {"scheme": "kaiming_uniform", "scale": 0.5},
           {"scheme": "xavier_normal", "source": "sobol"}]
 

@@ -13,12 +13,11 @@ from lottery.classifier import Classifier
 from lottery.config import load
 from lottery.runner import run, run_dir
 from lottery.train import main
-from tests.data_fixtures import REAL_ROOT, fake_cifar10
+from tests.data_fixtures import REAL_ROOT, fake_cifar10, needs_mnist
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 QUICK = ["data.train_subset=1200", "data.val_size=300", "data.test_subset=600", "train.progress_bar=false",
          "train.threads=1"]
-needs_mnist = pytest.mark.skipif(not (REAL_ROOT / "MNIST" / "raw").is_dir(), reason="real MNIST not beside the repo")
 
 
 @needs_mnist

@@ -29,7 +29,16 @@ from lottery.callbacks.sleeping import accuracy, sleeping_fractions
 from lottery.generators import stream_key
 from lottery.init import InitSpec, initial_value, initialize, members_of
 from lottery.init.apply import SPEC_ATTR, check_regenerable
-from lottery.pruning import CRITERIA, keep_top, multipliers, pack, score_key, select_global, select_layerwise, unpack
+from lottery.pruning import (
+    CRITERIA,
+    keep_top,
+    multipliers,
+    pack_bits,
+    score_key,
+    select_global,
+    select_layerwise,
+    unpack_bits,
+)
 from lottery.pruning.levels import check_fits, count_levels, load_levels, save_level
 
 log = logging.getLogger("lottery")
@@ -409,7 +418,7 @@ class LotteryTicket(pl.Callback):
                     f"checkpoint mask for {name!r} has shape {tuple(packed['shape'])}, "
                     f"but the parameter has shape {tuple(self._params[name].shape)}"
                 )
-            masks[name] = unpack(packed, self._params[name].device)
+            masks[name] = unpack_bits(packed, self._params[name].device)
         missing = sorted(set(self._params) - set(masks))
         if missing:
             raise ValueError(f"checkpoint has no mask for {missing}")
@@ -614,11 +623,15 @@ class LotteryTicket(pl.Callback):
     def _prune(self, pl_module: nn.Module) -> None:
         score_fn = CRITERIA[self.criterion]
         scores, pooled = {}, {}
+        w0: dict[str, torch.Tensor] = {}  # one tensor's w0 (all members), regenerated once, not once per member
         for name, member in self._units():
             w, m = self._slice(self._params[name].detach(), member), self._slice(self.masks[name], member)
 
             def init(name: str = name, member: int | None = member) -> torch.Tensor:
-                return self._slice(self.initial(pl_module, name), member)
+                if name not in w0:
+                    w0.clear()
+                    w0[name] = self.initial(pl_module, name)
+                return self._slice(w0[name], member)
 
             unit = self._unit(name, member)
             if isinstance(self.prune_seed, int):
@@ -722,7 +735,7 @@ class LotteryTicket(pl.Callback):
             "round": self.round,
             "done": self.done,
             "history": self.history,
-            "masks": {n: pack(m) for n, m in self.masks.items()},
+            "masks": {n: pack_bits(m) for n, m in self.masks.items()},
             "density": self._density,
             "round_start": list(self._round_start),
             "best": self._best,

@@ -65,11 +65,10 @@ class TensorBatches:
         seed: int | Sequence[int] = 0,
         augment: Augment | None = None,
         drop_last: bool = False,
-        name: str = "train",
         chunk: int = 1,
     ) -> None:
         self.x, self.y, self.batch_size = x, y, batch_size
-        self.shuffle, self.seed, self.augment, self.drop_last, self.name = shuffle, seed, augment, drop_last, name
+        self.shuffle, self.seed, self.augment, self.drop_last = shuffle, seed, augment, drop_last
         self.chunk = chunk
         self.epoch = 0
         self.sampler = self  # Lightning calls dataloader.sampler.set_epoch(epoch) at each epoch start

@@ -55,7 +55,6 @@ class TensorDataModule(pl.LightningDataModule):
         self.augment = self.info.augment if augment is None else augment
         self.train_subset, self.test_subset, self.steps_per_call = train_subset, test_subset, steps_per_call
         self.tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._train: TensorBatches | None = None
 
 
     def load(self) -> Arrays:
@@ -99,13 +98,13 @@ class TensorDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         x, y = self.tensors["train"]
         augment = Augment(4, self._fill) if self.augment else None
-        return TensorBatches(x, y, self.batch_size, shuffle=True, seed=self.seed, augment=augment, name="train",
+        return TensorBatches(x, y, self.batch_size, shuffle=True, seed=self.seed, augment=augment,
                              chunk=self.steps_per_call)
 
     def val_dataloader(self) -> list[TensorBatches]:
         """Validation then test: both evaluated at every evaluation, logged as ``val_*`` and ``test_*``."""
         names = [n for n in ("val", "test") if n in self.tensors]
-        return [TensorBatches(*self.tensors[n], self.eval_batch_size, name=n) for n in names]
+        return [TensorBatches(*self.tensors[n], self.eval_batch_size) for n in names]
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self.tensors["test"], self.eval_batch_size, name="test")
+        return TensorBatches(*self.tensors["test"], self.eval_batch_size)

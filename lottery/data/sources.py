@@ -68,7 +68,7 @@ def _find(folders: list[Path], name: str) -> Path | None:
     return None
 
 
-def _download(dataset: str, root: Path, fetch: Callable[[Path], object]) -> tuple[Path | None, str]:
+def _download(root: Path, fetch: Callable[[Path], object]) -> tuple[Path | None, str]:
     """Download into ``root`` (or the user cache when ``root`` is read-only); returns (where, error)."""
     target = root if os.access(root, os.W_OK) else DEFAULT_ROOT
     previous = socket.getdefaulttimeout()
@@ -94,7 +94,7 @@ def _idx_reader(folder: str, system: tuple[str, ...], tv_class: str) -> Callable
         if None in paths and download:
             import torchvision.datasets as tvd
 
-            where, error = _download(folder, root, lambda t: getattr(tvd, tv_class)(str(t), download=True))
+            where, error = _download(root, lambda t: getattr(tvd, tv_class)(str(t), download=True))
             if where is not None:
                 paths = [_find([where / folder / "raw"], f) for f in IDX_FILES]
         if None in paths:
@@ -130,7 +130,7 @@ def read_cifar10(root: Path, download: bool) -> Arrays:
     if not all((folder / f).is_file() for f in CIFAR_FILES) and download:
         import torchvision.datasets as tvd
 
-        where, error = _download("cifar10", root, lambda t: tvd.CIFAR10(str(t), download=True))
+        where, error = _download(root, lambda t: tvd.CIFAR10(str(t), download=True))
         if where is not None:
             folder = where / "cifar-10-batches-py"
     missing = [f for f in CIFAR_FILES if not (folder / f).is_file()]

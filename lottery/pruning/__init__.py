@@ -1,7 +1,7 @@
 """Masks, criteria and selection; nothing here knows about Lightning."""
 
 from lottery.pruning.criteria import CRITERIA, criterion, score_key
-from lottery.pruning.masks import apply_masks, density, multipliers, pack, unpack
+from lottery.pruning.masks import apply_masks, multipliers, pack_bits, unpack_bits
 from lottery.pruning.select import keep_top, select_global, select_layerwise
 
 __all__ = [
@@ -9,11 +9,10 @@ __all__ = [
     "apply_masks",
     "multipliers",
     "criterion",
-    "density",
     "keep_top",
-    "pack",
+    "pack_bits",
     "score_key",
     "select_global",
     "select_layerwise",
-    "unpack",
+    "unpack_bits",
 ]

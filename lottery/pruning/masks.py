@@ -6,13 +6,13 @@ import numpy as np
 import torch
 
 
-def pack(mask: torch.Tensor) -> dict:
+def pack_bits(mask: torch.Tensor) -> dict:
     """Bit-pack a bool mask (1 bit per weight) for checkpoints."""
     bits = np.packbits(mask.detach().cpu().numpy().reshape(-1))
     return {"shape": list(mask.shape), "bits": torch.from_numpy(bits)}
 
 
-def unpack(packed: dict, device: torch.device | str = "cpu") -> torch.Tensor:
+def unpack_bits(packed: dict, device: torch.device | str = "cpu") -> torch.Tensor:
     shape = tuple(packed["shape"])
     n = int(np.prod(shape))
     flat = np.unpackbits(packed["bits"].numpy(), count=n).astype(bool)
@@ -35,8 +35,3 @@ def apply_masks(params: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
     """Zero the pruned weights in place (cheap enough to run after every optimizer step)."""
     if params:
         torch._foreach_mul_(params, multipliers(masks, params))
-
-
-def density(masks: list[torch.Tensor]) -> float:
-    total = sum(m.numel() for m in masks)
-    return sum(int(m.sum()) for m in masks) / total if total else 1.0
