@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import inspect
 import json
 import logging
 import os
@@ -170,19 +171,18 @@ def lottery_callback(cfg: Config, net: nn.Module, members: list[Config] | None =
     sources = [c.prune.masks_from for c in cfgs]
     if any(s is not None for s in sources) and None in sources:
         raise ValueError("prune.masks_from: set for some stacked members but not all")
-    return LotteryTicket(
+    # every PruneConfig field the callback takes, by name (conv_rate reaches it through layer_rates)
+    fields = {k: v for k, v in to_dict(p).items() if k in inspect.signature(LotteryTicket).parameters}
+    return LotteryTicket(**{
+        **fields,
         # init=None: θ0 comes from the spec attached to the network by ``model``, so parameters are named as
         # in the bare network ("0.weight") and ``initialize(net, spec)`` alone reproduces every w0.
-        init=None, init_copy=not all(c.init_spec().regenerable for c in cfgs), rate=p.rate,
-        layer_rates=layer_rates(cfg, net),
-        output_rate=p.output_rate, scope=p.scope, epochs_per_round=p.epochs_per_round, rounds=p.rounds,
-        target_density=p.target_density, criterion=p.criterion, rewind=p.rewind, rewind_step=p.rewind_step,
-        reset_optimizer=p.reset_optimizer, control=p.control, control_seed=p.control_seed,
-        prune_seed=[c.prune.prune_seed for c in members] if members else p.prune_seed,
-        monitor=p.monitor, monitor_mode=p.monitor_mode, sleeping_thresholds=p.sleeping_thresholds,
-        sleeping_relative=p.sleeping_relative, sleeping_check=p.sleeping_check,
-        masks_from=None if sources[0] is None else sources, save_masks=[run_dir(c) / "masks" for c in cfgs],
-    )
+        "init": None, "init_copy": not all(c.init_spec().regenerable for c in cfgs),
+        "layer_rates": layer_rates(cfg, net),
+        "prune_seed": [c.prune.prune_seed for c in members] if members else p.prune_seed,
+        "masks_from": None if sources[0] is None else sources,
+        "save_masks": [run_dir(c) / "masks" for c in cfgs],
+    })
 
 
 def classifier(cfg: Config, dm: TensorDataModule, net: nn.Module) -> Classifier:

@@ -27,7 +27,9 @@ class PlainClassifier(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        self.log("val_acc", (self(x).argmax(-1) == y).float().mean(), prog_bar=True)
+        logits = self(x)
+        self.log("val_loss", nn.functional.cross_entropy(logits, y))
+        self.log("val_acc", (logits.argmax(-1) == y).float().mean(), prog_bar=True)
 
     def configure_optimizers(self):
         if self.optimizer == "adam":

@@ -228,10 +228,27 @@ def test_sleeping_fractions_and_check_are_recorded():
 
 
 def test_best_val_and_early_stopping_epoch():
-    cb = LotteryTicket(rounds=2, epochs_per_round=3, sleeping_thresholds=(), sleeping_relative=())
-    fit(cb)
-    for rec in cb.history:
-        assert 1 <= rec["best_epoch"] <= 3 and rec["best_val_acc"] >= rec["val_acc"] - 1e-9
+    """The recorded best is the round's minimum validation loss, at the epoch where it happened, with the
+    metrics of that epoch (not of the round's end)."""
+
+    class Seen(pl.Callback):
+        def __init__(self):
+            self.epochs = []
+
+        def on_validation_end(self, trainer, pl_module):
+            self.epochs.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")})
+
+    seen = Seen()
+    cb = LotteryTicket(rounds=3, epochs_per_round=4, sleeping_thresholds=(), sleeping_relative=(), verbose=False)
+    fit(cb, PlainClassifier(lr=5e-2), extra=[seen])
+    assert len(seen.epochs) == 12
+    for r, rec in enumerate(cb.history):
+        losses = [e["val_loss"] for e in seen.epochs[4 * r : 4 * r + 4]]
+        best = min(range(4), key=losses.__getitem__)
+        assert rec["best_val_loss"] == losses[best] and rec["best_epoch"] == best + 1
+        assert rec["at_best/val_acc"] == seen.epochs[4 * r + best]["val_acc"]
+        assert rec["val_loss"] == losses[-1]
+    assert {rec["best_epoch"] for rec in cb.history} != {4}, "every best at the round's end: the test proves little"
 
 
 def test_step_rounds_and_rewind_modes():

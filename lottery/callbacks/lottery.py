@@ -150,7 +150,7 @@ class LotteryTicket(pl.Callback):
             ``round-NN.npz``, bit-packed, when the round starts; what ``masks_from`` reads.
         prune_seed: seed of the ``random`` criterion's scores; a sequence gives each stacked member its own.
         monitor / monitor_mode: the validation metric whose best value per round and its epoch are kept
-            (Frankle & Carbin's early-stopping iteration).
+            (Frankle & Carbin's early-stopping iteration: minimum ``val_loss``, the default).
         sleeping_thresholds / sleeping_relative: τ for the sleeping fractions, absolute and × std(θ0).
         sleeping_check: if set, τ at which the sleeping survivors are zeroed and validation accuracy re-measured.
     """
@@ -178,8 +178,8 @@ class LotteryTicket(pl.Callback):
         control: str | None = None,
         control_seed: int = 1_000_003,
         prune_seed: int | Sequence[int] = 0,
-        monitor: str = "val_acc",
-        monitor_mode: str = "max",
+        monitor: str = "val_loss",
+        monitor_mode: str = "min",
         sleeping_thresholds: Sequence[float] = (1e-5, 1e-4, 1e-3),
         sleeping_relative: Sequence[float] = (0.01, 0.1),
         sleeping_check: float | None = None,
