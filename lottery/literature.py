@@ -213,9 +213,10 @@ def wijnja2020(df: Any) -> str:
             d, p, _ = paired(by_seed(g, r69, metric), by_seed(g, 0, metric))
             ok.append((s, d, p))
         holds = [s for s, d, p in ok if d >= 0 or p >= 0.05]
+        partial = f" (only {len(ok)} of the 8 starts finished so far)" if len(ok) < 8 else ""
         claims.append(("tickets ≥ the dense network down to 6.9 %",
                        f"{len(holds)} of {len(ok)} starts not significantly below dense at {remaining(df, r69):.1f} % "
-                       f"(paired t); mean Δ " + ", ".join(f"{s} {100 * d:+.2f}" for s, d, _ in ok) + " pp",
+                       f"(paired t); mean Δ " + ", ".join(f"{s} {100 * d:+.2f}" for s, d, _ in ok) + f" pp{partial}",
                        len(holds) == len(ok)))
     xav = df[df["scheme"].str.startswith("xavier") & np.isclose(df["scale"].astype(float), 1.0)]
     kai = df[df["scheme"].str.startswith("kaiming") & np.isclose(df["scale"].astype(float), 1.0)]
