@@ -1,7 +1,21 @@
 """Datasets as normalised tensors: MNIST, Fashion-MNIST and CIFAR-10 (see ``sources.DATASETS``)."""
 
-from lottery.data.batches import Augment, TensorBatches
-from lottery.data.datamodule import TensorDataModule
+from typing import Any
+
 from lottery.data.sources import DATASETS, ENV_VAR, DataMissingError, resolve_root
 
 __all__ = ["DATASETS", "ENV_VAR", "Augment", "DataMissingError", "TensorBatches", "TensorDataModule", "resolve_root"]
+
+
+def __getattr__(name: str) -> Any:
+    # the Lightning-facing classes load on first use: checking a config (--print-config) needs only the
+    # registry, and importing Lightning costs seconds
+    if name in ("Augment", "TensorBatches"):
+        from lottery.data import batches
+
+        return getattr(batches, name)
+    if name == "TensorDataModule":
+        from lottery.data.datamodule import TensorDataModule
+
+        return TensorDataModule
+    raise AttributeError(f"module 'lottery.data' has no attribute {name!r}")
