@@ -31,6 +31,7 @@ from lottery.init import InitSpec, initial_value, initialize, members_of
 from lottery.init.apply import SPEC_ATTR, check_regenerable
 from lottery.pruning import (
     CRITERIA,
+    apply_multipliers,
     keep_top,
     multipliers,
     pack_bits,
@@ -451,7 +452,7 @@ class LotteryTicket(pl.Callback):
             params = [self._params[n].data for n in names]
             self._hot = (params, multipliers([self.masks[n] for n in names], params))
         if self._hot[0]:
-            torch._foreach_mul_(*self._hot)
+            apply_multipliers(*self._hot)
 
     # ------------------------------------------------------------------ θ0
     def initial(self, pl_module: nn.Module, name: str, seed_shift: int = 0) -> torch.Tensor:
@@ -760,7 +761,7 @@ class LotteryTicket(pl.Callback):
 
         return {
             "masks": size(self.masks),
-            # the hot path's multipliers (float on CPU, built once per round; uint8 views elsewhere: 0 bytes)
+            # the hot path's multipliers: float copies only on CPU without the C kernel; else uint8 views, 0 bytes
             "mask_cache": sum(m.numel() * m.element_size() for m in (self._hot or ((), ()))[1]
                               if m.is_floating_point()),
             "theta0": size(self._copy),

@@ -208,7 +208,29 @@ static PyObject *sobol_fill(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* mask_mul(w_addr, m_addr, n, f64): w[i] = w[i] * m[i] for a 0/1 byte mask, the float multiply torch's
+ * mul_ by a float copy of the mask does (so bit for bit the same, signed zeros included), reading one byte
+ * of mask per weight instead of four. */
+static PyObject *mask_mul(PyObject *self, PyObject *args) {
+    unsigned long long waddr, maddr;
+    Py_ssize_t n;
+    int f64;
+    if (!PyArg_ParseTuple(args, "KKni", &waddr, &maddr, &n, &f64)) return NULL;
+    const uint8_t *m = (const uint8_t *)(uintptr_t)maddr;
+    Py_BEGIN_ALLOW_THREADS
+    if (f64) {
+        double *w = (double *)(uintptr_t)waddr;
+        for (Py_ssize_t i = 0; i < n; i++) w[i] = w[i] * (double)m[i];
+    } else {
+        float *w = (float *)(uintptr_t)waddr;
+        for (Py_ssize_t i = 0; i < n; i++) w[i] = w[i] * (float)m[i];
+    }
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"mask_mul", mask_mul, METH_VARARGS, "Multiply a contiguous float buffer by a 0/1 byte mask in place."},
     {"hash_fill", hash_fill, METH_VARARGS, "Fill a contiguous float buffer from the counter hash."},
     {"sobol_fill", sobol_fill, METH_VARARGS, "Fill a contiguous float buffer from one Sobol' dimension."},
     {NULL, NULL, 0, NULL}};

@@ -41,6 +41,28 @@ def has_kernel() -> bool:
     return _fill is not None
 
 
+def can_mask_mul(w: torch.Tensor) -> bool:
+    """Whether ``mask_mul`` runs the C kernel on ``w`` (a contiguous float32/64 CPU tensor)."""
+    return (_fill is not None and w.device.type == "cpu" and w.is_contiguous()
+            and w.dtype in (torch.float32, torch.float64))
+
+
+def mask_mul(w: torch.Tensor, mask: torch.Tensor) -> None:
+    """``w *= mask`` in place for a bool/uint8 ``mask`` of ``w``'s shape, as a float multiply (bit for bit
+    ``w.mul_(mask.float())``) without the float copy; needs ``can_mask_mul(w)``."""
+    if not (can_mask_mul(w) and mask.is_contiguous() and mask.numel() == w.numel() and mask.element_size() == 1):
+        raise ValueError("mask_mul: needs a contiguous float CPU tensor and a contiguous 1-byte mask of its size")
+    n, f64, width = w.numel(), int(w.dtype == torch.float64), w.element_size()
+    wp, mp = w.data_ptr(), mask.data_ptr()
+    parts = min(torch.get_num_threads(), max(1, n // PARALLEL_MIN))
+    if parts == 1:
+        _fill.mask_mul(wp, mp, n, f64)
+        return
+    bounds = [n * k // parts for k in range(parts + 1)]
+    list(_pool().map(lambda b: _fill.mask_mul(wp + b[0] * width, mp + b[0], b[1] - b[0], f64),
+                     zip(bounds, bounds[1:], strict=False)))  # the kernel releases the GIL
+
+
 def _c_fill(out: torch.Tensor, stream: Stream, transform: Transform, start: int) -> None:
     kernel = getattr(_fill, stream.c_kernel)
     f64 = int(out.dtype == torch.float64)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lottery.generators import can_mask_mul, mask_mul
+
 
 def pack_bits(mask: torch.Tensor) -> dict:
     """Bit-pack a bool mask (1 bit per weight) for checkpoints."""
@@ -20,18 +22,32 @@ def unpack_bits(packed: dict, device: torch.device | str = "cpu") -> torch.Tenso
 
 
 def multipliers(masks: list[torch.Tensor], params: list[torch.Tensor]) -> list[torch.Tensor]:
-    """What ``w *= mask`` multiplies by on the hot path. On CPU, a mask in the weight's dtype: torch's CPU
-    ``mul_`` converts a bool or uint8 operand to float on every call, which at K = 11 stacked LeNets is
-    ≈ 30 % of a step; this costs 4 bytes per prunable weight, built once per round. Elsewhere (CUDA
-    converts inside the kernel) a uint8 view of the bool mask's own storage: no extra memory."""
+    """What ``w *= mask`` multiplies by on the hot path: a uint8 view of the bool mask's own storage (no
+    extra memory) where the C kernel (CPU) or the device (CUDA converts inside its kernel) can take it;
+    else, on CPU without the kernel, a mask in the weight's dtype (4 bytes per weight, built once per
+    round: torch's CPU ``mul_`` converts a bool/uint8 operand on every call, ≈ 30 % of a stacked step)."""
     return [
-        m.to(p.dtype) if p.device.type == "cpu" else m.view(torch.uint8) if m.dtype == torch.bool else m
+        m.to(p.dtype) if p.device.type == "cpu" and not can_mask_mul(p)
+        else m.view(torch.uint8) if m.dtype == torch.bool else m
         for m, p in zip(masks, params, strict=True)
     ]
 
 
 @torch.no_grad()
+def apply_multipliers(params: list[torch.Tensor], mults: list[torch.Tensor]) -> None:
+    """Zero the pruned weights in place, given ``multipliers(masks, params)`` (runs after every step)."""
+    rest = []
+    for p, m in zip(params, mults, strict=True):
+        if m.dtype == torch.uint8 and p.device.type == "cpu":
+            mask_mul(p, m)
+        else:
+            rest.append((p, m))
+    if rest:
+        torch._foreach_mul_([p for p, _ in rest], [m for _, m in rest])
+
+
+@torch.no_grad()
 def apply_masks(params: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
-    """Zero the pruned weights in place (cheap enough to run after every optimizer step)."""
+    """Zero the pruned weights in place."""
     if params:
-        torch._foreach_mul_(params, multipliers(masks, params))
+        apply_multipliers(params, multipliers(masks, params))
