@@ -164,10 +164,27 @@ def test_init_copy_for_torch_source_rewinds_to_the_copy():
 
 
 @pytest.mark.parametrize("criterion", sorted(CRITERIA))
-def test_every_criterion_prunes_to_the_same_density(criterion):
-    cb = LotteryTicket(rounds=2, criterion=criterion, sleeping_thresholds=(), sleeping_relative=())
-    fit(cb)
-    assert int(cb.masks["net.0.weight"].sum()) == round(640 * 0.8)
+def test_every_criterion_keeps_the_highest_scoring_weights(criterion):
+    """Each criterion keeps exactly the top 80 % of its own score (|w|, |w − w0|, |w| − |w0|, |w0|, or the
+    hash's uniforms), computed here from the trained weights and the regenerated w0."""
+    from lottery.pruning import CRITERIA, score_key
+
+    cb = LotteryTicket(init=InitSpec(seed=4), rounds=2, criterion=criterion, sleeping_thresholds=(),
+                       sleeping_relative=(), verbose=False)
+    trained = {}
+
+    class Capture(pl.Callback):  # before the lottery callback: the weights the round ended with
+        def on_validation_end(self, trainer, pl_module):
+            if trainer.current_epoch == 0:
+                trained["w"] = pl_module.net[0].weight.detach().clone()
+
+    model = PlainClassifier()
+    trainer(callbacks=[Capture(), cb]).fit(model, *synthetic())
+    w0 = initial_value(model, "net.0.weight")
+    score = CRITERIA[criterion](trained["w"], lambda: w0, score_key(0, "net.0.weight", 0, 0))
+    mask = cb.masks["net.0.weight"]
+    assert int(mask.sum()) == round(640 * 0.8)
+    assert float(score[mask].min()) >= float(score[~mask].max())
 
 
 def test_movement_criterion_prunes_the_sleeping_weights():
@@ -254,16 +271,37 @@ def test_best_val_and_early_stopping_epoch():
     assert {rec["best_epoch"] for rec in cb.history} != {4}, "every best at the round's end: the test proves little"
 
 
-def test_step_rounds_and_rewind_modes():
+def test_step_rounds_and_rewind_modes(tmp_path):
+    """What each rewind puts back at a round's start: ``step`` the snapshot after step 2, ``lr`` and
+    ``none`` the weights the previous round ended with; always times the new round's masks."""
+    from lottery.pruning.levels import load_levels
+
+    class Weights(pl.Callback):  # listed first: sees each round's end before the lottery callback acts
+        def __init__(self):
+            self.starts, self.ends, self.snapshot = {}, {}, None
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if trainer.global_step % 10 == 0:
+                self.starts[trainer.global_step // 10] = pl_module.net[0].weight.detach().clone()
+
+        def on_train_batch_end(self, trainer, pl_module, *args):
+            w = pl_module.net[0].weight.detach().clone()
+            if trainer.global_step == 2:
+                self.snapshot = w
+            if trainer.global_step % 10 == 0:
+                self.ends[trainer.global_step // 10 - 1] = w
+
     for rewind in ("step", "lr", "none"):
-        cb = LotteryTicket(
-            rounds=3, steps_per_round=10, rewind=rewind, rewind_step=2, sleeping_thresholds=(), sleeping_relative=()
-        )
-        fit(cb, PlainClassifier(scheduler=True), max_epochs=10)
+        seen = Weights()
+        cb = LotteryTicket(rounds=3, steps_per_round=10, rewind=rewind, rewind_step=2, sleeping_thresholds=(),
+                           sleeping_relative=(), save_masks=tmp_path / rewind, verbose=False)
+        fit(cb, PlainClassifier(scheduler=True), extra=[seen], max_epochs=10)
         assert [r["step"] for r in cb.history] == [10, 20, 30], rewind
         assert (cb.state_bytes()["snapshot"] > 0) == (rewind == "step")
-
-
+        masks = load_levels(tmp_path / rewind)
+        for r in (1, 2):
+            back = seen.snapshot if rewind == "step" else seen.ends[r - 1]
+            assert torch.equal(seen.starts[r], back * masks[r]["net.0.weight"]), (rewind, r)
 def test_lr_schedule_is_replayed_after_rewind():
     lrs = []
 
