@@ -115,7 +115,7 @@ def main() -> None:
     print(describe())
     dm = TensorDataModule("mnist", root=root, val_size=5000, download=False)
     dm.prepare()
-    x, y = dm.tensors["train"]
+    x, y = dm.normalized("train"), dm.tensors["train"][1]
     steps = -(-len(x) // 60)
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,7 +39,8 @@ def test_real_mnist_from_a_read_only_gzip_folder() -> None:
     dm.prepare()
     sizes = {k: len(x) for k, (x, _) in dm.tensors.items()}
     assert sizes == {"train": 55000, "val": 5000, "test": 10000}
-    x = dm.tensors["train"][0]
+    assert dm.tensors["train"][0].dtype == torch.uint8  # a quarter of float32's memory
+    x = dm.normalized("train")
     assert abs(x.mean().item()) < 0.01 and abs(x.std().item() - 1) < 0.01  # normalised with MNIST's mean/std
     assert sorted(os.listdir(REAL_ROOT / "MNIST" / "raw")) == before  # nothing extracted next to the .gz files
 
@@ -100,7 +101,7 @@ def test_cifar10_from_the_python_pickles(tmp_path: Path) -> None:
         "train": (90, 3, 32, 32), "val": (10, 3, 32, 32), "test": (20, 3, 32, 32)}
     xb, yb = next(iter(dm.train_dataloader()))
     assert xb.shape == (60, 3, 32, 32) and yb.dtype == torch.int64
-    assert not torch.equal(xb, dm.tensors["train"][0][:60])
+    assert xb.dtype == torch.float32 and not torch.equal(xb, dm.normalized("train")[:60])
 
 
 def test_fashion_mnist_from_the_debian_package_folder(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Batches sliced from one normalised, device-resident tensor: ``randperm`` + ``index_select``, no
-per-sample Python, no DataLoader workers (per-sample PIL transforms were ≈ 2/3 of OpenLTH's step time).
+"""Batches sliced from one device-resident tensor (uint8 images, normalised per batch): ``randperm`` +
+``index_select``, no per-sample Python, no DataLoader workers (per-sample PIL transforms were ≈ 2/3 of
+OpenLTH's step time).
 
 The order of epoch ``e`` is a pure function of ``(seed, e)``; Lightning hands the epoch over through
 ``sampler.set_epoch`` as it does for a ``DistributedSampler``, so a run resumed from a checkpoint sees the
@@ -12,7 +13,7 @@ batch is shared (``[B, …]``, and the stacked model broadcasts it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -24,7 +25,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 class Augment:
-    """Random crop with zero padding (in pixel space: ``fill`` is the normalised black) and horizontal flip."""
+    """Random crop with padding by ``fill`` (per channel: uint8 0 for black) and horizontal flip."""
 
     def __init__(self, pad: int, fill: torch.Tensor, flip: bool = True) -> None:
         self.pad, self.fill, self.flip = pad, fill, flip
@@ -66,10 +67,11 @@ class TensorBatches:
         augment: Augment | None = None,
         drop_last: bool = False,
         chunk: int = 1,
+        normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.seed, self.augment, self.drop_last = shuffle, seed, augment, drop_last
-        self.chunk = chunk
+        self.chunk, self.normalize = chunk, normalize
         self.epoch = 0
         self.sampler = self  # Lightning calls dataloader.sampler.set_epoch(epoch) at each epoch start
         self.batch_sampler = None  # (and inspects these two attributes as it would a DataLoader's)
@@ -112,7 +114,7 @@ class TensorBatches:
             yb = self.y.index_select(0, idx.reshape(-1)).view(k, idx.shape[1])
             if self.augment is not None:
                 xb = torch.stack([self.augment(xb[m], g) for m, g in enumerate(gens)])
-            yield xb, yb
+            yield (xb if self.normalize is None else self.normalize(xb)), yb
 
     def _shared_batches(self, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n, bs = len(self.x), self.batch_size
@@ -126,4 +128,4 @@ class TensorBatches:
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if self.augment is not None:
                 xb = self.augment(xb, g)
-            yield xb, yb
+            yield (xb if self.normalize is None else self.normalize(xb)), yb

@@ -1,4 +1,4 @@
-"""One LightningDataModule for every registered dataset, holding the data as normalised tensors."""
+"""One LightningDataModule for every registered dataset, holding the images as uint8 tensors."""
 
 from __future__ import annotations
 
@@ -73,38 +73,44 @@ class TensorDataModule(pl.LightningDataModule):
         val_idx, train_idx = perm[: self.val_size], perm[self.val_size :].sort().values
         train_idx = train_idx[: self.train_subset] if self.train_subset else train_idx
         test = slice(0, self.test_subset) if self.test_subset else slice(None)
-        mean = torch.tensor(self.info.mean).view(1, -1, 1, 1)
-        std = torch.tensor(self.info.std).view(1, -1, 1, 1)
-
-        def norm(x: torch.Tensor) -> torch.Tensor:
-            return ((x.float() / 255 - mean) / std).to(device).contiguous()
-
-        self.tensors["train"] = norm(arrays.train_x[train_idx]), arrays.train_y[train_idx].to(device)
+        # images stay uint8 (a quarter of float32's memory); batches are normalised as they are drawn, which
+        # gives bit for bit the values normalising everything up front gives (elementwise float ops)
+        self.tensors["train"] = arrays.train_x[train_idx].to(device), arrays.train_y[train_idx].to(device)
         if self.val_size:
-            self.tensors["val"] = norm(arrays.train_x[val_idx.sort().values]), arrays.train_y[val_idx.sort().values].to(
-                device)
-        self.tensors["test"] = norm(arrays.test_x[test]), arrays.test_y[test].to(device)
-        self._fill = (-mean / std).flatten().to(device)
+            val = val_idx.sort().values
+            self.tensors["val"] = arrays.train_x[val].to(device), arrays.train_y[val].to(device)
+        self.tensors["test"] = arrays.test_x[test].to(device), arrays.test_y[test].to(device)
+        self._mean = torch.tensor(self.info.mean).view(1, -1, 1, 1).to(device)
+        self._std = torch.tensor(self.info.std).view(1, -1, 1, 1).to(device)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 images (``[…, C, H, W]``) as the network sees them: ``(x / 255 − mean) / std``."""
+        return (x.float() / 255 - self._mean) / self._std
+
+    def normalized(self, name: str) -> torch.Tensor:
+        """A whole split, normalised (a float copy: for inspection and benchmarks, not the training path)."""
+        return self.normalize(self.tensors[name][0]).contiguous()
 
     def setup(self, stage: str) -> None:
         device = self.device
         if device is None:
             device = self.trainer.strategy.root_device if self.trainer is not None else "cpu"
         self.prepare(device)
-        if self._fill.device != torch.device(device):  # prepared early on the CPU; move once, keep it there
+        if self._mean.device != torch.device(device):  # prepared early on the CPU; move once, keep it there
             self.tensors = {k: (x.to(device), y.to(device)) for k, (x, y) in self.tensors.items()}
-            self._fill = self._fill.to(device)
+            self._mean, self._std = self._mean.to(device), self._std.to(device)
 
     def train_dataloader(self) -> TensorBatches:
         x, y = self.tensors["train"]
-        augment = Augment(4, self._fill) if self.augment else None
+        # crops pad with black: uint8 0, whose normalised value is the -mean/std of padding after normalising
+        augment = Augment(4, torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)) if self.augment else None
         return TensorBatches(x, y, self.batch_size, shuffle=True, seed=self.seed, augment=augment,
-                             chunk=self.steps_per_call)
+                             chunk=self.steps_per_call, normalize=self.normalize)
 
     def val_dataloader(self) -> list[TensorBatches]:
         """Validation then test: both evaluated at every evaluation, logged as ``val_*`` and ``test_*``."""
         names = [n for n in ("val", "test") if n in self.tensors]
-        return [TensorBatches(*self.tensors[n], self.eval_batch_size) for n in names]
+        return [TensorBatches(*self.tensors[n], self.eval_batch_size, normalize=self.normalize) for n in names]
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self.tensors["test"], self.eval_batch_size)
+        return TensorBatches(*self.tensors["test"], self.eval_batch_size, normalize=self.normalize)
