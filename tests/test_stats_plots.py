@@ -61,7 +61,13 @@ def test_plot_cli_writes_png_and_svg(tmp_path: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         text = svg.read_text()
         assert "<svg" in text and "good (n=6)" in text and "% of weights remaining" in text
-    assert "dense (mean" in (tmp_path / "fig" / "accuracy.svg").read_text()
+    import pandas as pd
+
+    df = pd.read_csv(table)
+    for name, column in (("accuracy", "test_acc"), ("accuracy_at_best", "test_acc_at_best")):
+        dense = 100 * df[df["round"] == 0][column].mean()  # the dashed line is the data's, not a constant
+        assert f"dense (mean {dense:.2f} %)" in (tmp_path / "fig" / f"{name}.svg").read_text(), name
+    assert "early-stopping epoch" in (tmp_path / "fig" / "accuracy_at_best.svg").read_text()
 
 
 def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
