@@ -133,5 +133,5 @@ def test_root_from_config_or_environment_and_bad_roots(tmp_path: Path, monkeypat
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataMissingError, match="data.root: '.*file' is not a readable directory"):
         TensorDataModule("mnist", root=tmp_path / "file")
-    with pytest.raises(ValueError, match="data.val_size: 20 is not valid; use 0 ≤ val_size < 20"):
+    with pytest.raises(ValueError, match="data.val_size: 20 is not valid; use a count of training images in 0..19"):
         TensorDataModule("mnist", root=tmp_path / "here", val_size=20, download=False).prepare()

@@ -323,7 +323,7 @@ def test_target_density_sets_the_number_of_rounds():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"rate": 1.0}, r"rate: 1.0 is not valid; a pruning rate must be in \[0, 1\)"),
+        ({"rate": 1.0}, r"rate: 1.0 is not valid; use a fraction in \[0, 1\)"),
         ({"rate": -0.1}, r"rate: -0.1 is not valid"),
         ({"output_rate": 2}, r"output_rate: 2 is not valid"),
         ({"criterion": "biggest"}, r"criterion: 'biggest' is not valid; choose one of .*magnitude"),

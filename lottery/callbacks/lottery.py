@@ -25,6 +25,7 @@ from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch import nn
 
+from lottery import checks
 from lottery.callbacks.sleeping import accuracy, sleeping_fractions
 from lottery.generators import stream_key
 from lottery.init import InitSpec, initial_value, initialize, members_of
@@ -76,20 +77,13 @@ def _paths(value: PathLike | Sequence[PathLike] | None) -> list[PathLike] | None
     return [value] if isinstance(value, (str, os.PathLike)) else list(value)
 
 
-def _check_rate(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{field}: {value!r} is not valid; a pruning rate must be in [0, 1)")
-    return float(value)
+def _rate(field: str, value: object) -> float:
+    checks.fraction(field, value)
+    return float(value)  # type: ignore[arg-type]
 
 
-def _check_choice(field: str, value: object, choices: Sequence) -> None:
-    if value not in choices:
-        raise ValueError(f"{field}: {value!r} is not valid; choose one of {', '.join(map(str, choices))}")
-
-
-def _positive(field: str, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"{field}: {value!r} is not valid; use an integer ≥ 1")
+def _positive_int(field: str, value: int | None) -> None:
+    checks.at_least(field, value, 1, "an integer")
 
 
 def _is_eval_metric(key: str) -> bool:
@@ -188,21 +182,21 @@ class LotteryTicket(pl.Callback):
         save_masks: PathLike | Sequence[PathLike] | None = None,
         verbose: bool = True,
     ) -> None:
-        self.rate = _check_rate("rate", rate)
-        self.layer_rates = {k: _check_rate(f"layer_rates[{k!r}]", v) for k, v in (layer_rates or {}).items()}
-        self.output_rate = None if output_rate is None else _check_rate("output_rate", output_rate)
-        _check_choice("scope", scope, SCOPES)
-        _check_choice("criterion", criterion, sorted(CRITERIA))
-        _check_choice("rewind", rewind, REWINDS)
-        _check_choice("control", control, CONTROLS)
-        _check_choice("monitor_mode", monitor_mode, ("max", "min"))
+        self.rate = _rate("rate", rate)
+        self.layer_rates = {k: _rate(f"layer_rates[{k!r}]", v) for k, v in (layer_rates or {}).items()}
+        self.output_rate = None if output_rate is None else _rate("output_rate", output_rate)
+        checks.choice("scope", scope, SCOPES)
+        checks.choice("criterion", criterion, sorted(CRITERIA))
+        checks.choice("rewind", rewind, REWINDS)
+        checks.choice("control", control, CONTROLS)
+        checks.choice("monitor_mode", monitor_mode, ("max", "min"))
         if steps_per_round is not None:
             epochs_per_round = None
         if (epochs_per_round is None) == (steps_per_round is None):
             raise ValueError("give exactly one of epochs_per_round and steps_per_round")
-        _positive("epochs_per_round", epochs_per_round)
-        _positive("steps_per_round", steps_per_round)
-        _positive("rounds", rounds)
+        _positive_int("epochs_per_round", epochs_per_round)
+        _positive_int("steps_per_round", steps_per_round)
+        _positive_int("rounds", rounds)
         sources = _paths(masks_from)
         if sources is not None:
             if not sources:
@@ -221,8 +215,7 @@ class LotteryTicket(pl.Callback):
             raise ValueError(f"target_density: {target_density!r} is not valid; use a fraction in (0, 1)")
         if init is not None and not isinstance(init, InitSpec):
             raise ValueError(f"init: expected an InitSpec, got {type(init).__name__}")
-        if rewind_step < 0:
-            raise ValueError(f"rewind_step: {rewind_step!r} is not valid; use a step ≥ 0")
+        checks.at_least("rewind_step", rewind_step, 0, "an integer step")
         self.init, self.init_copy, self.parameters = init, init_copy, parameters
         self.output_layer = output_layer
         self._output: str | None = None  # the output layer's tensor, resolved at fit start

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lottery import checks
 from lottery.config.typed import ConfigError, non_defaults
 
 
@@ -153,22 +154,23 @@ class Config:
 
 
 _NAME = re.compile(r"[A-Za-z0-9._+-]+")
-MAX_SEED = (1 << 63) - 1  # seeds feed the 64-bit hash with one bit to spare (as lottery.init.spec)
 MAX_ROUNDS, MAX_EPOCHS = 10_000, 1_000_000
 
 
-def _at_least(field_name: str, value: int | float | None, low: int | float, what: str = "") -> None:
-    if value is not None and value < low:
-        raise ConfigError(f"{field_name}: {value!r} is not valid; use {what or 'a value'} ≥ {low}")
-
-
-def _fraction(field_name: str, value: float | None, closed_low: bool = True) -> None:
-    if value is not None and not ((0 <= value < 1) if closed_low else (0 < value < 1)):
-        raise ConfigError(f"{field_name}: {value!r} is not valid; use a fraction in {'[' if closed_low else '('}0, 1)")
+_at_least, _fraction = checks.at_least, checks.fraction
 
 
 def validate(cfg: Config) -> None:
     """The checks beyond types: registries, ranges, consistency. Raises ``ConfigError``."""
+    try:
+        _validate(cfg)
+    except ConfigError:
+        raise
+    except ValueError as e:  # lottery.checks and the registries speak ValueError
+        raise ConfigError(str(e)) from None
+
+
+def _validate(cfg: Config) -> None:
     from lottery.data import DATASETS
     from lottery.models import resolve
     from lottery.pruning import CRITERIA
@@ -181,8 +183,7 @@ def validate(cfg: Config) -> None:
     _at_least("data.val_size", d.val_size, 0, "an integer")
     for name, value in (("seed", cfg.seed), ("init.seed", cfg.init.seed), ("data.split_seed", d.split_seed),
                         ("prune.control_seed", cfg.prune.control_seed), ("prune.prune_seed", cfg.prune.prune_seed)):
-        if value is not None and not 0 <= value <= MAX_SEED:
-            raise ConfigError(f"{name}: {value!r} is not valid; use an integer in 0..{MAX_SEED}")
+        checks.seed(name, value)
     if not _NAME.fullmatch(cfg.name) or set(cfg.name) == {"."}:
         raise ConfigError(f"name: {cfg.name!r} is not valid; use letters, digits, '.', '_', '+' and '-' (it names "
                           "a folder inside output_dir: no path separators, no '..')")
@@ -210,8 +211,7 @@ def validate(cfg: Config) -> None:
     _at_least("prune.epochs_per_round", p.epochs_per_round, 1, "an integer")
     for name, value, limit in (("prune.rounds", p.rounds, MAX_ROUNDS), ("prune.epochs_per_round",
                                p.epochs_per_round, MAX_EPOCHS), ("train.steps_per_call", t.steps_per_call, MAX_EPOCHS)):
-        if value is not None and value > limit:
-            raise ConfigError(f"{name}: {value!r} is not valid; use an integer in 1..{limit}")
+        checks.in_range(name, value, 1, limit)
     for name in ("sleeping_thresholds", "sleeping_relative"):
         for i, tau in enumerate(getattr(p, name)):
             _at_least(f"prune.{name}[{i}]", tau, 0, "a threshold")

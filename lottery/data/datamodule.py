@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 import torch
 
+from lottery import checks
 from lottery.data.batches import Augment, TensorBatches
 from lottery.data.sources import DATASETS, Arrays, resolve_root
 
@@ -46,8 +47,7 @@ class TensorDataModule(pl.LightningDataModule):
         steps_per_call: int = 1,
     ) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"data.dataset: {dataset!r} is not valid; choose one of {', '.join(sorted(DATASETS))}")
+        checks.choice("data.dataset", dataset, sorted(DATASETS))
         self.dataset, self.info = dataset, DATASETS[dataset]
         self.root = resolve_root(root)
         self.batch_size, self.eval_batch_size, self.val_size = batch_size, eval_batch_size, val_size
@@ -67,8 +67,7 @@ class TensorDataModule(pl.LightningDataModule):
             return
         arrays = self.load()
         n = len(arrays.train_x)
-        if not 0 <= self.val_size < n:
-            raise ValueError(f"data.val_size: {self.val_size} is not valid; use 0 ≤ val_size < {n} (training images)")
+        checks.in_range("data.val_size", self.val_size, 0, n - 1, "a count of training images")
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = perm[: self.val_size], perm[self.val_size :].sort().values
         train_idx = train_idx[: self.train_subset] if self.train_subset else train_idx

@@ -6,14 +6,16 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from lottery import checks
+
 SOURCES = ("hash", "sobol", "sobol-paper", "torch")
 BIAS_RULES = ("zeros", "torch")
-MAX_SEED = (1 << 63) - 1
+MAX_SEED = checks.MAX_SEED
 SOBOL_DIMS = 21201
 
 
 def choice_error(field: str, value: object, choices: Any) -> ValueError:
-    return ValueError(f"{field}: {value!r} is not valid; choose one of {', '.join(map(str, choices))}")
+    return checks.invalid(field, value, f"choose one of {', '.join(map(str, choices))}")
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,7 @@ class InitSpec:
     def __post_init__(self) -> None:
         from lottery.init.schemes import SCHEMES
 
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise ValueError(f"init.seed: {self.seed!r} is not valid; use an integer in 0..{MAX_SEED}")
+        checks.seed("init.seed", self.seed)
         if self.scheme not in SCHEMES:
             raise choice_error("init.scheme", self.scheme, sorted(SCHEMES))
         if self.source not in SOURCES:
