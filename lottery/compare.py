@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.add_argument("--workers", type=int, default=1,
                    help="cells run in parallel processes of one thread each (pays on many-core machines)")
-    args = p.parse_args(argv)
+    args = p.parse_intermixed_args(argv)  # overrides may come after the options
     setup()
     return run_cli(lambda: _body(args))
 

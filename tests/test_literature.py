@@ -61,3 +61,14 @@ def test_wijnja2020_reports_partial_grids_as_not_measured(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("target", "expected"), [(100, 0), (21.1, 7), (3.6, 15), (0.01, None)])
 def test_nearest_round(target: float, expected: int | None) -> None:
     assert nearest_round(fc_table(0, 0), target) == expected
+
+
+@pytest.mark.parametrize(("gain", "verdict"), [(0.01, "**agrees**"), (-0.01, "**does not agree**")])
+def test_sobol_page_reports_direction_and_verdict(gain: float, verdict: str) -> None:
+    df = fc_table(0.0, 0.0, rounds=6)
+    df = df[df["control"] == "ticket"].assign(scheme="xavier_normal", scale=1.0, source="hash")
+    other = df.assign(source="sobol", test_acc=df["test_acc"] + gain, run=df["run"] + "-s")
+    text = PAPERS["sobol"](pd.concat([df, other]))
+    row = next(line for line in text.splitlines() if line.startswith("| QRNG"))
+    assert row.endswith(f"{verdict} |")
+    assert f"sobol {'above' if gain > 0 else 'below'} hash by 1.00 pp" in text
