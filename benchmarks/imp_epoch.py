@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import ModelPruning
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe, sync  # noqa: E402
+from machine import each_device, parser, sync  # noqa: E402
 
 from lottery.callbacks import LotteryTicket  # noqa: E402
 from lottery.init import InitSpec, initialize  # noqa: E402
@@ -177,15 +177,7 @@ def state_bytes(model: nn.Module, pruning: str | None, cb) -> dict[str, int]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=1000)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--device", choices=["cpu", "cuda"], nargs="+",
-                   default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    args = p.parse_args()
-    print(describe())
-    for device in args.device:
-        table(device, args)
+    each_device(parser(__doc__, steps=1000).parse_args(), table)
 
 
 def table(device: str, args: argparse.Namespace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import time
@@ -35,3 +36,19 @@ def best_time(fn: Callable[[], object], repeats: int = 5, device: str = "cpu") -
         sync(device)
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def parser(doc: str | None, steps: int) -> argparse.ArgumentParser:
+    """``--steps``, ``--repeats`` and ``--device`` (every device present by default)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=steps)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", choices=["cpu", "cuda"], nargs="+",
+                   default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    return p
+
+
+def each_device(args: argparse.Namespace, table: Callable[[str, argparse.Namespace], None]) -> None:
+    print(describe())
+    for device in args.device:
+        table(device, args)

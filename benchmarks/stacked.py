@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe, sync  # noqa: E402
+from machine import each_device, parser, sync  # noqa: E402
 
 from lottery.init import InitSpec, initialize  # noqa: E402
 from lottery.models import build  # noqa: E402
@@ -87,16 +87,9 @@ def products(k: int, steps: int, exact: bool, device: str = "cpu") -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=3)
+    p = parser(__doc__, steps=200)
     p.add_argument("--members", type=int, nargs="+", default=[1, 4, 11, 22])
-    p.add_argument("--device", choices=["cpu", "cuda"], nargs="+",
-                   default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    args = p.parse_args()
-    print(describe())
-    for device in args.device:
-        table(device, args)
+    each_device(p.parse_args(), table)
 
 
 def table(device: str, args: argparse.Namespace) -> None:
