@@ -211,3 +211,14 @@ def test_controls_axis_and_committed_records(tmp_path: Path, monkeypatch: pytest
     assert (tmp_path / "res-packed" / "results.csv").read_text() == table
     bad = grid_file(tmp_path, "bad", controls=["shuffle"])
     assert main([str(bad)]) == 2
+
+
+def test_overrides_may_follow_the_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lottery.train import main as train
+
+    path = grid_file(tmp_path, "mixed")
+    assert main([str(path), "--list", "seeds=[7]"]) == 0  # argparse alone would refuse this order
+    listed = capsys.readouterr().out.strip().splitlines()
+    assert len(listed) == 2 and all(line.split("\t")[1].endswith("seed 7") for line in listed)
+    assert train([str(CONFIGS / "lenet300_mnist.yaml"), "--print-config", "prune.rounds=3"]) == 0
+    assert "  rounds: 3\n" in capsys.readouterr().out
