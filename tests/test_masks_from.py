@@ -176,3 +176,17 @@ def test_reinit_control_resumed_mid_run_ends_identical(ticket, tmp_path: Path, m
     control_w0 = _w0(3 + 1_000_003)  # the resumed rounds still rewind to the control seed's w0
     mask = _levels(path)[ROUNDS - 1]["model.1.weight"]
     assert torch.equal(probe.weights[-1]["1.weight"], control_w0["1.weight"] * mask)
+
+
+def test_the_callback_names_an_empty_or_missing_source(tmp_path: Path) -> None:
+    from lottery.callbacks import LotteryTicket
+    from lottery.pruning.levels import MaskSourceError
+
+    (tmp_path / "empty" / "masks").mkdir(parents=True)
+    with pytest.raises(MaskSourceError, match="holds no masks"):
+        LotteryTicket(masks_from=tmp_path / "empty")
+    with pytest.raises(MaskSourceError, match="does not exist"):
+        LotteryTicket(masks_from=tmp_path / "nowhere")
+    for r in range(3):
+        save_level(tmp_path / "three" / "masks", r, {"w": torch.ones(2, 2, dtype=torch.bool)})
+    assert LotteryTicket(masks_from=tmp_path / "three").rounds == 3  # rounds default to the source's levels

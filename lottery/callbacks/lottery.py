@@ -208,7 +208,9 @@ class LotteryTicket(pl.Callback):
                 raise ValueError(f"masks_from: needs rewind='init' or 'step' (each level trains from the start), "
                                  f"not {rewind!r}")
             if rounds is None:
-                rounds = min(count_levels(src) for src in sources) or None
+                for src in sources:
+                    load_levels(src, 1)  # a missing or empty source is named here, not as "no rounds given"
+                rounds = min(count_levels(src) for src in sources)
         if (rounds is None) == (target_density is None):
             raise ValueError("give exactly one of rounds (training rounds, dense one included) and target_density")
         if target_density is not None and not 0 < target_density < 1:
