@@ -85,3 +85,15 @@ def test_global_selection_uses_one_threshold_across_tensors() -> None:
     a, b = torch.tensor([1.0, 5.0, 6.0, 7.0]), torch.tensor([0.1, 0.2, 0.3, 8.0])
     new_a, new_b = select_global([a, b], masks, 0.5)
     assert new_a.tolist() == [False, True, True, True] and new_b.tolist() == [False, False, False, True]
+
+
+def test_a_damaged_level_file_is_named(tmp_path) -> None:
+    import numpy as np
+
+    from lottery.pruning.levels import MaskSourceError, level_path, load_levels, save_level
+
+    save_level(tmp_path, 0, {"w": torch.ones(5, 7, dtype=torch.bool)})
+    assert torch.equal(load_levels(tmp_path)[0]["w"], torch.ones(5, 7, dtype=torch.bool))
+    np.savez(level_path(tmp_path, 0), **{"w": np.zeros(2, dtype=np.uint8), "w::shape": np.array([5, 7])})
+    with pytest.raises(MaskSourceError, match=r"round-00.npz: the mask of 'w' is damaged \(a packed mask of shape"):
+        load_levels(tmp_path)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from lottery.atomic import write_bytes
+from lottery.pruning.masks import pack_bits, unpack_bits
 
 _LEVEL = re.compile(r"^round-(\d+)\.npz$")
 
@@ -32,8 +33,9 @@ def level_path(folder: str | Path, level: int) -> Path:
 def save_level(folder: str | Path, level: int, masks: Mapping[str, torch.Tensor]) -> None:
     arrays: dict[str, np.ndarray] = {}
     for name, mask in masks.items():
-        arrays[name] = np.packbits(mask.detach().cpu().numpy().reshape(-1))
-        arrays[f"{name}::shape"] = np.asarray(mask.shape, dtype=np.int64)
+        packed = pack_bits(mask)
+        arrays[name] = packed["bits"].numpy()
+        arrays[f"{name}::shape"] = np.asarray(packed["shape"], dtype=np.int64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     write_bytes(level_path(folder, level), buf.getvalue())
@@ -78,12 +80,10 @@ def load_levels(source: str | Path, rounds: int | None = None) -> list[dict[str,
             raise MaskSourceError(f"masks_from: {path} cannot be read ({e}); delete the run and rerun it") from None
         masks = {}
         for name in (k for k in arrays if not k.endswith("::shape")):
-            shape = tuple(int(s) for s in arrays.get(f"{name}::shape", ()))
-            count = int(np.prod(shape)) if shape else -1
-            if count < 0 or arrays[name].size * 8 < count:
-                raise MaskSourceError(f"masks_from: {path}: the mask of {name!r} is truncated or has no shape")
-            bits = np.unpackbits(arrays[name], count=count).astype(bool)
-            masks[name] = torch.from_numpy(bits).reshape(shape)
+            try:
+                masks[name] = unpack_bits({"shape": arrays[f"{name}::shape"], "bits": arrays[name]})
+            except (KeyError, ValueError) as e:
+                raise MaskSourceError(f"masks_from: {path}: the mask of {name!r} is damaged ({e})") from None
         out.append(masks)
     return out
 

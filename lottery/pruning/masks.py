@@ -15,9 +15,12 @@ def pack_bits(mask: torch.Tensor) -> dict:
 
 
 def unpack_bits(packed: dict, device: torch.device | str = "cpu") -> torch.Tensor:
-    shape = tuple(packed["shape"])
+    shape = tuple(int(s) for s in packed["shape"])
     n = int(np.prod(shape))
-    flat = np.unpackbits(packed["bits"].numpy(), count=n).astype(bool)
+    bits = np.asarray(packed["bits"])
+    if bits.size * 8 < n or bits.size > (n + 7) // 8:  # np.unpackbits would pad a short buffer with zeros
+        raise ValueError(f"a packed mask of shape {shape} needs {(n + 7) // 8} bytes, got {bits.size}")
+    flat = np.unpackbits(bits, count=n).astype(bool)
     return torch.from_numpy(flat).reshape(shape).to(device)
 
 
