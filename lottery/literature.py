@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats as sps
 
 from lottery.atomic import write_text
-from lottery.stats import holm
+from lottery.stats import holm, two_sample_tests
 
 PAPERS: dict[str, Callable[[Any], str]] = {}
 
@@ -52,9 +52,8 @@ def welch(a: dict[int, float], b: dict[int, float]) -> tuple[float, float]:
     x, y = np.array(list(a.values())), np.array(list(b.values()))
     if len(x) < 2 or len(y) < 2:
         return math.nan, math.nan
-    with np.errstate(all="ignore"):
-        return (float(sps.ttest_ind(x, y, equal_var=False).pvalue),
-                float(sps.mannwhitneyu(x, y, alternative="two-sided").pvalue))
+    t, u = two_sample_tests(x, y)
+    return float(t.pvalue), float(u.pvalue)
 
 
 def paired(a: dict[int, float], b: dict[int, float]) -> tuple[float, float, int]:
@@ -224,9 +223,9 @@ def wijnja2020(df: Any) -> str:
     if len(xav) and len(kai) and below:
         res = []
         for r in below:
-            a, b = xav[xav["round"] == r][metric], kai[kai["round"] == r][metric]
-            p = float(sps.ttest_ind(a, b, equal_var=False).pvalue) if len(a) > 1 and len(b) > 1 else math.nan
-            res.append((r, a.mean() - b.mean(), p))
+            a, b = xav[xav["round"] == r][metric].to_numpy(), kai[kai["round"] == r][metric].to_numpy()
+            t, _ = two_sample_tests(a, b)
+            res.append((r, a.mean() - b.mean(), float(t.pvalue) if t else math.nan))
         adj = holm([p for _, _, p in res])
         wins = [r for (r, d, _), p in zip(res, adj, strict=True) if d > 0 and p < 0.05]
         claims.append(("below 3.5 % Xavier beats Kaiming (normal and uniform pooled)",

@@ -55,6 +55,15 @@ def win_rate(a: dict[int, float], b: dict[int, float]) -> float:
     return sum(1.0 if a[s] > b[s] else 0.5 if a[s] == b[s] else 0.0 for s in shared) / len(shared)
 
 
+def two_sample_tests(a: np.ndarray, b: np.ndarray) -> tuple[Any, Any]:
+    """Welch's t-test (None with fewer than 2 values a side) and two-sided Mann–Whitney U (None when a
+    side is empty), scipy's result objects."""
+    with np.errstate(all="ignore"):
+        welch = sps.ttest_ind(a, b, equal_var=False) if len(a) > 1 and len(b) > 1 else None
+        mwu = sps.mannwhitneyu(a, b, alternative="two-sided") if len(a) and len(b) else None
+    return welch, mwu
+
+
 def pairwise(df: Any, metric: str = "test_acc") -> list[dict[str, Any]]:
     """One record per (model, round, pair of starts)."""
     rows: list[dict[str, Any]] = []
@@ -64,9 +73,7 @@ def pairwise(df: Any, metric: str = "test_acc") -> list[dict[str, Any]]:
         block = []
         for sa, sb in itertools.combinations(sorted(by_start), 2):
             a, b = np.array(list(by_start[sa].values())), np.array(list(by_start[sb].values()))
-            with np.errstate(all="ignore"):
-                welch = sps.ttest_ind(a, b, equal_var=False) if len(a) > 1 and len(b) > 1 else None
-                mwu = sps.mannwhitneyu(a, b, alternative="two-sided") if len(a) and len(b) else None
+            welch, mwu = two_sample_tests(a, b)
             block.append({
                 "model": model, "round": int(rnd), "remaining_pct": remaining, "start_a": sa, "start_b": sb,
                 "n_a": len(a), "n_b": len(b), "mean_a": a.mean(), "mean_b": b.mean(), "diff": a.mean() - b.mean(),
