@@ -32,9 +32,8 @@ from lottery.init import InitSpec, initial_value, initialize, members_of
 from lottery.init.apply import SPEC_ATTR, check_regenerable
 from lottery.pruning import (
     CRITERIA,
-    apply_multipliers,
+    MaskedMultiply,
     keep_top,
-    multipliers,
     pack_bits,
     score_key,
     select_global,
@@ -251,7 +250,7 @@ class LotteryTicket(pl.Callback):
         self._hooks: list[Any] = []
         self._owner: tuple[str, nn.Module] | None = None
         self._params: dict[str, nn.Parameter] = {}
-        self._hot: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._hot: MaskedMultiply | None = None
 
     # ------------------------------------------------------------------ set-up
     def _select_parameters(self, module: nn.Module) -> list[str]:
@@ -442,12 +441,10 @@ class LotteryTicket(pl.Callback):
 
     # ------------------------------------------------------------------ hot path
     def _apply(self) -> None:
-        if self._hot is None:  # cached: this runs after every optimizer step; all-ones masks are skipped
-            names = [n for n, m in self.masks.items() if not bool(m.all())]
-            params = [self._params[n].data for n in names]
-            self._hot = (params, multipliers([self.masks[n] for n in names], params))
-        if self._hot[0]:
-            apply_multipliers(*self._hot)
+        if self._hot is None:  # planned once per round: this runs after every optimizer step
+            names = [n for n, m in self.masks.items() if not bool(m.all())]  # all-ones masks are skipped
+            self._hot = MaskedMultiply([self._params[n].data for n in names], [self.masks[n] for n in names])
+        self._hot()
 
     # ------------------------------------------------------------------ θ0
     def initial(self, pl_module: nn.Module, name: str, seed_shift: int = 0) -> torch.Tensor:
@@ -756,9 +753,8 @@ class LotteryTicket(pl.Callback):
 
         return {
             "masks": size(self.masks),
-            # the hot path's multipliers: float copies only on CPU without the C kernel; else uint8 views, 0 bytes
-            "mask_cache": sum(m.numel() * m.element_size() for m in (self._hot or ((), ()))[1]
-                              if m.is_floating_point()),
+            # the hot path's float mask copies: only on CPU without the C kernel
+            "mask_cache": self._hot.extra_bytes() if self._hot is not None else 0,
             "theta0": size(self._copy),
             "snapshot": size(self._snapshot),
             "prunable_weights": sum(m.numel() for m in self.masks.values()),

@@ -47,10 +47,12 @@ def can_mask_mul(w: torch.Tensor) -> bool:
             and w.dtype in (torch.float32, torch.float64))
 
 
-def mask_mul(w: torch.Tensor, mask: torch.Tensor) -> None:
+def mask_mul(w: torch.Tensor, mask: torch.Tensor, check: bool = True) -> None:
     """``w *= mask`` in place for a bool/uint8 ``mask`` of ``w``'s shape, as a float multiply (bit for bit
-    ``w.mul_(mask.float())``) without the float copy; needs ``can_mask_mul(w)``."""
-    if not (can_mask_mul(w) and mask.is_contiguous() and mask.numel() == w.numel() and mask.element_size() == 1):
+    ``w.mul_(mask.float())``) without the float copy; needs ``can_mask_mul(w)`` (``check=False``: the caller
+    checked once, e.g. for a whole round)."""
+    if check and not (can_mask_mul(w) and mask.is_contiguous() and mask.numel() == w.numel()
+                      and mask.element_size() == 1):
         raise ValueError("mask_mul: needs a contiguous float CPU tensor and a contiguous 1-byte mask of its size")
     n, f64, width = w.numel(), int(w.dtype == torch.float64), w.element_size()
     wp, mp = w.data_ptr(), mask.data_ptr()

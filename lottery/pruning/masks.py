@@ -24,33 +24,39 @@ def unpack_bits(packed: dict, device: torch.device | str = "cpu") -> torch.Tenso
     return torch.from_numpy(flat).reshape(shape).to(device)
 
 
-def multipliers(masks: list[torch.Tensor], params: list[torch.Tensor]) -> list[torch.Tensor]:
-    """What ``w *= mask`` multiplies by on the hot path: a uint8 view of the bool mask's own storage (no
-    extra memory) where the C kernel (CPU) or the device (CUDA converts inside its kernel) can take it;
-    else, on CPU without the kernel, a mask in the weight's dtype (4 bytes per weight, built once per
-    round: torch's CPU ``mul_`` converts a bool/uint8 operand on every call, ≈ 30 % of a stacked step)."""
-    return [
-        m.to(p.dtype) if p.device.type == "cpu" and not can_mask_mul(p)
-        else m.view(torch.uint8) if m.dtype == torch.bool else m
-        for m, p in zip(masks, params, strict=True)
-    ]
+class MaskedMultiply:
+    """``w *= mask`` for a round's fixed tensors, planned once, run after every optimizer step.
 
+    On CPU the C kernel multiplies by the bool mask's own bytes (no extra memory); on CUDA torch converts a
+    uint8 view inside its kernel. Only on CPU without the C kernel does each mask get a copy in the weight's
+    dtype (4 bytes per weight, built here once: torch's CPU ``mul_`` would convert a bool/uint8 operand on
+    every call, ≈ 30 % of a stacked step)."""
 
-@torch.no_grad()
-def apply_multipliers(params: list[torch.Tensor], mults: list[torch.Tensor]) -> None:
-    """Zero the pruned weights in place, given ``multipliers(masks, params)`` (runs after every step)."""
-    rest = []
-    for p, m in zip(params, mults, strict=True):
-        if m.dtype == torch.uint8 and p.device.type == "cpu":
-            mask_mul(p, m)
-        else:
-            rest.append((p, m))
-    if rest:
-        torch._foreach_mul_([p for p, _ in rest], [m for _, m in rest])
+    def __init__(self, params: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
+        self.kernel: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.params: list[torch.Tensor] = []
+        self.factors: list[torch.Tensor] = []
+        for p, m in zip(params, masks, strict=True):
+            if can_mask_mul(p) and m.is_contiguous() and m.shape == p.shape:
+                self.kernel.append((p, m.view(torch.uint8) if m.dtype == torch.bool else m))
+            else:
+                self.params.append(p)
+                self.factors.append(m.to(p.dtype) if p.device.type == "cpu"
+                                    else m.view(torch.uint8) if m.dtype == torch.bool else m)
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        for p, m in self.kernel:
+            mask_mul(p, m, check=False)  # checked once, above
+        if self.params:
+            torch._foreach_mul_(self.params, self.factors)
+
+    def extra_bytes(self) -> int:
+        """Memory beyond the masks themselves: the float copies, if any."""
+        return sum(f.numel() * f.element_size() for f in self.factors if f.is_floating_point())
 
 
 @torch.no_grad()
 def apply_masks(params: list[torch.Tensor], masks: list[torch.Tensor]) -> None:
-    """Zero the pruned weights in place."""
-    if params:
-        apply_multipliers(params, multipliers(masks, params))
+    """Zero the pruned weights in place, once (plan a ``MaskedMultiply`` to repeat it every step)."""
+    MaskedMultiply(params, masks)()
