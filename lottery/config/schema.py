@@ -157,9 +157,6 @@ _NAME = re.compile(r"[A-Za-z0-9._+-]+")
 MAX_ROUNDS, MAX_EPOCHS = 10_000, 1_000_000
 
 
-_at_least, _fraction = checks.at_least, checks.fraction
-
-
 def validate(cfg: Config) -> None:
     """The checks beyond types: registries, ranges, consistency. Raises ``ConfigError``."""
     try:
@@ -179,8 +176,8 @@ def _validate(cfg: Config) -> None:
     if d.dataset not in DATASETS:
         raise ConfigError(f"data.dataset: {d.dataset!r} is not valid; choose one of {', '.join(sorted(DATASETS))}")
     for name in ("batch_size", "eval_batch_size", "train_subset", "test_subset"):
-        _at_least(f"data.{name}", getattr(d, name), 1, "an integer")
-    _at_least("data.val_size", d.val_size, 0, "an integer")
+        checks.at_least(f"data.{name}", getattr(d, name), 1, "an integer")
+    checks.at_least("data.val_size", d.val_size, 0, "an integer")
     for name, value in (("seed", cfg.seed), ("init.seed", cfg.init.seed), ("data.split_seed", d.split_seed),
                         ("prune.control_seed", cfg.prune.control_seed), ("prune.prune_seed", cfg.prune.prune_seed)):
         checks.seed(name, value)
@@ -194,34 +191,34 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(str(e)) from None
     if o.lr <= 0:
         raise ConfigError(f"optim.lr: {o.lr!r} is not valid; use a learning rate > 0")
-    _fraction("optim.momentum", o.momentum)
-    _at_least("optim.weight_decay", o.weight_decay, 0)
-    _at_least("optim.warmup_steps", o.warmup_steps, 0, "an integer")
+    checks.fraction("optim.momentum", o.momentum)
+    checks.at_least("optim.weight_decay", o.weight_decay, 0)
+    checks.at_least("optim.warmup_steps", o.warmup_steps, 0, "an integer")
     if o.gamma <= 0:
         raise ConfigError(f"optim.gamma: {o.gamma!r} is not valid; use a factor > 0")
     for i, m in enumerate(o.milestones):
-        _at_least(f"optim.milestones[{i}]", m, 1, "an epoch")
+        checks.at_least(f"optim.milestones[{i}]", m, 1, "an epoch")
     if o.nesterov and (o.name != "sgd" or o.momentum <= 0):
         raise ConfigError("optim.nesterov: true needs optim.name=sgd and optim.momentum > 0")
     if p.criterion not in CRITERIA:
         raise ConfigError(f"prune.criterion: {p.criterion!r} is not valid; choose one of {', '.join(sorted(CRITERIA))}")
     if (p.rounds is None) == (p.target_density is None):
         raise ConfigError("prune.rounds / prune.target_density: give exactly one (set the other to null)")
-    _at_least("prune.rounds", p.rounds, 1, "an integer")
-    _at_least("prune.epochs_per_round", p.epochs_per_round, 1, "an integer")
+    checks.at_least("prune.rounds", p.rounds, 1, "an integer")
+    checks.at_least("prune.epochs_per_round", p.epochs_per_round, 1, "an integer")
     for name, value, limit in (("prune.rounds", p.rounds, MAX_ROUNDS), ("prune.epochs_per_round",
                                p.epochs_per_round, MAX_EPOCHS), ("train.steps_per_call", t.steps_per_call, MAX_EPOCHS)):
         checks.in_range(name, value, 1, limit)
     for name in ("sleeping_thresholds", "sleeping_relative"):
         for i, tau in enumerate(getattr(p, name)):
-            _at_least(f"prune.{name}[{i}]", tau, 0, "a threshold")
-    _at_least("prune.sleeping_check", p.sleeping_check, 0, "a threshold")
-    _at_least("prune.rewind_step", p.rewind_step, 0, "an integer")
-    _fraction("prune.target_density", p.target_density, closed_low=False)
+            checks.at_least(f"prune.{name}[{i}]", tau, 0, "a threshold")
+    checks.at_least("prune.sleeping_check", p.sleeping_check, 0, "a threshold")
+    checks.at_least("prune.rewind_step", p.rewind_step, 0, "an integer")
+    checks.fraction("prune.target_density", p.target_density, closed_low=False)
     for name in ("rate", "conv_rate", "output_rate"):
-        _fraction(f"prune.{name}", getattr(p, name))
+        checks.fraction(f"prune.{name}", getattr(p, name))
     for key, rate in p.layer_rates.items():
-        _fraction(f"prune.layer_rates.{key}", rate)
+        checks.fraction(f"prune.layer_rates.{key}", rate)
     if p.masks_from is not None:
         from lottery.pruning.levels import MaskSourceError, load_levels
 
@@ -237,9 +234,9 @@ def _validate(cfg: Config) -> None:
     if p.monitor.startswith("val") and d.val_size == 0:
         raise ConfigError(f"prune.monitor: {p.monitor!r} needs a validation split; set data.val_size > 0 "
                           "or monitor test_loss / test_acc")
-    _at_least("train.eval_every", t.eval_every, 1, "an integer")
+    checks.at_least("train.eval_every", t.eval_every, 1, "an integer")
     if p.epochs_per_round % t.eval_every:
         raise ConfigError(f"train.eval_every: {t.eval_every} is not valid; it must divide prune.epochs_per_round "
                           f"({p.epochs_per_round}) so every round ends with an evaluation")
-    _at_least("train.threads", t.threads, 0, "an integer")
-    _at_least("train.steps_per_call", t.steps_per_call, 1, "an integer")
+    checks.at_least("train.threads", t.threads, 0, "an integer")
+    checks.at_least("train.steps_per_call", t.steps_per_call, 1, "an integer")
