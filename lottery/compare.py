@@ -31,7 +31,7 @@ from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
 
 log = logging.getLogger("lottery")
-START_KEYS = ("scheme", "scale", "source", "bias", "sobol_start_dim")
+START_KEYS = ("scheme", "scale", "source", "bias", "sobol_start_dim", "generator")
 # controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
 # ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
 CONTROLS = ("reinit", "random_prune", "signed_constant", "ticket-masks")
@@ -138,7 +138,8 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
                     except ConfigError as e:
                         raise ConfigError(f"grid.starts[{i}] ({start}): {e}") from None
                     spec = cfg.init_spec()
-                    key = (cfg.model.name, spec.scheme, spec.scale, spec.source, spec.bias, spec.sobol_start_dim, seed)
+                    key = (cfg.model.name, spec.scheme, spec.scale, spec.source, spec.bias, spec.sobol_start_dim,
+                           spec.generator, seed)
                     if key in seen:
                         raise ConfigError(f"grid.starts[{i}]: duplicate start {spec.label} (seed {seed}, "
                                           f"{cfg.model.name}); it repeats starts[{seen[key]}]")

@@ -47,6 +47,7 @@ class InitConfig:
                               "in batch order only) or torch (not regenerable: stores θ0)")
     bias: str = opt("zeros", "zeros or torch")
     sobol_start_dim: int = opt(1, "first Sobol' dimension in sobol-paper mode")
+    generator: str | None = opt(None, "generator file of init.source vae or ghn (python -m lottery.generative fit)")
     seed: int | None = opt(None, "seed of the start; null: the top-level seed")
 
 
@@ -139,6 +140,8 @@ class Config:
         if self.prune.masks_from is not None:  # the source run's name, wherever its directory lies
             source = Path(self.prune.masks_from)
             keys["prune.masks_from"] = (source.parent if source.name == "masks" else source).name
+        if self.init.generator is not None:  # named by its content hash, so its name is its identity
+            keys["init.generator"] = Path(self.init.generator).name
         return hashlib.sha256(json.dumps(keys, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
     @property
@@ -150,7 +153,7 @@ class Config:
 
         i = self.init
         return InitSpec(seed=self.seed if i.seed is None else i.seed, scheme=i.scheme, scale=i.scale,
-                        source=i.source, bias=i.bias, sobol_start_dim=i.sobol_start_dim)
+                        source=i.source, bias=i.bias, sobol_start_dim=i.sobol_start_dim, generator=i.generator)
 
 
 _NAME = re.compile(r"[A-Za-z0-9._+-]+")
@@ -165,6 +168,16 @@ def validate(cfg: Config) -> None:
         raise
     except ValueError as e:  # lottery.checks and the registries speak ValueError
         raise ConfigError(str(e)) from None
+
+
+def _check_generator(cfg: Config, source: str, path: str) -> None:
+    from lottery.data import DATASETS
+    from lottery.init.learned import check_fits
+    from lottery.models import build
+
+    info = DATASETS[cfg.data.dataset]
+    net = build(cfg.model.name, info.shape, info.classes, **cfg.model.kwargs)
+    check_fits(source, path, {n: tuple(p.shape) for n, p in net.named_parameters() if p.dim() >= 2})
 
 
 def _validate(cfg: Config) -> None:
@@ -186,7 +199,9 @@ def _validate(cfg: Config) -> None:
                           "a folder inside output_dir: no path separators, no '..')")
     try:
         resolve(cfg.model.name)
-        cfg.init_spec()
+        spec = cfg.init_spec()
+        if spec.generator is not None:
+            _check_generator(cfg, spec.source, spec.generator)
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if o.lr <= 0:

@@ -18,8 +18,9 @@ from torch import nn
 
 from lottery.generators import HashStream, SobolStream, Transform, draw, stream_key
 from lottery.generators.sobol import MAX_DIM
+from lottery.init.learned import learned_values
 from lottery.init.schemes import SCHEMES, Fans
-from lottery.init.spec import InitSpec
+from lottery.init.spec import LEARNED, InitSpec
 
 SPEC_ATTR = "lottery_init_spec"
 MEMBERS_ATTR = "lottery_members"
@@ -68,6 +69,7 @@ def _values(
     ordinal: int,
     dtype: torch.dtype,
     device: torch.device,
+    arch: tuple[tuple[int, ...], ...] = (),
 ) -> torch.Tensor:
     if 0 in shape:
         raise ValueError(f"parameter {name!r} has a zero-size shape {tuple(shape)}; every dimension must be ≥ 1")
@@ -79,6 +81,11 @@ def _values(
     if kind == "bias":  # torch's nn.Linear/Conv default, regenerable from the hash source
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         return draw(HashStream(key), numel, Transform.uniform(-bound, bound), dtype, device).reshape(shape)
+
+    if spec.source in LEARNED:
+        assert spec.generator is not None
+        w = learned_values(spec.source, spec.generator, spec.seed, name, arch or (shape,), ordinal if arch else 0)
+        return (w * spec.scale).to(device=device, dtype=dtype)
 
     start, layout = 0, None
     if spec.source == "hash":
@@ -140,7 +147,8 @@ def _compute(
     weight = params.get(name[: -len("bias")] + "weight") if name.endswith("bias") else None
     weight_shape = member_shape(weight) if weight is not None else ()
     fan_in = Fans.of(weight_shape).fan_in if len(weight_shape) >= 2 else None  # a BatchNorm bias has none
-    args = (shape, fan_in, ordinals.get(name, 0), param.dtype, param.device)
+    arch = tuple(member_shape(params[n]) for n in ordinals)  # the learned ghn generates from the architecture
+    args = (shape, fan_in, ordinals.get(name, 0), param.dtype, param.device, arch)
     value = _values(specs, name, *args) if per_member is None else torch.stack(
         [_values(s, name, *args) for s in per_member])
     owner = module.get_submodule(name.rpartition(".")[0])

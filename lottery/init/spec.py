@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from lottery import checks
 
-SOURCES = ("hash", "sobol", "sobol-paper", "torch")
+SOURCES = ("hash", "sobol", "sobol-paper", "torch", "vae", "ghn")
+LEARNED = ("vae", "ghn")  # decoded by a trained generator file (lottery.init.learned)
 BIAS_RULES = ("zeros", "torch")
 MAX_SEED = checks.MAX_SEED
 SOBOL_DIMS = 21201
@@ -26,6 +28,8 @@ class InitSpec:
     0.5 and 2 are the "half" and "double" variants of Wijnja et al. 2020. ``bias``: ``zeros`` (default,
     as OpenLTH and the QRNG paper) or ``torch`` (U(±1/√fan_in) like ``nn.Linear``, from the hash source).
     ``sobol_start_dim`` is the 1-based Sobol' dimension of the first weight tensor in ``sobol-paper`` mode.
+    ``generator``: the generator file of a learned source (``vae``, ``ghn``), named by its content hash; the
+    scheme is then unused and ``scale`` multiplies the generated weights.
     """
 
     seed: int = 0
@@ -34,6 +38,7 @@ class InitSpec:
     source: str = "hash"
     bias: str = "zeros"
     sobol_start_dim: int = 1
+    generator: str | None = None
 
     def __post_init__(self) -> None:
         from lottery.init.schemes import SCHEMES
@@ -49,6 +54,14 @@ class InitSpec:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"init.scale: {scale!r} is not valid; use a finite number > 0 (0.5 = half, 2 = double)")
         object.__setattr__(self, "scale", float(scale))
+        if self.source in LEARNED and not self.generator:
+            raise ValueError(f"init.generator: init.source {self.source!r} needs a generator file; fit one with "
+                             f"python -m lottery.generative fit {self.source} … and give its path")
+        if self.generator is not None and self.source not in LEARNED:
+            raise ValueError(f"init.generator: {self.generator!r} is only used by init.source vae or ghn, "
+                             f"not {self.source!r}; remove it or change the source")
+        if self.generator is not None:
+            object.__setattr__(self, "generator", str(self.generator))
         dim = self.sobol_start_dim
         if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= SOBOL_DIMS:
             raise ValueError(f"init.sobol_start_dim: {dim!r} is not valid; use an integer in 1..{SOBOL_DIMS}")
@@ -61,6 +74,8 @@ class InitSpec:
     def label(self) -> str:
         """Short human name, e.g. ``xavier_normal×0.5/sobol``."""
         scale = "" if self.scale == 1.0 else f"×{self.scale:g}"
+        if self.generator is not None:
+            return f"{Path(self.generator).stem}{scale}"
         return f"{self.scheme}{scale}/{self.source}"
 
     def to_dict(self) -> dict[str, Any]:

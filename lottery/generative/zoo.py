@@ -1,0 +1,104 @@
+"""The model zoo a VAE generator learns from: dense trained networks, read from finished run directories.
+
+``train_zoo`` trains one (dense, one-round) run per dataset and seed with ``lottery.train`` and keeps its
+checkpoint; ``collect`` reads the trained weights back. A zoo holds one model (the VAEs are per layer).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+
+from lottery.config import ConfigError, load
+
+log = logging.getLogger("lottery")
+PRUNED = 0.005  # a layer with more exact zeros than this was pruned: not a dense trained network
+
+
+@dataclass
+class Zoo:
+    model: str
+    runs: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    weights: dict[str, list[torch.Tensor]] = field(default_factory=dict)  # name → one tensor per run
+
+
+def train_zoo(config: str, overrides: list[str], datasets: list[str], seeds: list[int]) -> list[Path]:
+    """One dense run per dataset × seed (skipped when finished); returns their directories."""
+    from lottery.runner import run, run_dir
+
+    dirs = []
+    cells = [(d, s) for d in datasets for s in seeds]
+    for i, (dataset, seed) in enumerate(cells):
+        cfg = load(config, [*overrides, f"data.dataset={dataset}", f"seed={seed}", "prune.rounds=1",
+                            "train.keep_checkpoint=true"])
+        cfg.name = f"zoo-{cfg.model.name}-{dataset}-s{seed}"
+        log.info(f"zoo {i + 1}/{len(cells)} · {cfg.model.name} on {dataset}, seed {seed}")
+        run(cfg)
+        dirs.append(run_dir(cfg))
+    return dirs
+
+
+def _read(run: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    cfg_path, ckpt = run / "config.yaml", run / "checkpoints" / "last.ckpt"
+    if not cfg_path.is_file():
+        raise ConfigError(f"zoo: {run} is not a run directory (no config.yaml)")
+    if not ckpt.is_file():
+        raise ConfigError(f"zoo: {run} has no checkpoints/last.ckpt; zoo runs keep their weights with "
+                          "train.keep_checkpoint=true (python -m lottery.generative zoo does this)")
+    try:
+        state = torch.load(io.BytesIO(ckpt.read_bytes()), map_location="cpu", weights_only=False)["state_dict"]
+    except Exception as e:  # noqa: BLE001  (whatever the bytes provoke)
+        raise ConfigError(f"zoo: {ckpt} cannot be read ({type(e).__name__})") from None
+    weights = {k.removeprefix("model."): v.double() for k, v in state.items()
+               if k.startswith("model.") and v.dim() >= 2}
+    return yaml.safe_load(cfg_path.read_text()), weights
+
+
+def collect(runs: list[Path]) -> Zoo:
+    """The dense trained weights of the runs; refuses an empty zoo, mixed models and pruned networks."""
+    if not runs:
+        raise ConfigError("zoo: no runs given; pass finished run directories (python -m lottery.generative zoo "
+                          "trains some)")
+    zoo: Zoo | None = None
+    for run in runs:
+        cfg, weights = _read(Path(run))
+        model = cfg["model"]["name"]
+        if zoo is None:
+            zoo = Zoo(model, weights={n: [] for n in weights})
+        if model != zoo.model:
+            raise ConfigError(f"zoo: {run} trained {model!r} but {zoo.runs[0]} trained {zoo.model!r}; a VAE "
+                              "generator learns one model's layers, so fit one generator per model")
+        if sorted(weights) != sorted(zoo.weights):
+            raise ConfigError(f"zoo: {run} has layers {sorted(weights)} but the zoo has {sorted(zoo.weights)}")
+        for name, w in weights.items():
+            first = zoo.weights[name][0] if zoo.weights[name] else w
+            if w.shape != first.shape:
+                raise ConfigError(f"zoo: {run}: layer {name!r} has shape {tuple(w.shape)} but {tuple(first.shape)} "
+                                  f"in {zoo.runs[0]} (model.kwargs differ); fit one generator per shape")
+            zeros = float((w == 0).double().mean())
+            if zeros > PRUNED:
+                raise ConfigError(f"zoo: {run}: layer {name!r} is {100 * zeros:.1f} % zeros, so it was pruned; the "
+                                  "zoo needs dense trained networks (prune.rounds=1)")
+            zoo.weights[name].append(w)
+        zoo.runs.append(str(run))
+        if cfg["data"]["dataset"] not in zoo.datasets:
+            zoo.datasets.append(cfg["data"]["dataset"])
+    assert zoo is not None
+    return zoo
+
+
+def slices(w: torch.Tensor, size: int) -> torch.Tensor:
+    """Conv: each kernel. Linear: each row in runs of ``size`` inputs (a partial last run is left out)."""
+    if w.dim() > 2:
+        return w.reshape(-1, w[0, 0].numel())
+    full = (w.shape[1] // size) * size
+    if full == 0:
+        raise ConfigError(f"zoo: a Linear layer with {w.shape[1]} inputs has no slice of {size}; use --slice "
+                          f"≤ {w.shape[1]}")
+    return w[:, :full].reshape(-1, size)

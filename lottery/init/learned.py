@@ -1,0 +1,289 @@
+"""Learned starts: w0 decoded by a trained generator from latents drawn by the coordinate hash.
+
+Two generators (after "From Pointwise to Powerhouse", Harder et al. 2023, arXiv 2310.16695):
+
+- ``vae`` (local): one small VAE per layer of a model, trained on slices of that layer's trained weights
+  (each conv kernel, or each run of ``slice`` consecutive inputs of a Linear row). w0 of a layer is
+  ``dec(z) + σ·ε`` per slice, with z and ε standard normals from the hash keyed by (seed, layer, slice).
+- ``ghn`` (global): a hypernetwork that generates any Linear/Conv layer conditioned on the architecture:
+  a context vector from the layer's descriptor and its neighbours' (one round of message passing on the
+  chain of layers, a small stand-in for GHN-2's gated graph network), row and column codes from
+  per-unit hash noise and position, a kernel basis over positions, plus a learned full-rank noise term.
+
+Nothing but the generator is stored: it is one file named by its content hash (``vae-<12 hex>.pt``), which
+the InitSpec names. Decoding runs on the CPU in float64 on one thread, so the same spec regenerates the same
+bits in any process, whatever its thread count or device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import io
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lottery.generators import STANDARD_NORMAL, HashStream, draw, stream_key
+
+FORMAT = "lottery-generator/1"
+KINDS = ("vae", "ghn")
+FILE_NAME = re.compile(r"^(vae|ghn)-([0-9a-f]{12})\.pt$")
+Shape = tuple[int, ...]
+
+
+class GeneratorError(ValueError):
+    """A generator file that is missing, corrupt, of the wrong kind, or that does not fit the layer."""
+
+
+def mlp(sizes: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class SliceVAE(nn.Module):
+    """A Gaussian VAE over weight slices of one layer, in units of that layer's weight std."""
+
+    def __init__(self, size: int, latent: int = 4, hidden: int = 64) -> None:
+        super().__init__()
+        self.size, self.latent, self.hidden = size, latent, hidden
+        self.enc = mlp([size, hidden, hidden, 2 * latent])
+        self.dec = mlp([latent, hidden, hidden, size])
+        self.log_sigma = nn.Parameter(torch.full((size,), -1.0))
+
+    def sample(self, z: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        return self.dec(z) + self.log_sigma.exp() * eps
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """The negative ELBO per slice (Gaussian likelihood with a learned σ per slice position)."""
+        mu, logvar = self.enc(x).chunk(2, dim=-1)
+        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        nll = 0.5 * ((x - self.dec(z)) / self.log_sigma.exp()).pow(2).sum(-1) + self.log_sigma.sum()
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum(-1)
+        return (nll + kl).mean()
+
+
+FEATURES = 9  # per layer: log fans, log out/in, kernel size, depth, first, last, conv
+POSITIONS = 7  # per row/column: fraction and 3 sine/cosine pairs
+
+
+def descriptor(arch: Sequence[Shape], index: int) -> list[float]:
+    shape = arch[index]
+    kk = math.prod(shape[2:])
+    depth = index / max(len(arch) - 1, 1)
+    return [math.log(shape[1] * kk) / 10, math.log(shape[0] * kk) / 10, math.log(shape[0]) / 10,
+            math.log(shape[1]) / 10, kk / 25, depth, float(index == 0), float(index == len(arch) - 1),
+            float(len(shape) > 2)]
+
+
+def context(arch: Sequence[Shape], index: int) -> torch.Tensor:
+    """The layer's descriptor beside its neighbours' (zeros past either end)."""
+    near = [descriptor(arch, j) if 0 <= j < len(arch) else [0.0] * FEATURES for j in (index - 1, index, index + 1)]
+    return torch.tensor([v for d in near for v in d], dtype=torch.float64)
+
+
+def positions(n: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    t = torch.arange(n, dtype=dtype) / max(n, 1)
+    waves = [f(math.pi * 2**j * t) for j in range(3) for f in (torch.sin, torch.cos)]
+    return torch.stack([t, *waves], dim=1)
+
+
+class LayerHypernet(nn.Module):
+    """Generates one Linear/Conv weight of any shape from the architecture and per-unit noise."""
+
+    def __init__(self, hidden: int = 32, noise: int = 8, rank: int = 16) -> None:
+        super().__init__()
+        self.hidden, self.noise, self.rank = hidden, noise, rank
+        self.ctx = mlp([3 * FEATURES, hidden, hidden])
+        self.rows = mlp([hidden + noise + POSITIONS, 64, rank])
+        self.cols = mlp([hidden + noise + POSITIONS, 64, rank])
+        self.kern = mlp([hidden + 2, 32, rank])
+        self.gains = mlp([hidden, 16, 2])
+
+    def forward(self, arch: Sequence[Shape], index: int, row_noise: torch.Tensor, col_noise: torch.Tensor,
+                eps: torch.Tensor) -> torch.Tensor:
+        shape = arch[index]
+        out_f, in_f, kernel = shape[0], shape[1], shape[2:]
+        dtype = row_noise.dtype
+        h = self.ctx(context(arch, index).to(dtype))
+        a = self.rows(torch.cat([h.expand(out_f, -1), row_noise, positions(out_f, dtype)], 1))
+        b = self.cols(torch.cat([h.expand(in_f, -1), col_noise, positions(in_f, dtype)], 1))
+        grid = torch.cartesian_prod(*[torch.linspace(-1, 1, k, dtype=dtype) for k in kernel]) if kernel else \
+            torch.zeros(1, 2, dtype=dtype)
+        grid = grid.reshape(-1, len(kernel)) if kernel else grid
+        grid = torch.nn.functional.pad(grid, (0, 2 - grid.shape[1]))
+        k = self.kern(torch.cat([h.expand(len(grid), -1), grid], 1))  # (kk, rank)
+        if kernel:
+            low = torch.einsum("or,ir,kr->oik", a, b, k).reshape(shape)
+        else:
+            low = a @ (b * k[0]).t()
+        gain = torch.nn.functional.softplus(self.gains(h))
+        fan_in = in_f * math.prod(kernel)
+        return (gain[0] * low / math.sqrt(self.rank) + gain[1] * eps) / math.sqrt(fan_in)
+
+
+@dataclass(frozen=True)
+class VAELayer:
+    shape: Shape
+    slice: int
+    std: float
+    vae: SliceVAE
+
+
+@dataclass(frozen=True)
+class Generator:
+    kind: str
+    digest: str
+    meta: dict[str, Any]
+    layers: dict[str, VAELayer] | None = None
+    hypernet: LayerHypernet | None = None
+
+
+def payload(kind: str, meta: dict[str, Any], nets: dict[str, nn.Module], extra: dict[str, Any]) -> bytes:
+    """The bytes of a generator file (float64 weights, so decoding needs no conversion)."""
+    state = {name: {k: v.detach().to(torch.float64) for k, v in net.state_dict().items()} for name, net in nets.items()}
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "kind": kind, "meta": meta, "state": state, **extra}, buf)
+    return buf.getvalue()
+
+
+def file_name(kind: str, data: bytes) -> str:
+    return f"{kind}-{hashlib.sha256(data).hexdigest()[:12]}.pt"
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, mtime_ns: int, size: int) -> Generator:
+    data = Path(path).read_bytes()
+    name = FILE_NAME.match(Path(path).name)
+    assert name is not None
+    digest = hashlib.sha256(data).hexdigest()
+    if not digest.startswith(name.group(2)):
+        raise GeneratorError(f"init.generator: {path} is corrupt: its content hash is {digest[:12]} but its name "
+                             f"says {name.group(2)}; fit it again (python -m lottery.generative fit …)")
+    try:
+        blob = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as e:  # noqa: BLE001  (any unpickling failure means the same thing to the user)
+        raise GeneratorError(f"init.generator: {path} cannot be read ({type(e).__name__}: {e})") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("kind") != name.group(1):
+        raise GeneratorError(f"init.generator: {path} is not a {name.group(1)} generator of format {FORMAT}")
+    meta, state = blob["meta"], blob["state"]
+    if blob["kind"] == "ghn":
+        net = LayerHypernet(**meta["hypernet"]).to(torch.float64)
+        net.load_state_dict(state["hypernet"])
+        return Generator("ghn", digest, meta, hypernet=net.eval())
+    layers = {}
+    for pname, info in blob["layers"].items():
+        vae = SliceVAE(info["slice"], meta["latent"], meta["hidden"]).to(torch.float64)
+        vae.load_state_dict(state[pname])
+        layers[pname] = VAELayer(tuple(info["shape"]), info["slice"], info["std"], vae.eval())
+    return Generator("vae", digest, meta, layers=layers)
+
+
+def load(path: str | Path, kind: str | None = None) -> Generator:
+    """Read and verify a generator file (cached per path and modification time)."""
+    p = Path(path)
+    if not FILE_NAME.match(p.name):
+        raise GeneratorError(f"init.generator: {str(path)!r} is not a generator file name; generator files are "
+                             "named by kind and content hash, e.g. vae-1a2b3c4d5e6f.pt (lottery.generative fit "
+                             "writes them; keep the name when you copy one)")
+    if not p.is_file():
+        raise GeneratorError(f"init.generator: {str(path)!r} does not exist; fit one with "
+                             "python -m lottery.generative fit vae|ghn …")
+    stat = p.stat()
+    gen = _load(str(p.resolve()), stat.st_mtime_ns, stat.st_size)
+    if kind is not None and gen.kind != kind:
+        raise GeneratorError(f"init.generator: {p.name} is a {gen.kind} generator, but init.source is {kind!r}")
+    return gen
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def normals(seed: int, tag: str, n: int) -> torch.Tensor:
+    return draw(HashStream(stream_key(seed, tag)), n, STANDARD_NORMAL, torch.float64)
+
+
+def vae_layer(gen: Generator, name: str, shape: Shape) -> VAELayer:
+    assert gen.layers is not None
+    layer = gen.layers.get(name)
+    if layer is None:
+        raise GeneratorError(f"init.generator: the vae generator (fitted on {gen.meta['model']}) has no VAE for "
+                             f"layer {name!r}; it has {sorted(gen.layers)}. Fit one on runs of this model")
+    if len(shape) != len(layer.shape):
+        raise GeneratorError(f"init.generator: layer {name!r} has shape {shape} but the VAE was fitted on "
+                             f"{layer.shape}: a {len(layer.shape)}-d weight cannot be sliced into a {len(shape)}-d one")
+    if len(shape) > 2 and math.prod(shape[2:]) != layer.slice:
+        raise GeneratorError(f"init.generator: layer {name!r} has {'×'.join(map(str, shape[2:]))} kernels but the "
+                             f"VAE generates {'×'.join(map(str, layer.shape[2:]))} kernels; fit one for this kernel")
+    return layer
+
+
+def fan_in(shape: Shape) -> int:
+    return shape[1] * math.prod(shape[2:])
+
+
+def vae_values(gen: Generator, seed: int, name: str, shape: Shape) -> torch.Tensor:
+    """Conv: one slice per kernel. Linear: each row in runs of ``slice`` inputs, the last run cut to fit."""
+    layer = vae_layer(gen, name, shape)
+    size = layer.slice
+    chunks = 1 if len(shape) > 2 else -(-shape[1] // size)
+    n = shape[0] * (shape[1] if len(shape) > 2 else chunks)
+    z = normals(seed, f"{name}#vae-z", n * layer.vae.latent).reshape(n, -1)
+    eps = normals(seed, f"{name}#vae-eps", n * size).reshape(n, size)
+    with torch.no_grad(), single_thread():
+        x = layer.vae.sample(z, eps)
+    # a layer of another width keeps the fitted layer's std per unit of 1/√fan_in
+    x = x * (layer.std * math.sqrt(fan_in(layer.shape) / fan_in(shape)))
+    if len(shape) == 2:
+        x = x.reshape(shape[0], chunks * size)[:, : shape[1]]
+    return x.reshape(shape)
+
+
+def ghn_values(gen: Generator, seed: int, name: str, arch: Sequence[Shape], index: int) -> torch.Tensor:
+    net = gen.hypernet
+    assert net is not None
+    shape = arch[index]
+    if len(shape) not in (2, 4):
+        raise GeneratorError(f"init.generator: the ghn generates Linear and Conv2d weights; layer {name!r} has "
+                             f"shape {shape}")
+    rows = normals(seed, f"{name}#ghn-rows", shape[0] * net.noise).reshape(shape[0], -1)
+    cols = normals(seed, f"{name}#ghn-cols", shape[1] * net.noise).reshape(shape[1], -1)
+    eps = normals(seed, f"{name}#ghn-eps", math.prod(shape)).reshape(shape)
+    with torch.no_grad(), single_thread():
+        return net(arch, index, rows, cols, eps)
+
+
+def learned_values(source: str, path: str, seed: int, name: str, arch: Sequence[Shape], index: int) -> torch.Tensor:
+    gen = load(path, source)
+    if source == "vae":
+        return vae_values(gen, seed, name, arch[index])
+    return ghn_values(gen, seed, name, arch, index)
+
+
+def check_fits(source: str, path: str | Path, shapes: dict[str, Shape]) -> None:
+    """Before training: the file is sound, of the source's kind, and can generate every weight tensor."""
+    gen = load(path, source)
+    for name, shape in shapes.items():
+        if source == "vae":
+            vae_layer(gen, name, shape)
+        elif len(shape) not in (2, 4):
+            raise GeneratorError(f"init.generator: the ghn generates Linear and Conv2d weights; layer {name!r} has "
+                                 f"shape {shape}")
