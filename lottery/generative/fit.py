@@ -62,9 +62,9 @@ def generated_params(hyper: LayerHypernet, net: nn.Module, generator: torch.Gene
     names = [n for n, p in params.items() if p.dim() >= 2]
     arch = [tuple(params[n].shape) for n in names]
     out = {n: (torch.ones_like(p) if n.endswith("weight") else torch.zeros_like(p)) for n, p in params.items()}
+    codes = [torch.randn(shape[0], hyper.noise, generator=generator) for shape in arch]
     for i, (name, shape) in enumerate(zip(names, arch, strict=True)):
-        noise = [torch.randn(k, hyper.noise, generator=generator) for k in shape[:2]]
-        out[name] = hyper(arch, i, *noise, torch.randn(shape, generator=generator))
+        out[name] = hyper(arch, i, codes.__getitem__, torch.randn(shape, generator=generator))
     return out
 
 

@@ -23,7 +23,7 @@ import hashlib
 import io
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,7 @@ class SliceVAE(nn.Module):
 
 
 FEATURES = 9  # per layer: log fans, log out/in, kernel size, depth, first, last, conv
-POSITIONS = 7  # per row/column: fraction and 3 sine/cosine pairs
+POSITIONS = 10  # per row/column: fraction, 3 sine/cosine pairs, and its place on a square grid if any
 
 
 def descriptor(arch: Sequence[Shape], index: int) -> list[float]:
@@ -94,9 +94,31 @@ def context(arch: Sequence[Shape], index: int) -> torch.Tensor:
 
 
 def positions(n: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    t = torch.arange(n, dtype=dtype) / max(n, 1)
+    """Where each unit sits: along the layer, and (for a square count, e.g. 784 pixels) on the image grid,
+    so the first layer can learn spatial templates."""
+    i = torch.arange(n, dtype=dtype)
+    t = i / max(n, 1)
     waves = [f(math.pi * 2**j * t) for j in range(3) for f in (torch.sin, torch.cos)]
-    return torch.stack([t, *waves], dim=1)
+    side = math.isqrt(n)
+    if side * side == n and side > 1:
+        grid = [2 * torch.div(i, side, rounding_mode="floor") / (side - 1) - 1, 2 * (i % side) / (side - 1) - 1,
+                torch.ones_like(t)]
+    else:
+        grid = [torch.zeros_like(t)] * 3
+    return torch.stack([t, *waves, *grid], dim=1)
+
+
+def inputs(arch: Sequence[Shape], index: int, codes: Callable[[int], torch.Tensor], noise: int,
+           dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each input unit's code and position. An input is the previous layer's output unit, so it carries that
+    unit's code (what makes a generated network coherent across layers); a flattened feature map repeats
+    each channel's code over its positions. The first layer's inputs (pixels) have positions only."""
+    in_f = arch[index][1]
+    prev = arch[index - 1][0] if index > 0 else 0
+    if prev == 0 or in_f % prev:
+        return torch.zeros(in_f, noise, dtype=dtype), positions(in_f, dtype)
+    m = in_f // prev
+    return codes(index - 1).repeat_interleave(m, 0), positions(m, dtype).repeat(prev, 1)
 
 
 class LayerHypernet(nn.Module):
@@ -110,15 +132,18 @@ class LayerHypernet(nn.Module):
         self.cols = mlp([hidden + noise + POSITIONS, 64, rank])
         self.kern = mlp([hidden + 2, 32, rank])
         self.gains = mlp([hidden, 16, 2])
+        with torch.no_grad():  # start close to He-normal noise (12 % of the variance structured)
+            self.gains[-1].bias.copy_(torch.tensor([0.0, -2.0]))
 
-    def forward(self, arch: Sequence[Shape], index: int, row_noise: torch.Tensor, col_noise: torch.Tensor,
+    def forward(self, arch: Sequence[Shape], index: int, codes: Callable[[int], torch.Tensor],
                 eps: torch.Tensor) -> torch.Tensor:
+        """``codes(l)``: the noise code of each output unit of layer l (the same whenever l is asked for)."""
         shape = arch[index]
         out_f, in_f, kernel = shape[0], shape[1], shape[2:]
-        dtype = row_noise.dtype
+        dtype = eps.dtype
         h = self.ctx(context(arch, index).to(dtype))
-        a = self.rows(torch.cat([h.expand(out_f, -1), row_noise, positions(out_f, dtype)], 1))
-        b = self.cols(torch.cat([h.expand(in_f, -1), col_noise, positions(in_f, dtype)], 1))
+        a = self.rows(torch.cat([h.expand(out_f, -1), codes(index), positions(out_f, dtype)], 1))
+        b = self.cols(torch.cat([h.expand(in_f, -1), *inputs(arch, index, codes, self.noise, dtype)], 1))
         grid = torch.cartesian_prod(*[torch.linspace(-1, 1, k, dtype=dtype) for k in kernel]) if kernel else \
             torch.zeros(1, 2, dtype=dtype)
         grid = grid.reshape(-1, len(kernel)) if kernel else grid
@@ -128,9 +153,18 @@ class LayerHypernet(nn.Module):
             low = torch.einsum("or,ir,kr->oik", a, b, k).reshape(shape)
         else:
             low = a @ (b * k[0]).t()
-        gain = torch.nn.functional.softplus(self.gains(h))
-        fan_in = in_f * math.prod(kernel)
-        return (gain[0] * low / math.sqrt(self.rank) + gain[1] * eps) / math.sqrt(fan_in)
+        # He scale × a learned factor in [1/e, e], split between the structured and the noise part: neither can
+        # collapse to zero, so a generated network always passes signal
+        scale, mix = self.gains(h)
+        # each unit's structured weights sum to zero over its inputs: a constant input (an image's background)
+        # cannot push every unit below zero, which is how an untrained hypernetwork otherwise kills the ReLUs
+        low = low - low.flatten(1).mean(1).view(-1, *[1] * (low.dim() - 1))
+        # then the operator norm of a Gaussian matrix of this shape: an entry-normalised rank-r matrix would
+        # amplify its few directions √(mn/r) times and blow the logits up
+        m, n = out_f, in_f * math.prod(kernel)
+        low = low / low.pow(2).mean().add(1e-12).sqrt() * (math.sqrt(m) + math.sqrt(n)) / math.sqrt(m * n / self.rank)
+        w = torch.sigmoid(mix).sqrt() * low + torch.sigmoid(-mix).sqrt() * eps
+        return w * torch.tanh(scale).exp() * math.sqrt(2.0 / (in_f * math.prod(kernel)))
 
 
 @dataclass(frozen=True)
@@ -264,11 +298,12 @@ def ghn_values(gen: Generator, seed: int, name: str, arch: Sequence[Shape], inde
     if len(shape) not in (2, 4):
         raise GeneratorError(f"init.generator: the ghn generates Linear and Conv2d weights; layer {name!r} has "
                              f"shape {shape}")
-    rows = normals(seed, f"{name}#ghn-rows", shape[0] * net.noise).reshape(shape[0], -1)
-    cols = normals(seed, f"{name}#ghn-cols", shape[1] * net.noise).reshape(shape[1], -1)
+    def codes(layer: int) -> torch.Tensor:  # keyed by the layer's place, so the next layer finds the same codes
+        return normals(seed, f"#ghn-units-{layer}", arch[layer][0] * net.noise).reshape(arch[layer][0], -1)
+
     eps = normals(seed, f"{name}#ghn-eps", math.prod(shape)).reshape(shape)
     with torch.no_grad(), single_thread():
-        return net(arch, index, rows, cols, eps)
+        return net(arch, index, codes, eps)
 
 
 def learned_values(source: str, path: str, seed: int, name: str, arch: Sequence[Shape], index: int) -> torch.Tensor:
