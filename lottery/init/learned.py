@@ -109,16 +109,19 @@ def positions(n: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
 
 
 def inputs(arch: Sequence[Shape], index: int, codes: Callable[[int], torch.Tensor], noise: int,
-           dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each input unit's code and position. An input is the previous layer's output unit, so it carries that
-    unit's code (what makes a generated network coherent across layers); a flattened feature map repeats
-    each channel's code over its positions. The first layer's inputs (pixels) have positions only."""
+           dtype: torch.dtype) -> list[torch.Tensor]:
+    """Each input unit's code, place and spatial position. An input is an output unit of the previous layer, so
+    it carries that unit's code and place (what makes a generated network coherent across layers); a flattened
+    feature map repeats each channel's over its spatial positions. The first layer's inputs (pixels) have
+    places only."""
     in_f = arch[index][1]
     prev = arch[index - 1][0] if index > 0 else 0
     if prev == 0 or in_f % prev:
-        return torch.zeros(in_f, noise, dtype=dtype), positions(in_f, dtype)
+        zeros = torch.zeros(in_f, POSITIONS, dtype=dtype)
+        return [torch.zeros(in_f, noise, dtype=dtype), positions(in_f, dtype), zeros]
     m = in_f // prev
-    return codes(index - 1).repeat_interleave(m, 0), positions(m, dtype).repeat(prev, 1)
+    return [codes(index - 1).repeat_interleave(m, 0), positions(prev, dtype).repeat_interleave(m, 0),
+            positions(m, dtype).repeat(prev, 1)]
 
 
 class LayerHypernet(nn.Module):
@@ -129,11 +132,11 @@ class LayerHypernet(nn.Module):
         self.hidden, self.noise, self.rank = hidden, noise, rank
         self.ctx = mlp([3 * FEATURES, hidden, hidden])
         self.rows = mlp([hidden + noise + POSITIONS, 64, rank])
-        self.cols = mlp([hidden + noise + POSITIONS, 64, rank])
+        self.cols = mlp([hidden + noise + 2 * POSITIONS, 64, rank])
         self.kern = mlp([hidden + 2, 32, rank])
         self.gains = mlp([hidden, 16, 2])
-        with torch.no_grad():  # start close to He-normal noise (12 % of the variance structured)
-            self.gains[-1].bias.copy_(torch.tensor([0.0, -2.0]))
+        with torch.no_grad():  # start with 73 % of the variance structured: noise-dominated starts collapse
+            self.gains[-1].bias.copy_(torch.tensor([0.0, 1.0]))
 
     def forward(self, arch: Sequence[Shape], index: int, codes: Callable[[int], torch.Tensor],
                 eps: torch.Tensor) -> torch.Tensor:
