@@ -44,7 +44,8 @@ class InitConfig:
     scheme: str = opt("xavier_normal", "initialisation scheme (lottery.init.SCHEMES)")
     scale: float = opt(1.0, "× the scheme's std / bound / gain (0.5 = half, 2 = double)")
     source: str = opt("hash", "hash, sobol, sobol-paper (ignores the seed: one fixed sequence, so its seeds differ "
-                              "in batch order only) or torch (not regenerable: stores θ0)")
+                              "in batch order only), torch (not regenerable: stores θ0), or a learned "
+                              "generator: vae or ghn (with init.generator)")
     bias: str = opt("zeros", "zeros or torch")
     sobol_start_dim: int = opt(1, "first Sobol' dimension in sobol-paper mode")
     generator: str | None = opt(None, "generator file of init.source vae or ghn (python -m lottery.generative fit)")
