@@ -72,3 +72,38 @@ def test_sobol_page_reports_direction_and_verdict(gain: float, verdict: str) -> 
     row = next(line for line in text.splitlines() if line.startswith("| QRNG"))
     assert row.endswith(f"{verdict} |")
     assert f"sobol {'above' if gain > 0 else 'below'} hash by 1.00 pp" in text
+
+
+def generative_table(vae_gain: float, ghn_first: float, seeds: int = 5, rounds: int = 8) -> pd.DataFrame:
+    rng = np.random.default_rng(2)
+    rows = []
+    for source, label in (("hash", "xavier_normal/hash"), ("vae", "vae-0123456789ab"), ("ghn", "ghn-0123456789ab")):
+        for seed in range(seeds):
+            for r in range(rounds):
+                acc = 0.97 + rng.normal(0, 0.0005)
+                acc += vae_gain if source == "vae" else ghn_first if source == "ghn" and r == 0 else 0.0
+                rows.append({"control": "ticket", "source": source, "start": label, "seed": seed, "round": r,
+                             "remaining_pct": 100 * 0.8**r, "test_acc": acc, "run": f"{source}-{seed}"})
+    return pd.DataFrame(rows)
+
+
+def test_generative_verdicts_follow_the_data(tmp_path: Path) -> None:
+    def verdicts(text: str) -> dict[str, str]:
+        return {line.split(" | ")[0].lstrip("| "): line.rsplit(" | ", 1)[1] for line in text.splitlines()
+                if line.startswith("| ") and " | **" in line}
+
+    same = verdicts(PAPERS["generative"](generative_table(vae_gain=0.0, ghn_first=0.01)))
+    assert same["local (VAE) starts: no significant difference from pointwise starts"] == "**agrees** |"
+    assert same["global (GHN) starts converge faster early on"] == "**agrees** |"
+    assert same["global (GHN) starts reach higher accuracy"] == "**agrees** |"
+    text = PAPERS["generative"](generative_table(vae_gain=0.01, ghn_first=-0.01))
+    other = verdicts(text)
+    assert other["local (VAE) starts: no significant difference from pointwise starts"] == "**does not agree** |"
+    assert other["global (GHN) starts converge faster early on"] == "**does not agree** |"
+    assert "- vae above xavier_normal by 1.00 pp" in text
+    path = tmp_path / "results.csv"
+    generative_table(0.0, 0.01).to_csv(path, index=False)
+    pd.DataFrame([{"start": "ghn-0123456789ab", "seed": s, "test_acc": 0.6, "test_loss": 1.2} for s in (1, 2)]) \
+        .to_csv(tmp_path / "at_init.csv", index=False)
+    assert main(["generative", str(path)]) == 0
+    assert "| ghn-0123456789ab | 2 | 60.00 ± 0.00 | 1.200 ± 0.000 |" in (tmp_path / "README.md").read_text()
