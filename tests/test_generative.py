@@ -202,3 +202,25 @@ def test_zoo_fit_and_train_from_the_command_line(mnist_root: Path, tmp_path: Pat
                           f"init.generator={gen}"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "round 2/2" in out.stderr and gen.stem in out.stderr
+
+
+def test_conv_kernels_are_the_slices_and_other_kernel_sizes_are_refused(tmp_path: Path):
+    from lottery.generative.zoo import Zoo
+
+    g = torch.Generator().manual_seed(0)
+    centre = torch.zeros(3, 3, dtype=torch.float64)
+    centre[1, 1] = 0.3  # every kernel peaks at its centre: a structure the VAE must learn
+    kernels = [torch.randn(8, 3, 3, 3, generator=g, dtype=torch.float64) * 0.05 + centre for _ in range(4)]
+    data = fit_vae(Zoo("tiny", ["r0"], ["mnist"], {"c.weight": kernels}), latent=2, hidden=32, steps=800,
+                   progress=False)
+    path = tmp_path / file_name("vae", data)
+    path.write_bytes(data)
+    gen = load(path, "vae")
+    w = vae_values(gen, 1, "c.weight", (16, 6, 3, 3))  # other channel counts: more kernels, rescaled per fan_in
+    assert w.shape == (16, 6, 3, 3)
+    mean_kernel = w.mean((0, 1)) * (6 / 3) ** 0.5
+    assert float(mean_kernel[1, 1]) > 0.2 and float(mean_kernel.flatten()[[0, 2, 6, 8]].abs().max()) < 0.05
+    with pytest.raises(GeneratorError, match="has 5×5 kernels but the VAE generates 3×3 kernels"):
+        vae_values(gen, 1, "c.weight", (8, 3, 5, 5))
+    with pytest.raises(GeneratorError, match="a 4-d weight cannot be sliced into a 2-d one"):
+        vae_values(gen, 1, "c.weight", (8, 27))
