@@ -371,12 +371,16 @@ def generative(df: Any) -> str:
         import pandas as pd
 
         init = pd.read_csv(at_init)
+        corr = "first_layer_corr_previous_seed"
         init_lines = ["Before any training (`python scripts/starts_at_init.py configs/compare_generative.yaml`), "
-                      "test accuracy (%) and loss, mean ± std over the seeds:", "",
-                      "| start | seeds | accuracy | loss |", "|---|---|---|---|"]
+                      "test accuracy (%) and loss, mean ± std over the seeds, and how alike the networks of "
+                      "consecutive seeds are (correlation of their first weight matrices; the paper's "
+                      "ensemble-diversity concern):", "",
+                      "| start | seeds | accuracy | loss | seed-to-seed correlation |", "|---|---|---|---|---|"]
         for start, g in init.groupby("start", sort=False):
+            c = f"{g[corr].mean():.3f}" if corr in g and g[corr].notna().any() else "–"
             init_lines.append(f"| {start} | {len(g)} | {pct(list(g['test_acc']))} | "
-                              f"{g['test_loss'].mean():.3f} ± {g['test_loss'].std(ddof=1):.3f} |")
+                              f"{g['test_loss'].mean():.3f} ± {g['test_loss'].std(ddof=1):.3f} | {c} |")
         init_lines.append("")
     detail = [f"- {src} {'above' if d > 0 else 'below'} xavier_normal by {100 * abs(d):.2f} pp at "
               f"{remaining(df, r):.1f} %: Welch p_holm = {p:.2g}" for src in learned for r, d, p in significant(src)]

@@ -3,7 +3,9 @@
     python scripts/starts_at_init.py configs/compare_generative.yaml [--out results/generative/at_init.csv]
 
 Learned starts (vae, ghn) are meant to start closer to a trained network; this measures how much closer,
-on the grid's own test split, for each cell's start and seed. No cell is trained.
+on the grid's own test split, for each cell's start and seed, and how much the start's networks differ between
+seeds (the correlation of the first weight matrix with the next seed's: a generator that ignores its seed
+gives 1, independent draws 0). No cell is trained.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from lottery.runner import datamodule, model
 
 def rows(config: str) -> list[dict]:
     _, cells = load_grid(config)
-    out = []
+    out: list[dict] = []
+    first: dict[str, torch.Tensor] = {}
     for cell in cells:
         cfg = cell.config
         dm = datamodule(cfg)
@@ -32,9 +35,13 @@ def rows(config: str) -> list[dict]:
         net = initialize(model(cfg), cfg.init_spec()).eval()
         with torch.no_grad():
             logits = net(x)
-        out.append({"start": cfg.init_spec().label, "seed": cfg.seed,
-                    "test_acc": float((logits.argmax(1) == y).double().mean()),
-                    "test_loss": float(torch.nn.functional.cross_entropy(logits, y))})
+        label = cfg.init_spec().label
+        w = next(p for p in net.parameters() if p.dim() >= 2).detach().flatten().double()
+        corr = float(torch.corrcoef(torch.stack([first[label], w]))[0, 1]) if label in first else float("nan")
+        first[label] = w
+        out.append({"start": label, "seed": cfg.seed, "test_acc": float((logits.argmax(1) == y).double().mean()),
+                    "test_loss": float(torch.nn.functional.cross_entropy(logits, y)),
+                    "first_layer_corr_previous_seed": corr})
         print(f"{out[-1]['start']:<24} seed {cfg.seed}: test {100 * out[-1]['test_acc']:.2f} %, "
               f"loss {out[-1]['test_loss']:.3f}")
     return out

@@ -106,4 +106,4 @@ def test_generative_verdicts_follow_the_data(tmp_path: Path) -> None:
     pd.DataFrame([{"start": "ghn-0123456789ab", "seed": s, "test_acc": 0.6, "test_loss": 1.2} for s in (1, 2)]) \
         .to_csv(tmp_path / "at_init.csv", index=False)
     assert main(["generative", str(path)]) == 0
-    assert "| ghn-0123456789ab | 2 | 60.00 ± 0.00 | 1.200 ± 0.000 |" in (tmp_path / "README.md").read_text()
+    assert "| ghn-0123456789ab | 2 | 60.00 ± 0.00 | 1.200 ± 0.000 | – |" in (tmp_path / "README.md").read_text()
