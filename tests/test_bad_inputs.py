@@ -71,6 +71,9 @@ OVERRIDES = [
     ("output_dir={tmp}/afile", "output_dir"), ("output_dir={tmp}/afile/sub", "output_dir"),
     ("foo=1", "foo"), ("data=3", "data"), ("prune.rounds", "prune.rounds"), ("=3", "override"),
     ("data.batch_size=[60]", "data.batch_size"), ("optim=adam", "optim"),
+    ("init.source=vae", "init.generator: init.source 'vae' needs a generator file"),
+    ("init.source=ghn", "init.generator: init.source 'ghn' needs a generator file"),
+    ("init.generator=vae-0123456789ab.pt", "init.generator: 'vae-0123456789ab.pt' is only used by init.source vae"),
 ]
 
 
@@ -203,5 +206,25 @@ def test_bad_inspect_arguments(args: list[str], must: str, capsys: pytest.Captur
     assert must in error_line(capsys)
 
 
+GENERATIVE = [
+    (["fit", "vae"], "zoo: no runs given"), (["fit", "vae", "{tmp}/afile"], "is not a run directory"),
+    (["fit", "vae", "{tmp}/nowhere"], "is not a run directory"), (["fit", "vae", "x", "--steps", "0"], "--steps: 0"),
+    (["fit", "vae", "x", "--latent", "-1"], "--latent: -1"), (["fit", "vae", "x", "--slice", "0"], "--slice: 0"),
+    (["fit", "ghn", "run-dir"], "takes no run directories"),
+    (["fit", "ghn", "--datasets", "imagenet"], "--datasets: 'imagenet'"),
+    (["fit", "ghn", "--models", "gpt5"], "--models: model.name: 'gpt5'"),
+]
+
+
+@pytest.mark.parametrize(("args", "must"), GENERATIVE, ids=[m for _, m in GENERATIVE])
+def test_bad_generative_arguments(args: list[str], must: str, sandbox: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from lottery.generative.__main__ import main
+
+    assert main([a.format(tmp=sandbox) for a in args]) == 2
+    assert must in error_line(capsys)
+    assert not created(sandbox)
+
+
 def test_the_table_is_at_least_130_inputs() -> None:
-    assert len(OVERRIDES) + len(FILES) + len(GRIDS) + len(CLI) + len(INSPECT) >= 130
+    assert len(OVERRIDES) + len(FILES) + len(GRIDS) + len(CLI) + len(INSPECT) + len(GENERATIVE) >= 130

@@ -94,17 +94,23 @@ def _fit_ghn(args: argparse.Namespace) -> bytes:
     from lottery.data import DATASETS, TensorDataModule
     from lottery.data.sources import DataMissingError
     from lottery.generative.fit import fit_ghn
-    from lottery.models import build
+    from lottery.models import build, resolve
 
-    tasks = []
-    for dataset in args.datasets:
+    for dataset in args.datasets:  # every name checked before any data is read
         if dataset not in DATASETS:
             raise ConfigError(f"--datasets: {dataset!r} is not valid; choose from {', '.join(sorted(DATASETS))}")
+    for model in args.models:
+        try:
+            resolve(model)
+        except ValueError as e:
+            raise ConfigError(f"--models: {e}") from None
+    tasks = []
+    for dataset in args.datasets:
         try:
             dm = TensorDataModule(dataset, root=args.root)  # the runs' split: the validation images stay unseen
             dm.prepare()
-        except DataMissingError as e:
-            raise ConfigError(str(e)) from None
+        except (DataMissingError, ValueError) as e:
+            raise ConfigError(f"--datasets: {e}") from None
         x, y = dm.normalized("train"), dm.tensors["train"][1]
         info = DATASETS[dataset]
         for model in args.models:
