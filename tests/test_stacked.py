@@ -145,3 +145,20 @@ def test_stacking_names_what_it_cannot_stack() -> None:
         stack(build("resnet20", (3, 32, 32), 10), 2)
     with pytest.raises(ValueError, match="layer 1 is Dropout"):
         stack(nn.Sequential(nn.Linear(4, 4), nn.Dropout()), 2)
+
+
+@pytest.mark.parametrize("model", ["lenet_300_100", "lenet5"])
+def test_learned_starts_stack_member_by_member(model: str) -> None:
+    """The committed generators: a stacked member's w0 is the network's alone (vae keys layers by name)."""
+    from pathlib import Path
+
+    gens = Path(__file__).resolve().parents[1] / "generators"
+    vae = next(p for p in sorted(gens.glob("vae-*.pt")) if torch.load(p, weights_only=True)["meta"]["model"] == model)
+    specs = (InitSpec(seed=42, source="vae", generator=str(vae)),
+             InitSpec(seed=43, source="ghn", generator=str(next(gens.glob("ghn-*.pt")))), InitSpec(seed=44))
+    stacked = initialize(stack(build(model, (1, 28, 28), 10), 3), specs)
+    for m, spec in enumerate(specs):
+        alone = initialize(build(model, (1, 28, 28), 10), spec)
+        for name, p in alone.named_parameters():
+            assert torch.equal(dict(stacked.named_parameters())[name][m], p), (m, name)
+            assert torch.equal(initial_value(stacked, name)[m], p)
