@@ -5,7 +5,8 @@
 LeNet-300-100 at batch 60 on MNIST-shaped tensors held in memory (the data path is identical for all),
 one pruning round already applied so every variant trains a masked network. Rows, measured in one run:
 a plain PyTorch loop (masks re-applied after each step), the GEMM-only floor, Lightning without pruning,
-Lightning + our LotteryTicket, Lightning + ModelPruning(use_lottery_ticket_hypothesis=True).
+Lightning + our LotteryTicket, Lightning + ModelPruning(use_lottery_ticket_hypothesis=True), and our own
+pipeline's LightningModule (8 optimizer steps per Lightning call) + LotteryTicket.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import each_device, parser, sync  # noqa: E402
 
 from lottery.callbacks import LotteryTicket  # noqa: E402
+from lottery.classifier import Classifier  # noqa: E402
 from lottery.init import InitSpec, initialize  # noqa: E402
 from lottery.pruning import MaskedMultiply  # noqa: E402
 
@@ -35,19 +37,30 @@ def lenet() -> nn.Sequential:
 
 
 class Batches:
-    """Batches by randperm + index_select from one tensor: no per-sample Python."""
+    """Batches by randperm + index_select from one tensor: no per-sample Python. ``chunk`` > 1 hands over
+    lists of batches, as lottery's datamodule does for ``train.steps_per_call``."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int) -> None:
-        self.x, self.y, self.batch, self.steps = x, y, batch, steps
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch: int, steps: int, chunk: int = 1) -> None:
+        self.x, self.y, self.batch, self.steps, self.chunk = x, y, batch, steps, chunk
 
     def __len__(self) -> int:
-        return self.steps
+        return -(-self.steps // self.chunk)
 
     def __iter__(self):
         order = torch.randperm(len(self.x), device=self.x.device)
-        for i in range(self.steps):
-            idx = order[i * self.batch : (i + 1) * self.batch]
-            yield self.x.index_select(0, idx), self.y.index_select(0, idx)
+        batches = (order[i * self.batch : (i + 1) * self.batch] for i in range(self.steps))
+        if self.chunk == 1:
+            for idx in batches:
+                yield self.x.index_select(0, idx), self.y.index_select(0, idx)
+            return
+        group = []
+        for idx in batches:
+            group.append((self.x.index_select(0, idx), self.y.index_select(0, idx)))
+            if len(group) == self.chunk:
+                yield group
+                group = []
+        if group:
+            yield group
 
 
 class Module(pl.LightningModule):
@@ -66,10 +79,10 @@ class Module(pl.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=1.2e-3)
 
 
-def data(steps: int, device: str = "cpu") -> Batches:
+def data(steps: int, device: str = "cpu", chunk: int = 1) -> Batches:
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(60 * steps, 784, generator=g), torch.randint(0, 10, (60 * steps,), generator=g)
-    return Batches(x.to(device), y.to(device), 60, steps)
+    return Batches(x.to(device), y.to(device), 60, steps, chunk)
 
 
 def plain_loop(steps: int, device: str) -> float:
@@ -122,12 +135,16 @@ class EpochTimer(pl.Callback):
 
 
 def lightning(steps: int, pruning: str | None, device: str) -> tuple[float, dict[str, int]]:
-    """Seconds of the second epoch (one pruning round already done) and bytes held for lottery state."""
-    model = Module()
+    """Seconds of the second epoch (one pruning round already done) and bytes held for lottery state.
+
+    ``pipeline``: lottery.train's own LightningModule (``Classifier``, the same non-fused Adam as the plain
+    loop) taking 8 optimizer steps per Lightning call, as ``train.steps_per_call`` does by default."""
+    pipeline = pruning == "pipeline"
+    model = Classifier(lenet(), optimizer="adam", lr=1.2e-3, fused=False) if pipeline else Module()
     initialize(model, InitSpec())
     timer = EpochTimer()
     callbacks: list[pl.Callback] = [timer]
-    if pruning == "ours":
+    if pruning in ("ours", "pipeline"):
         cb = LotteryTicket(rounds=2, sleeping_thresholds=(), sleeping_relative=())
         callbacks.insert(0, cb)
     elif pruning == "modelpruning":
@@ -149,8 +166,8 @@ def lightning(steps: int, pruning: str | None, device: str) -> tuple[float, dict
         enable_model_summary=False,
         callbacks=callbacks,
     )
-    trainer.fit(model, data(steps, device))
-    return timer.times[-1], state_bytes(model, pruning, callbacks[0])
+    trainer.fit(model, data(steps, device, chunk=8 if pipeline else 1))
+    return timer.times[-1], state_bytes(model, "ours" if pipeline else pruning, callbacks[0])
 
 
 def tensor_bytes(tensors) -> int:
@@ -163,7 +180,7 @@ def tensor_bytes(tensors) -> int:
 
 
 def state_bytes(model: nn.Module, pruning: str | None, cb) -> dict[str, int]:
-    dense = sum(p.numel() * 4 for p in model.net.parameters())
+    dense = sum(p.numel() * 4 for p in model.parameters())
     if pruning == "ours":
         b = cb.state_bytes()
         return {"lottery state": b["masks"] + b["mask_cache"] + b["theta0"] + b["snapshot"], "dense params": dense}
@@ -191,6 +208,7 @@ def table(device: str, args: argparse.Namespace) -> None:
             ("Lightning, no pruning", None),
             ("Lightning + LotteryTicket (ours)", "ours"),
             ("Lightning + ModelPruning(lottery)", "modelpruning"),
+            ("lottery.train's Classifier (8 steps per call) + LotteryTicket", "pipeline"),
         ]:
             seconds, memory[name] = lightning(args.steps, pruning, device)
             results.setdefault(name, []).append(seconds)
