@@ -6,6 +6,7 @@ content hash. Training is seeded, so the same zoo and options give the same file
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import torch
@@ -14,6 +15,8 @@ from tqdm import tqdm
 
 from lottery.generative.zoo import Zoo, slices
 from lottery.init.learned import LayerHypernet, SliceVAE, payload
+
+log = logging.getLogger("lottery")
 
 
 def fit_vae(zoo: Zoo, *, slice_size: int = 16, latent: int = 4, hidden: int = 64, steps: int = 2000,
@@ -41,6 +44,8 @@ def fit_vae(zoo: Zoo, *, slice_size: int = 16, latent: int = 4, hidden: int = 64
         layers[name] = {"shape": list(ws[0].shape), "slice": data.shape[1], "std": std * calibration}
         stats[name] = {"slices": len(data), "mean": float(data.mean() * std), "std": std,
                        "calibration": calibration, "final_nelbo": loss.item()}
+        log.info(f"vae {name}: {len(data):,} slices of {data.shape[1]}, zoo std {std:.4f}, samples rescaled "
+                 f"×{calibration:.3f}, final −ELBO {loss.item():.3f} per slice")
     meta = {"model": zoo.model, "datasets": zoo.datasets, "runs": [str(r) for r in zoo.runs], "latent": latent,
             "hidden": hidden, "slice": slice_size, "steps": steps, "seed": seed, "zoo": stats}
     return payload("vae", meta, nets, {"layers": layers})
