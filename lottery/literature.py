@@ -395,6 +395,35 @@ def generative(df: Any) -> str:
             init_lines.append(f"| {start} | {len(g)} | {pct(list(g['test_acc']))} | "
                               f"{g['test_loss'].mean():.3f} ± {g['test_loss'].std(ddof=1):.3f} | {c} |")
         init_lines.append("")
+    early = Path(df.attrs.get("folder", ".")) / "early.csv"
+    early_lines = []
+    if early.is_file() and "ghn" in tests:
+        import pandas as pd
+
+        e = pd.read_csv(early)
+        steps = sorted(e["step"].unique())
+        early_lines = ["The first steps of training (`python scripts/early_convergence.py "
+                       "configs/compare_generative.yaml`: the grid's optimiser, batch size and seeds, no pruning), "
+                       "test accuracy (%), mean ± std over the seeds:", "",
+                       "| start | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+        for start, g in e.groupby("start", sort=False):
+            early_lines.append(f"| {start} | " + " | ".join(pct(list(g[g["step"] == s]["test_acc"])) for s in steps)
+                               + " |")
+        early_lines.append("")
+        hash_start = df[df["source"] == "hash"]["start"].iloc[0]
+        ghn_start = df[df["source"] == "ghn"]["start"].iloc[0]
+        later = [s for s in steps if s > 0]
+        pairs = [(s, list(e[(e["start"] == ghn_start) & (e["step"] == s)]["test_acc"]),
+                  list(e[(e["start"] == hash_start) & (e["step"] == s)]["test_acc"])) for s in later]
+        ps = holm([float(two_sample_tests(np.array(a), np.array(b))[0].pvalue) if len(a) > 1 and len(b) > 1
+                   else math.nan for _, a, b in pairs])
+        diffs = [(s, float(np.mean(a) - np.mean(b)), p) for (s, a, b), p in zip(pairs, ps, strict=True)]
+        sig = [(s, d) for s, d, p in diffs if p < 0.05]
+        claims.insert(len(claims) - 1, (
+            "global (GHN) starts lead during the first steps",
+            "ghn − xavier_normal: " + ", ".join(f"step {s} {100 * d:+.1f} pp" for s, d, _ in diffs)
+            + f"; significant (Welch, Holm) at steps {', '.join(str(s) for s, _ in sig) or 'none'}",
+            bool(sig) and all(d > 0 for _, d in sig)))
     detail = [f"- {src} {'above' if d > 0 else 'below'} xavier_normal by {100 * abs(d):.2f} pp at "
               f"{remaining(df, r):.1f} %: Welch p_holm = {p:.2g}" for src in learned for r, d, p in significant(src)]
     return "\n".join([
@@ -403,7 +432,7 @@ def generative(df: Any) -> str:
         "epoch, Adam 0.0012, batch 60, 20 % of every layer per round, rewind to θ0; the config says how the two "
         "generators in `generators/` were fitted); this page: `python -m lottery.literature generative "
         "results/generative/results.csv`.", "", coverage(df), "", "![test accuracy](accuracy.png)", "",
-        *init_lines,
+        *init_lines, *early_lines,
         "Test accuracy (%) at each round's end, mean ± std over seeds:", "", *lines, "",
         "## The published claims (Harder et al. 2023, \"From Pointwise to Powerhouse\")", "",
         "Their setting differs: CIFAR-10/100 and ImageNet-scale networks, a pretrained GHN-2, no pruning. Ours is "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -105,5 +106,15 @@ def test_generative_verdicts_follow_the_data(tmp_path: Path) -> None:
     generative_table(0.0, 0.01).to_csv(path, index=False)
     pd.DataFrame([{"start": "ghn-0123456789ab", "seed": s, "test_acc": 0.6, "test_loss": 1.2} for s in (1, 2)]) \
         .to_csv(tmp_path / "at_init.csv", index=False)
-    assert main(["generative", str(path)]) == 0
-    assert "| ghn-0123456789ab | 2 | 60.00 ± 0.00 | 1.200 ± 0.000 | – |" in (tmp_path / "README.md").read_text()
+    rng = np.random.default_rng(3)
+    for lead, expected in ((0.05, "**agrees** |"), (-0.05, "**does not agree** |")):
+        pd.DataFrame([{"start": start, "seed": s, "step": step, "test_acc": 0.8 + rng.normal(0, 0.002)
+                       + (lead if start.startswith("ghn") and step else 0.0)}
+                      for start in ("xavier_normal/hash", "ghn-0123456789ab") for s in range(5)
+                      for step in (0, 25, 50)]).to_csv(tmp_path / "early.csv", index=False)
+        assert main(["generative", str(path)]) == 0
+        text = (tmp_path / "README.md").read_text()
+        assert "| ghn-0123456789ab | 2 | 60.00 ± 0.00 | 1.200 ± 0.000 | – |" in text
+        assert verdicts(text)["global (GHN) starts lead during the first steps"] == expected
+        measured = re.search(r"step 25 ([+-]\d+\.\d) pp", text)
+        assert measured and abs(float(measured.group(1)) - 100 * lead) < 0.5
