@@ -87,3 +87,21 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "8 of 12 (level, pair) comparisons differ significantly" in text  # good vs base and vs same
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3
     assert (tmp_path / "figures" / "accuracy.svg").is_file()
+
+
+def test_learned_starts_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("LOTTERY_REPO", str(REPO))
+    monkeypatch.setenv("LOTTERY_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    nb = nbformat.read(REPO / "notebooks" / "learned_starts.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert text.count("regenerated bit for bit: True") == 3
+    assert "15 cells, 105 early-training points" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
+    assert (tmp_path / "figures" / "learned_starts.png").is_file()
