@@ -2,7 +2,7 @@
 
     python -m lottery.generative zoo configs/lenet300_mnist_wijnja2020.yaml --datasets mnist fashion_mnist --seeds 0 1 2
     python -m lottery.generative fit vae runs/zoo-lenet_300_100-*          # → generators/vae-<hash>.pt
-    python -m lottery.generative fit ghn --models lenet_300_100 lenet5 conv2 --datasets mnist fashion_mnist
+    python -m lottery.generative fit ghn --models lenet_300_100 lenet5 --datasets mnist fashion_mnist
     python -m lottery.train configs/lenet300_mnist.yaml init.source=vae init.generator=generators/vae-<hash>.pt
 
 The file is named by its content hash; an InitSpec naming it regenerates w0 bit for bit in any process.
@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--models", nargs="+", default=["lenet_300_100"], help="ghn: models to train on")
     f.add_argument("--datasets", nargs="+", default=["mnist"], help="ghn: datasets to train on")
     f.add_argument("--root", help="ghn: data root (default: $LOTTERY_DATA, else the user cache)")
-    f.add_argument("--steps", type=int, help="optimiser steps (per layer for vae; default 2000 vae, 1000 ghn)")
+    f.add_argument("--steps", type=int, help="optimiser steps (per layer for vae; default 2000 vae, 10000 ghn)")
     f.add_argument("--slice", type=int, default=16, help="vae: inputs per Linear slice (conv: the kernel)")
     f.add_argument("--latent", type=int, default=4, help="vae: latent dimensions")
     f.add_argument("--seed", type=int, default=0, help="seed of the fit")
@@ -119,7 +119,7 @@ def _fit_ghn(args: argparse.Namespace) -> bytes:
             except ValueError as e:
                 raise ConfigError(f"--models: {e}") from None
             tasks.append((f"{model}/{dataset}", net, x, y))
-    data, accuracy = fit_ghn(tasks, steps=args.steps or 1000, seed=args.seed)
+    data, accuracy = fit_ghn(tasks, steps=args.steps or 10000, seed=args.seed)
     for label, acc in accuracy.items():
         log.info(f"ghn: networks generated for {label} classify {100 * acc:.1f} % of 5,000 training images at init")
     return data
