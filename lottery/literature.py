@@ -305,10 +305,15 @@ def sobol(df: Any) -> str:
         rate = float(np.mean(wins)) if wins else math.nan
         n_sig = sum(1 for c, _ in sig if c[2] == source)
         n = sum(1 for c in comparisons if c[2] == source)
+        # agrees only if the QRNG source wins more often than chance (one-sided sign test over the seed-paired
+        # comparisons) and every significant difference favours it
+        sign_p = float(sps.binomtest(round(sum(wins)), len(wins), alternative="greater").pvalue) if wins else math.nan
+        favours = all(c[7] > 0 for c, _ in sig if c[2] == source)
         claims.append((f"QRNG (Sobol') starts win 60 % of PRNG-vs-QRNG pairs ({source} vs hash)",
-                       f"{source} wins {100 * rate:.0f} % of {len(wins)} seed-paired (start, level) comparisons; "
-                       f"{n_sig} of {n} (start, level) differences significant (Welch, Holm over all)",
-                       None if not wins else rate > 0.5 and n_sig > 0))
+                       f"{source} wins {100 * rate:.0f} % of {len(wins)} seed-paired (start, level) comparisons "
+                       f"(sign test p = {sign_p:.2g}); {n_sig} of {n} (start, level) differences significant "
+                       "(Welch, Holm over all)",
+                       None if not wins else sign_p < 0.05 and favours))
     folder = str(df.attrs.get("folder", "results/sobol_quick"))
     if "quick" in Path(folder).name:
         run_line = ("Run: `python -m lottery.compare configs/compare_sobol_quick.yaml` (LeNet-300-100 on MNIST, 16 "
