@@ -163,9 +163,23 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
     return grid, cells
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel stops this worker when the grid's process dies (killed, or its terminal closed),
+    instead of leaving it training orphaned; its pack resumes from the last checkpoint on the next run."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def _cell_worker_init() -> None:
     import torch
 
+    _die_with_parent()
     torch.set_num_threads(1)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))

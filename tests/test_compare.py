@@ -4,6 +4,7 @@ files hold every cell's curve, sweeps and gathering rebuild the same results."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,36 @@ def test_overrides_may_follow_the_options(tmp_path: Path, capsys: pytest.Capture
     assert len(listed) == 2 and all(line.split("\t")[1].endswith("seed 7") for line in listed)
     assert train([str(CONFIGS / "lenet300_mnist.yaml"), "--print-config", "prune.rounds=3"]) == 0
     assert "  rounds: 3\n" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_grid_workers_die_with_the_grid_process(tmp_path: Path) -> None:
+    """Killing `lottery.compare --workers N` must not leave its workers training orphaned."""
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "grid.py"
+    script.write_text(
+        "import concurrent.futures as cf, multiprocessing as mp, os, time\n"
+        "from lottery.compare import _cell_worker_init\n"
+        "def work(_):\n    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    ex = cf.ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'), initializer=_cell_worker_init)\n"
+        "    futures = [ex.submit(work, i) for i in range(2)]\n"
+        "    time.sleep(10)  # both workers started and initialised (they import torch)\n"
+        "    print(' '.join(str(p) for p in ex._processes), flush=True)\n"
+        "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parents[1])
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 20
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in workers if Path(f"/proc/{p}").exists() and "Z" not in
+                 Path(f"/proc/{p}/stat").read_text().split(")")[-1].split()[0]]
+    assert not alive, f"workers {alive} outlived the grid process"
