@@ -138,8 +138,7 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
                     except ConfigError as e:
                         raise ConfigError(f"grid.starts[{i}] ({start}): {e}") from None
                     spec = cfg.init_spec()
-                    key = (cfg.model.name, spec.scheme, spec.scale, spec.source, spec.bias, spec.sobol_start_dim,
-                           spec.generator, seed)
+                    key = (cfg.model.name, spec)  # the whole start, seed included: a new field needs no edit
                     if key in seen:
                         raise ConfigError(f"grid.starts[{i}]: duplicate start {spec.label} (seed {seed}, "
                                           f"{cfg.model.name}); it repeats starts[{seen[key]}]")

@@ -49,3 +49,25 @@ def table_arguments(prog: str, doc: str | None, argv: list[str] | None) -> tuple
     args = p.parse_args(argv)
     results = Path(args.results)
     return results, Path(args.out) if args.out else results.parent
+
+
+def grid_table_cli(doc: str | None, argv: list[str] | None, table: Callable[[argparse.Namespace], list[dict]],
+                   extra: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """A ``CONFIG [--out CSV]`` command that computes rows from a compare grid's cells and writes them."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", help="a compare grid config")
+    p.add_argument("--out", help="CSV to write (default: print only)")
+    if extra is not None:
+        extra(p)
+    args = p.parse_args(argv)
+    setup()
+
+    def body() -> int:
+        rows = table(args)
+        if args.out:
+            from lottery.atomic import write_csv
+
+            write_csv(Path(args.out), rows)
+        return 0
+
+    return run_cli(body)

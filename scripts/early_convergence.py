@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-from lottery.atomic import write_csv
 from lottery.compare import load_grid
-from lottery.console import run_cli, setup
+from lottery.console import grid_table_cli
 from lottery.init import initialize
 from lottery.runner import datamodule, model
 
@@ -53,21 +51,14 @@ def curves(config: str, marks: list[int]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="a compare grid config")
-    p.add_argument("--steps", nargs="+", type=int, default=[0, 25, 50, 100, 200, 400, 917])
-    p.add_argument("--out", help="CSV to write (default: print only)")
-    args = p.parse_args(argv)
-    setup()
-    torch.set_num_threads(1)
+    def steps(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--steps", nargs="+", type=int, default=[0, 25, 50, 100, 200, 400, 917])
 
-    def body() -> int:
-        table = curves(args.config, sorted(set(args.steps)))
-        if args.out:
-            write_csv(Path(args.out), table)
-        return 0
+    def table(args: argparse.Namespace) -> list[dict]:
+        torch.set_num_threads(1)
+        return curves(args.config, sorted(set(args.steps)))
 
-    return run_cli(body)
+    return grid_table_cli(__doc__, argv, table, steps)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,12 @@ gives 1, independent draws 0). No cell is trained.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import torch
 
-from lottery.atomic import write_csv
 from lottery.compare import load_grid
-from lottery.console import run_cli, setup
+from lottery.console import grid_table_cli
 from lottery.init import initialize
 from lottery.runner import datamodule, model
 
@@ -48,19 +45,7 @@ def rows(config: str) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", help="a compare grid config")
-    p.add_argument("--out", help="CSV to write (default: print only)")
-    args = p.parse_args(argv)
-    setup()
-
-    def body() -> int:
-        table = rows(args.config)
-        if args.out:
-            write_csv(Path(args.out), table)
-        return 0
-
-    return run_cli(body)
+    return grid_table_cli(__doc__, argv, lambda args: rows(args.config))
 
 
 if __name__ == "__main__":

@@ -70,19 +70,24 @@ def test_plot_cli_writes_png_and_svg(tmp_path: Path) -> None:
     assert "early-stopping epoch" in (tmp_path / "fig" / "accuracy_at_best.svg").read_text()
 
 
-def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def execute_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[list, str]:
+    """Run ``notebooks/<name>`` top to bottom in a kernel; its outputs and their text. No cell may fail."""
     import nbformat
     from nbclient import NotebookClient
 
-    table = synthetic_results(tmp_path / "results.csv")
-    monkeypatch.setenv("LOTTERY_RESULTS", str(table))
-    monkeypatch.setenv("LOTTERY_FIGURES", str(tmp_path / "figures"))
+    for key, value in {**env, "LOTTERY_FIGURES": str(tmp_path / "figures")}.items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    nb = nbformat.read(REPO / "notebooks" / "init_comparison.ipynb", as_version=4)
+    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    return outputs, "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+
+
+def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    table = synthetic_results(tmp_path / "results.csv")
+    outputs, text = execute_notebook("init_comparison.ipynb", tmp_path, monkeypatch, LOTTERY_RESULTS=str(table))
     assert "72 rows: 3 starts × 6 seeds × 4 rounds" in text
     assert "8 of 12 (level, pair) comparisons differ significantly" in text  # good vs base and vs same
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3
@@ -90,17 +95,7 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_learned_starts_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nbformat
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("LOTTERY_REPO", str(REPO))
-    monkeypatch.setenv("LOTTERY_FIGURES", str(tmp_path / "figures"))
-    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    nb = nbformat.read(REPO / "notebooks" / "learned_starts.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    outputs, text = execute_notebook("learned_starts.ipynb", tmp_path, monkeypatch, LOTTERY_REPO=str(REPO))
     assert text.count("regenerated bit for bit: True") == 3
     assert "15 cells, 105 early-training points" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2

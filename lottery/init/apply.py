@@ -25,6 +25,7 @@ from lottery.init.spec import LEARNED, InitSpec
 SPEC_ATTR = "lottery_init_spec"
 MEMBERS_ATTR = "lottery_members"
 Specs = InitSpec | Sequence[InitSpec]
+Arch = tuple[tuple[int, ...], ...]
 
 
 class NotRegenerableError(ValueError):
@@ -69,7 +70,7 @@ def _values(
     ordinal: int,
     dtype: torch.dtype,
     device: torch.device,
-    arch: tuple[tuple[int, ...], ...] = (),
+    arch: Arch,
 ) -> torch.Tensor:
     if 0 in shape:
         raise ValueError(f"parameter {name!r} has a zero-size shape {tuple(shape)}; every dimension must be ≥ 1")
@@ -84,7 +85,7 @@ def _values(
 
     if spec.source in LEARNED:
         assert spec.generator is not None
-        w = learned_values(spec.source, spec.generator, spec.seed, name, arch or (shape,), ordinal if arch else 0)
+        w = learned_values(spec.source, spec.generator, spec.seed, name, arch, ordinal)
         return (w * spec.scale).to(device=device, dtype=dtype)
 
     start, layout = 0, None
@@ -136,8 +137,14 @@ def _member_specs(specs: Specs, name: str, param: torch.Tensor) -> list[InitSpec
     return specs
 
 
+def _layout(module: nn.Module) -> tuple[dict[str, nn.Parameter], dict[str, int], Arch]:
+    """Parameters by name, the scheme tensors' order, and their shapes in that order (what ghn generates from)."""
+    params, ordinals = dict(module.named_parameters()), weight_ordinals(module)
+    return params, ordinals, tuple(member_shape(params[n]) for n in ordinals)
+
+
 def _compute(
-    module: nn.Module, name: str, specs: Specs, params: dict[str, nn.Parameter], ordinals: dict[str, int]
+    module: nn.Module, name: str, specs: Specs, params: dict[str, nn.Parameter], ordinals: dict[str, int], arch: Arch
 ) -> torch.Tensor:
     if name not in params:
         raise KeyError(f"{name!r} is not a parameter of {type(module).__name__}; parameters: {sorted(params)}")
@@ -147,7 +154,6 @@ def _compute(
     weight = params.get(name[: -len("bias")] + "weight") if name.endswith("bias") else None
     weight_shape = member_shape(weight) if weight is not None else ()
     fan_in = Fans.of(weight_shape).fan_in if len(weight_shape) >= 2 else None  # a BatchNorm bias has none
-    arch = tuple(member_shape(params[n]) for n in ordinals)  # the learned ghn generates from the architecture
     args = (shape, fan_in, ordinals.get(name, 0), param.dtype, param.device, arch)
     value = _values(specs, name, *args) if per_member is None else torch.stack(
         [_values(s, name, *args) for s in per_member])
@@ -170,15 +176,15 @@ def initial_value(module: nn.Module, name: str, spec: Specs | None = None) -> to
     """w0 of parameter ``name``, regenerated on the parameter's device and dtype; nothing is stored."""
     specs = spec_of(module) if spec is None else spec
     check_regenerable(specs, repr(name))
-    return _compute(module, name, specs, dict(module.named_parameters()), weight_ordinals(module))
+    return _compute(module, name, specs, *_layout(module))
 
 
 def initial_state(module: nn.Module, spec: Specs | None = None) -> dict[str, torch.Tensor]:
     """w0 of every parameter (regenerated, not stored)."""
     specs = spec_of(module) if spec is None else spec
     check_regenerable(specs, type(module).__name__)
-    params, ordinals = dict(module.named_parameters()), weight_ordinals(module)
-    return {name: _compute(module, name, specs, params, ordinals) for name in params}
+    layout = _layout(module)
+    return {name: _compute(module, name, specs, *layout) for name in layout[0]}
 
 
 @torch.no_grad()
@@ -188,8 +194,8 @@ def initialize(module: nn.Module, spec: Specs) -> nn.Module:
     Every source but ``torch`` can regenerate these values later through ``initial_value``.
     """
     specs = spec if isinstance(spec, InitSpec) else tuple(spec)
-    params, ordinals = dict(module.named_parameters()), weight_ordinals(module)
-    for name, param in params.items():
-        param.copy_(_compute(module, name, specs, params, ordinals))
+    layout = _layout(module)
+    for name, param in layout[0].items():
+        param.copy_(_compute(module, name, specs, *layout))
     setattr(module, SPEC_ATTR, specs)
     return module
