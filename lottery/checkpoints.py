@@ -19,6 +19,7 @@ from torch import nn
 
 from lottery.atomic import write_bytes, write_text
 from lottery.config import ConfigError
+from lottery.safe_load import load_weights_only, unreadable
 
 
 def sidecar(path: str | Path) -> Path:
@@ -26,8 +27,16 @@ def sidecar(path: str | Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def accepted_hashes(path: Path) -> list[str]:
+    """The content hashes the sidecar vouches for: while a new checkpoint is being written it lists the new
+    one first and the old one second, so a kill between the two renames leaves a pair that still matches."""
+    stamp = sidecar(path)
+    return stamp.read_text().split() if stamp.is_file() else []
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``torch.save`` into memory, then a temporary sibling, fsync, rename; then ``<file>.sha256``."""
+    """``torch.save`` into memory, then a temporary sibling, fsync, rename, with ``<file>.sha256`` beside it;
+    read back with ``weights_only=True`` (a checkpoint can come from anyone)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None:
@@ -35,8 +44,14 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buf = io.BytesIO()
         torch.save(checkpoint, buf)
         data = buf.getvalue()
+        new = hashlib.sha256(data).hexdigest()
+        old = accepted_hashes(Path(path))[:1]
+        write_text(sidecar(path), "\n".join([new, *old]) + "\n")  # vouches for both while the rename is pending
         write_bytes(path, data)
-        write_text(sidecar(path), hashlib.sha256(data).hexdigest() + "\n")
+        write_text(sidecar(path), new + "\n")
+
+    def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return load_weights_only(Path(path))
 
     def remove_checkpoint(self, path: Any) -> None:
         super().remove_checkpoint(path)
@@ -52,13 +67,13 @@ def verify(path: Path, module: nn.Module) -> None:
     data = path.read_bytes()
     if not data:
         raise bad("is empty")
-    stamp = sidecar(path)
-    if stamp.is_file() and stamp.read_text().strip() != hashlib.sha256(data).hexdigest():
+    hashes = accepted_hashes(path)
+    if hashes and hashlib.sha256(data).hexdigest() not in hashes:
         raise bad("is corrupted (its content hash differs from the one written with it)")
     try:
-        ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+        ckpt = load_weights_only(data)
     except Exception as e:  # noqa: BLE001  (torch.load raises whatever the bytes provoke)
-        raise bad(f"cannot be read (truncated, or not a checkpoint: {type(e).__name__})") from None
+        raise bad(unreadable(e)) from None
     state = ckpt.get("state_dict") if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise bad("is not a Lightning checkpoint (no state_dict)")

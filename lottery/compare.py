@@ -204,7 +204,8 @@ def recorded(grid: GridConfig, cell: Cell) -> dict[str, Any] | None:
         data = json.loads(record_path(grid, cell).read_text())
     except (OSError, ValueError):
         return None
-    return data if data.get("finished") and "rounds" in data else None
+    settled = data.get("finished") or data.get("diverged") if isinstance(data, dict) else False
+    return data if settled and "rounds" in data else None
 
 
 def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:
@@ -236,6 +237,11 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
                 todo.append(imp)
     for phase in ([c for c in todo if c.source is None], [c for c in todo if c.source is not None]):
         phase.sort(key=lambda c: c.index)
+        for cell in [c for c in phase if c.source is not None and out.get(c.source, {}).get("diverged")]:
+            phase.remove(cell)  # its ticket has no masks to train with: it shares the ticket's fate
+            out[cell.index] = {"finished": False, "run": cell.config.run_name, "rounds": [],
+                               "diverged": {**out[cell.source]["diverged"],
+                                            "what": f"its ticket {cells[cell.source].label} diverged"}}
         results = _run_cells(grid, phase, total, workers)
         for cell in phase:
             out[cell.index] = results[cell.index]
@@ -249,12 +255,15 @@ def _keep_record(grid: GridConfig, cell: Cell, result: dict[str, Any]) -> None:
 
 def _run_cells(grid: GridConfig, chosen: list[Cell], total: int, workers: int) -> dict[int, dict[str, Any]]:
     from lottery.pack import packs
-    from lottery.runner import is_finished, run_dir
+    from lottery.runner import diverged_message, is_finished, run_dir
 
     groups = [[chosen[i] for i in g] for g in packs([c.config for c in chosen], grid.members_per_process)]
 
     def done(cell: Cell, result: dict[str, Any], state: str) -> None:
         _keep_record(grid, cell, result)
+        if result.get("diverged"):
+            log.info(f"cell {cell.index + 1}/{total} · {cell.label} · DIVERGED · {diverged_message(result)}")
+            return
         last = result["rounds"][-1]
         log.info(f"cell {cell.index + 1}/{total} · {cell.label} · {state} · {last['remaining_pct']:.1f} % remaining"
                  f" · test {100 * last.get('test_acc', float('nan')):.2f} %")
@@ -305,7 +314,13 @@ def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> P
     """The tidy table, the statistics and the figures of a set of finished runs."""
     from lottery.results import rows_of, write_table
 
-    rows = [r for res in results for r in rows_of(res)]
+    diverged = [res for res in results if res.get("diverged")]
+    if diverged:  # a diverged cell has no results: listed apart, never averaged in
+        from lottery.atomic import write_csv
+
+        write_csv(out / "diverged.csv", [{"run": r["run"], **r["diverged"]} for r in diverged])
+        log.warning(f"{len(diverged)} cells diverged and are left out of the table: see {out / 'diverged.csv'}")
+    rows = [r for res in results if not res.get("diverged") for r in rows_of(res)]
     table = out / "results.csv"
     write_table(table, rows)
     from lottery.stats import write_stats

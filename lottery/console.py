@@ -9,6 +9,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from lottery.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, Diverged
+
 
 class TqdmHandler(logging.Handler):
     """Log lines printed above Lightning's progress bars (tqdm.write) instead of through them."""
@@ -31,14 +33,18 @@ def setup() -> None:
 
 
 def run_cli(body: Callable[[], int | None]) -> int:
-    """Run a command's body: a ``ConfigError`` becomes one line on stderr and exit status 2, no traceback."""
+    """Run a command's body: a ``ConfigError`` becomes one line on stderr and exit status 2, a run that went
+    non-finite (``Diverged``) one line and exit status 3; no traceback."""
     from lottery.config.typed import ConfigError
 
     try:
         return body() or 0
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except Diverged as e:
+        print(f"diverged: {e}", file=sys.stderr)
+        return EXIT_DIVERGED
 
 
 def table_arguments(prog: str, doc: str | None, argv: list[str] | None) -> tuple[Path, Path]:

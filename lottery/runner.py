@@ -29,6 +29,7 @@ from lottery.callbacks import LotteryTicket
 from lottery.classifier import Classifier
 from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DATASETS, DataMissingError, TensorDataModule
+from lottery.errors import Diverged
 from lottery.init import initialize
 from lottery.models import build
 from lottery.results import identity
@@ -58,11 +59,26 @@ def run_dir(cfg: Config) -> Path:
     return Path(cfg.output_dir) / cfg.run_name
 
 
-def is_finished(path: Path) -> bool:
+def outcome(path: Path) -> str | None:
+    """How the run in ``path`` ended: ``finished``, ``diverged`` (both settled: rerunning repeats them), or
+    None (not started, interrupted, or an unreadable ``results.json``)."""
     try:
-        return bool(json.loads((path / "results.json").read_text()).get("finished"))
+        data = json.loads((path / "results.json").read_text())
     except (OSError, ValueError):
-        return False
+        return None
+    if not isinstance(data, dict):
+        return None
+    return "finished" if data.get("finished") else "diverged" if data.get("diverged") else None
+
+
+def is_finished(path: Path) -> bool:
+    return outcome(path) == "finished"
+
+
+def diverged_message(result: dict[str, Any]) -> str:
+    d = result["diverged"]
+    return (f"{result['run']} diverged in round {d['round'] + 1}, epoch {d['epoch'] + 1} (step {d['step']}): "
+            f"{d['what']}; lower optim.lr or init.scale (results.json records it; --force to try again)")
 
 
 def check_trainer(cfg: Config) -> None:
@@ -250,8 +266,12 @@ def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list)
 
 def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     """Run (or resume, or skip when finished) the experiment; returns the contents of ``results.json``.
-    ``callbacks`` are added to the Trainer's (e.g. timers, extra metrics)."""
-    return run_cells([cfg], force=force, callbacks=callbacks)[0]
+    ``callbacks`` are added to the Trainer's (e.g. timers, extra metrics). Raises ``Diverged`` when its loss
+    or weights went non-finite (now or in an earlier attempt)."""
+    result = run_cells([cfg], force=force, callbacks=callbacks)[0]
+    if result.get("diverged"):
+        raise Diverged(diverged_message(result))
+    return result
 
 
 def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
@@ -261,12 +281,32 @@ def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     ``prune.masks_from``: ``lottery.pack``) train as stacked members of one network whose logs and
     checkpoint live in ``<output_dir>/packs/``, each cell still getting its own run directory and records.
     ``exact``: members bit for bit as alone on CPU; False: one batched product per layer."""
-    todo = [c for c in cfgs if force or not is_finished(run_dir(c))]
+    todo = [c for c in cfgs if force or outcome(run_dir(c)) is None]
     for c in cfgs:
         if c not in todo:
-            log.info(f"{run_dir(c)} is finished already; delete it or pass --force to run again")
-    done = _train(todo, exact=exact, force=force, callbacks=list(callbacks)) if todo else {}
+            log.info(f"{run_dir(c)} is {outcome(run_dir(c))} already; delete it or pass --force to run again")
+    done: dict[str, dict[str, Any]] = {}
+    while todo:  # members that diverged are recorded and dropped; the rest train again without them
+        done.update(_train(todo, exact=exact, force=force, callbacks=list(callbacks)))
+        todo = [c for c in todo if c.run_name not in done]
     return [done.get(c.run_name) or json.loads((run_dir(c) / "results.json").read_text()) for c in cfgs]
+
+
+def _record_divergence(todo: list[Config], cells: list[tuple[Path, dict[str, Any]]], lottery: LotteryTicket,
+                       path: Path) -> dict[str, dict[str, Any]]:
+    """Write ``results.json`` (``diverged``, not ``finished``) for each cell whose values went non-finite and
+    drop the pack's checkpoint (it holds them); the other members of a pack are left to train again."""
+    info, k = lottery.diverged or {}, len(todo)
+    bad = range(k) if k == 1 or not info.get("members") else info["members"]
+    out = {}
+    for m in bad:
+        c, (cell_path, ident) = todo[m], cells[m]
+        rounds = [{**ident, **r} for r in lottery.records(m if k > 1 else None)]
+        out[c.run_name] = {"finished": False, "diverged": {**info, "members": None}, "run": c.run_name,
+                           "config": to_dict(c), "identity": ident, "rounds": rounds}
+        write_json(cell_path / "results.json", out[c.run_name])
+    shutil.rmtree(path / "checkpoints", ignore_errors=True)
+    return out
 
 
 def _train(todo: list[Config], *, exact: bool, force: bool, callbacks: list[pl.Callback]) -> dict[str, dict[str, Any]]:
@@ -318,6 +358,8 @@ def _train(todo: list[Config], *, exact: bool, force: bool, callbacks: list[pl.C
     logger = loggers(logged, path)
     trainer(first, path, [lottery, RoundWriter(cells, lottery), *callbacks], logger).fit(
         module, datamodule=dm, ckpt_path=ckpt)
+    if lottery.diverged is not None:
+        return _record_divergence(todo, cells, lottery, path)
     if not lottery.done:
         raise RuntimeError(f"training stopped before the last round ({len(lottery.history)} rounds done); "
                            f"rerun the same command to resume from {resume}")

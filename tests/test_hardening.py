@@ -74,7 +74,7 @@ def _nan_weights(data: bytes) -> bytes:
 
     import torch
 
-    ckpt = torch.load(io.BytesIO(data), weights_only=False)
+    ckpt = torch.load(io.BytesIO(data), weights_only=True)
     next(iter(ckpt["state_dict"].values())).view(-1)[:3] = float("nan")
     buf = io.BytesIO()
     torch.save(ckpt, buf)
@@ -86,7 +86,7 @@ def _foreign(data: bytes) -> bytes:
 
     import torch
 
-    ckpt = torch.load(io.BytesIO(data), weights_only=False)
+    ckpt = torch.load(io.BytesIO(data), weights_only=True)
     ckpt["state_dict"] = {k: torch.zeros(3, 3) for k in ckpt["state_dict"]}
     buf = io.BytesIO()
     torch.save(ckpt, buf)
@@ -428,3 +428,36 @@ def test_prune_regenerates_each_tensors_w0_once_per_round_not_once_per_member() 
     cb.initial = lambda module, name, seed_shift=0: calls.append(name) or original(module, name, seed_shift)
     cb._prune(net)
     assert sorted(calls) == ["0.weight", "2.weight"]  # 2 tensors × 4 members: 2 regenerations, not 8
+
+
+def test_a_kill_between_checkpoint_and_hash_leaves_a_pair_that_verifies(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sidecar vouches for the new hash before the checkpoint is renamed into place, so a kill right
+    after the rename (before the final sidecar write) leaves a newer, whole checkpoint that still verifies."""
+    import hashlib
+
+    import torch
+
+    from lottery import checkpoints
+    from lottery.checkpoints import AtomicCheckpointIO, accepted_hashes
+
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, path)
+    writes = {"n": 0}
+    real = checkpoints.write_text
+
+    def killed_after_rename(target: Path, text: str) -> None:
+        writes["n"] += 1
+        if writes["n"] == 2:  # the sidecar's final write: the process dies here
+            raise KeyboardInterrupt
+        real(target, text)
+
+    monkeypatch.setattr(checkpoints, "write_text", killed_after_rename)
+    with pytest.raises(KeyboardInterrupt):
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "epoch": 2}, path)
+    new = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert torch.load(path, weights_only=True)["epoch"] == 2 and new in accepted_hashes(path)
+    net = torch.nn.Module()
+    net.w = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(Exception, match="has no valid global_step"):  # past the hash check: content is judged
+        checkpoints.verify(path, net)

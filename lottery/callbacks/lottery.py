@@ -26,6 +26,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch import nn
 
 from lottery import checks
+from lottery.callbacks.divergence import non_finite_members, non_finite_metrics
 from lottery.callbacks.sleeping import accuracy, sleeping_fractions
 from lottery.generators import stream_key
 from lottery.init import InitSpec, initial_value, initialize, members_of
@@ -237,6 +238,8 @@ class LotteryTicket(pl.Callback):
         self.masks: dict[str, torch.Tensor] = {}
         self.round = 0
         self.done = False
+        # set when loss or weights go non-finite: training stops there, nothing more is pruned
+        self.diverged: dict[str, Any] | None = None
         self._density: dict[str, float] = {}  # target density per unit "name#member"
         self._round_start = (0, 0)  # (epoch, global step)
         # per member (None: an unstacked network): (best monitor value, epoch, step, eval metrics then)
@@ -475,7 +478,7 @@ class LotteryTicket(pl.Callback):
                 self._reset_lr(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
+        if trainer.sanity_checking or self._diverging(trainer):
             return
         metrics = trainer.callback_metrics
         for member in self._member_ids():
@@ -493,6 +496,8 @@ class LotteryTicket(pl.Callback):
             self._end_round(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._diverging(trainer):
+            return
         if self._round_complete(trainer):  # no epoch-end validation ran this epoch
             self._end_round(trainer, pl_module)
 
@@ -510,8 +515,26 @@ class LotteryTicket(pl.Callback):
     def _round_complete(self, trainer: pl.Trainer) -> bool:
         return bool(self.epochs_per_round) and trainer.current_epoch + 1 - self._round_start[0] >= self.epochs_per_round
 
+    def _diverging(self, trainer: pl.Trainer) -> bool:
+        """Stop the fit (and record when and what) once a loss or a prunable weight is non-finite."""
+        if self.diverged is None:
+            found = non_finite_metrics(trainer.callback_metrics, self.members)
+            weights = {n: p.detach() for n, p in self._params.items()}
+            for member, what in non_finite_members(weights, self.members).items():
+                found.setdefault(member, what)
+            if found:
+                first = found[min(found, key=lambda m: -1 if m is None else m)]
+                self.diverged = {"round": self.round, "epoch": trainer.current_epoch, "step": trainer.global_step,
+                                 "what": first, "members": sorted(m for m in found if m is not None)}
+                where = f" (members {self.diverged['members']})" if self.members else ""
+                say(f"diverged in round {self.round + 1}, epoch {trainer.current_epoch + 1}: {first}{where}; "
+                    "training stopped, nothing pruned from it")
+        if self.diverged is not None:
+            trainer.should_stop = True
+        return self.diverged is not None
+
     def _end_round(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.done:
+        if self.done or self._diverging(trainer):
             return
         record = self._record(trainer, pl_module)
         self.history.append(record)

@@ -122,6 +122,38 @@ def _idx_reader(folder: str, system: tuple[str, ...], tv_class: str) -> Callable
 
 
 CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
+# CIFAR-10's python batches are pickles of a dict with a numpy array: these globals rebuild that and nothing else
+CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("_codecs", "encode"),
+}
+
+
+class ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles CIFAR-10's batch files but refuses any other global, so a crafted file cannot run code."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in CIFAR_GLOBALS:
+            raise pickle.UnpicklingError(f"it asks to call {module}.{name} on loading; refused unread")
+        return super().find_class(module, name)
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 batch file as (N×3×32×32 uint8 images, int64 labels); ``ValueError`` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            batch = ArraysOnlyUnpickler(f, encoding="bytes").load()
+        images = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"{path} is not a CIFAR-10 batch: {e}") from None
+    except Exception as e:  # noqa: BLE001  (whatever damaged bytes provoke)
+        raise ValueError(f"{path} is not a CIFAR-10 batch ({type(e).__name__}); unpack cifar-10-python.tar.gz "
+                         "again") from None
+    if len(images) != len(labels):
+        raise ValueError(f"{path} holds {len(images)} images but {len(labels)} labels (a damaged file)")
+    return images, labels
 
 
 def read_cifar10(root: Path, download: bool) -> Arrays:
@@ -143,12 +175,8 @@ def read_cifar10(root: Path, download: bool) -> Arrays:
         )
 
     def load(names: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys = [], []
-        for name in names:
-            with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
-            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        batches = [read_cifar_batch(folder / name) for name in names]
+        xs, ys = [b[0] for b in batches], [b[1] for b in batches]
         return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
     return Arrays(*load(CIFAR_FILES[:5]), *load(CIFAR_FILES[5:]))

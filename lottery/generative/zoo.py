@@ -6,7 +6,6 @@ checkpoint; ``collect`` reads the trained weights back. A zoo holds one model (t
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 import yaml
 
 from lottery.config import ConfigError, load
+from lottery.safe_load import load_weights_only, unreadable
 
 log = logging.getLogger("lottery")
 PRUNED = 0.005  # a layer with more exact zeros than this was pruned: not a dense trained network
@@ -52,9 +52,9 @@ def _read(run: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ConfigError(f"zoo: {run} has no checkpoints/last.ckpt; zoo runs keep their weights with "
                           "train.keep_checkpoint=true (python -m lottery.generative zoo does this)")
     try:
-        state = torch.load(io.BytesIO(ckpt.read_bytes()), map_location="cpu", weights_only=False)["state_dict"]
+        state = load_weights_only(ckpt)["state_dict"]
     except Exception as e:  # noqa: BLE001  (whatever the bytes provoke)
-        raise ConfigError(f"zoo: {ckpt} cannot be read ({type(e).__name__})") from None
+        raise ConfigError(f"zoo: {ckpt} {unreadable(e)}; pass runs that lottery wrote") from None
     weights = {k.removeprefix("model."): v.double() for k, v in state.items()
                if k.startswith("model.") and v.dim() >= 2}
     return yaml.safe_load(cfg_path.read_text()), weights

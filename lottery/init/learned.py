@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from lottery.generators import STANDARD_NORMAL, HashStream, draw, stream_key
+from lottery.safe_load import UnsafeFile, load_weights_only
 
 FORMAT = "lottery-generator/1"
 KINDS = ("vae", "ghn")
@@ -209,7 +210,9 @@ def _load(path: str, mtime_ns: int, size: int) -> Generator:
         raise GeneratorError(f"init.generator: {path} is corrupt: its content hash is {digest[:12]} but its name "
                              f"says {name.group(2)}; fit it again (python -m lottery.generative fit …)")
     try:
-        blob = torch.load(io.BytesIO(data), weights_only=True)
+        blob = load_weights_only(data)
+    except UnsafeFile as e:
+        raise GeneratorError(f"init.generator: {path} {e}; fit one with python -m lottery.generative fit") from None
     except Exception as e:  # noqa: BLE001  (any unpickling failure means the same thing to the user)
         raise GeneratorError(f"init.generator: {path} cannot be read ({type(e).__name__}: {e})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("kind") != name.group(1):

@@ -1,0 +1,45 @@
+"""A run whose loss or weights go non-finite has diverged: it is stopped and reported, never "finished",
+and no masks are ever chosen from its weights (a NaN sorts anywhere, so magnitude pruning of NaN weights
+keeps an arbitrary mask)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+
+def non_finite_members(params: Mapping[str, torch.Tensor], members: int | None) -> dict[int | None, str]:
+    """Member (``None``: the whole network) → the first tensor holding non-finite values and how many; one
+    ``isfinite`` reduction per tensor, cheap enough for every epoch."""
+    found: dict[int | None, str] = {}
+    for name, p in params.items():
+        if members is None:
+            bad = int((~torch.isfinite(p)).sum()) if not bool(torch.isfinite(p).all()) else 0
+            if bad and None not in found:
+                found[None] = f"weights {name!r} ({bad} non-finite values)"
+            continue
+        per = (~torch.isfinite(p.detach().reshape(members, -1))).sum(1).tolist()
+        for m, bad in enumerate(per):
+            if bad and m not in found:
+                found[m] = f"weights {name!r} ({bad} non-finite values)"
+    return found
+
+
+def non_finite_metrics(metrics: Mapping[str, Any], members: int | None) -> dict[int | None, str]:
+    """Member → the first loss metric (``train_loss``, ``val_loss``; ``…/mK`` per member) that is not finite."""
+    found: dict[int | None, str] = {}
+    for key, value in metrics.items():
+        base, _, suffix = key.partition("/m")
+        if not base.endswith("_loss"):
+            continue
+        number = float(value)
+        if math.isfinite(number):
+            continue
+        member = int(suffix) if suffix.isdigit() and members else None
+        if member is None and members:  # the members' mean: every member is suspect until its own says
+            continue
+        found.setdefault(member, f"{key} {number}")
+    return found
