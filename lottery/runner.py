@@ -8,7 +8,9 @@ A run lives in ``<output_dir>/<name>-<hash of non-default values>/``:
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import fnmatch
 import inspect
 import json
@@ -17,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,15 @@ def diverged_message(result: dict[str, Any]) -> str:
             f"{d['what']}; lower optim.lr or init.scale (results.json records it; --force to try again)")
 
 
+def check_device_count(accelerator: str, devices: int | str) -> None:
+    count = int(devices) if isinstance(devices, int) or str(devices).isdigit() else None
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    available = torch.cuda.device_count() if on_gpu else (os.cpu_count() or 1)
+    if count is not None and count > available:
+        raise ConfigError(f"train.devices: {count} is not valid; this machine has {available} "
+                          f"{'GPUs' if on_gpu else 'CPU cores'} (each device is one training process)")
+
+
 def check_trainer(cfg: Config) -> None:
     """Lightning's own checks of accelerator, devices, strategy and precision, before anything is written;
     fields are added one at a time so that the error names the one Lightning refuses."""
@@ -90,6 +102,8 @@ def check_trainer(cfg: Config) -> None:
     try:
         for name in ("accelerator", "devices", "strategy", "precision"):
             fields[name] = getattr(t, name)
+            if name == "devices":  # Lightning starts one process per CPU "device", however many cores exist
+                check_device_count(t.accelerator, t.devices)
             try:
                 pl.Trainer(**fields, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                            enable_model_summary=False)
@@ -292,6 +306,29 @@ def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     return [done.get(c.run_name) or json.loads((run_dir(c) / "results.json").read_text()) for c in cfgs]
 
 
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory ``path`` (a file beside it, so --force's rmtree cannot
+    remove it under the holder); a second process on the same run is refused with one line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise ConfigError(f"output_dir: {path} is in use by {holder}; wait for it to finish (or stop it) "
+                              "before running the same config again") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
 def _record_divergence(todo: list[Config], cells: list[tuple[Path, dict[str, Any]]], lottery: LotteryTicket,
                        path: Path) -> dict[str, dict[str, Any]]:
     """Write ``results.json`` (``diverged``, not ``finished``) for each cell whose values went non-finite and
@@ -328,6 +365,14 @@ def _train(todo: list[Config], *, exact: bool, force: bool, callbacks: list[pl.C
         lottery.validate(module)
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
+    with run_lock(path):
+        return _fit(todo, path, threads, dm, lottery, module, exact=exact, force=force, callbacks=callbacks)
+
+
+def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
+         module: Classifier, *, exact: bool, force: bool, callbacks: list[pl.Callback]) -> dict[str, dict[str, Any]]:
+    """Train checked cells in ``path`` (their run directory, or their pack's) and write their records."""
+    first, k = todo[0], len(todo)
     cells = [(run_dir(c), identity(c)) for c in todo]
     if force:
         for folder in {path, *(p for p, _ in cells)}:

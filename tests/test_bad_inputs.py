@@ -74,6 +74,11 @@ OVERRIDES = [
     ("init.source=vae", "init.generator: init.source 'vae' needs a generator file"),
     ("init.source=ghn", "init.generator: init.source 'ghn' needs a generator file"),
     ("init.generator=vae-0123456789ab.pt", "init.generator: 'vae-0123456789ab.pt' is only used by init.source vae"),
+    # issue 20: bombs and paths
+    ("train.devices=99", "train.devices: 99 is not valid; this machine has"),
+    ("train.threads=2147483648", "train.threads: 2147483648"), ("name=" + "n" * 300, "name: 'nnnn"),
+    ("output_dir=a\0b", "output_dir: 'a\\x00b'"),
+    ("prune.layer_rates=" + "[" * 200 + "]" * 200, "override prune.layer_rates: its value nested more than"),
 ]
 
 
@@ -119,6 +124,14 @@ FILES = [
     ("section not a mapping", "prune: 3\n", "prune"),
     ("bad value in file", "prune: {rate: 2}\n", "prune.rate: 2"),
     ("binary junk", "\x00\x01\x02\xff", "config file"),
+    # issue 20: a second section would silently replace the first; bombs are refused before they expand
+    ("duplicate section", "prune: {rounds: 2}\nprune: {rate: 0.1}\n", "key 'prune' is given twice (again at line 2)"),
+    ("duplicate field", "prune:\n  rounds: 2\n  rounds: 3\n", "key 'rounds' is given twice"),
+    ("alias bomb", "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)),
+     "expands to more than 100,000 values"),
+    ("deep nesting", "a: " + "[" * 100000 + "]" * 100000 + "\n", "nested more than 64 levels deep"),
+    ("huge file", "# " + "x" * (1 << 20) + "\n", "is over 1024 KB"),
 ]
 
 

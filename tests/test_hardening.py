@@ -461,3 +461,33 @@ def test_a_kill_between_checkpoint_and_hash_leaves_a_pair_that_verifies(tmp_path
     net.w = torch.nn.Parameter(torch.zeros(3))
     with pytest.raises(Exception, match="has no valid global_step"):  # past the hash check: content is judged
         checkpoints.verify(path, net)
+
+
+@needs_mnist
+def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    from lottery.runner import run_dir
+    from tests.data_fixtures import REAL_ROOT
+
+    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
+    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=2", "prune.epochs_per_round=1",
+            f"output_dir={tmp_path}", *QUICK]
+    path = run_dir(load(args[0], args[1:]))
+    holder = subprocess.Popen(  # another process holds the run, as a first `lottery.train` would
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from lottery.runner import run_lock\n"
+         "with run_lock(Path(sys.argv[1])):\n print('held', flush=True); time.sleep(60)", str(path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"error: output_dir: {path} is in use by process {holder.pid}; wait for it to finish (or "
+                       "stop it) before running the same config again"), err
+        assert not path.exists()  # nothing written into the held run
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(args) == 0  # once it is gone, the run goes ahead

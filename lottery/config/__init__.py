@@ -19,6 +19,7 @@ from lottery.config.schema import (
     validate,
 )
 from lottery.config.typed import ConfigError, describe, from_dict, non_defaults, set_dotted, to_dict
+from lottery.config.yaml_text import YAMLLimit, load_yaml
 
 __all__ = [
     "Config", "ConfigError", "DataConfig", "InitConfig", "ModelConfig", "OptimConfig", "PruneConfig",
@@ -32,7 +33,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise ConfigError(f"config file {str(p)!r} does not exist (or is not a file)")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = load_yaml(p.read_text())
+    except YAMLLimit as e:
+        raise ConfigError(f"config file {str(p)!r}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -56,7 +59,9 @@ def parse_overrides(items: list[str]) -> list[tuple[str, Any]]:
         if not sep or not key.strip():
             raise ConfigError(f"override {item!r}: expected section.field=value (e.g. prune.rounds=3)")
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
+            value = load_yaml(text) if text.strip() else ""
+        except YAMLLimit as e:
+            raise ConfigError(f"override {key.strip()}: its value {e}") from None
         except yaml.YAMLError:
             value = text
         out.append((key.strip(), value))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,8 @@ class Config:
 
 
 _NAME = re.compile(r"[A-Za-z0-9._+-]+")
+MAX_NAME = 200  # + "-" + 8 hex digits of the run hash stays well under 255 bytes
+MAX_THREADS = 1024
 MAX_ROUNDS, MAX_EPOCHS = 10_000, 1_000_000
 
 
@@ -198,6 +201,13 @@ def _validate(cfg: Config) -> None:
     if not _NAME.fullmatch(cfg.name) or set(cfg.name) == {"."}:
         raise ConfigError(f"name: {cfg.name!r} is not valid; use letters, digits, '.', '_', '+' and '-' (it names "
                           "a folder inside output_dir: no path separators, no '..')")
+    if len(cfg.name) > MAX_NAME:
+        raise ConfigError(f"name: {cfg.name[:40]!r}… ({len(cfg.name)} characters) is not valid; use at most "
+                          f"{MAX_NAME} (it names a folder, and file systems stop at 255 bytes)")
+    if "\0" in cfg.output_dir or not cfg.output_dir.strip():
+        raise ConfigError(f"output_dir: {cfg.output_dir!r} is not valid; give a folder path (no NUL bytes)")
+    cfg.output_dir = os.path.expanduser(cfg.output_dir)  # '~/runs' means the home folder, as in a shell
+    checks.in_range("train.threads", t.threads, 0, MAX_THREADS, "an integer (0: all cores)")
     try:
         resolve(cfg.model.name)
         spec = cfg.init_spec()
@@ -254,5 +264,4 @@ def _validate(cfg: Config) -> None:
     if p.epochs_per_round % t.eval_every:
         raise ConfigError(f"train.eval_every: {t.eval_every} is not valid; it must divide prune.epochs_per_round "
                           f"({p.epochs_per_round}) so every round ends with an evaluation")
-    checks.at_least("train.threads", t.threads, 0, "an integer")
     checks.at_least("train.steps_per_call", t.steps_per_call, 1, "an integer")

@@ -66,6 +66,8 @@ def _body(args: argparse.Namespace) -> int:
         return 0
     for name in ("steps", "slice", "latent"):
         _positive(name, getattr(args, name))
+    if not 0 <= args.threads <= 1024:
+        raise ConfigError(f"--threads: {args.threads} is not valid; use an integer in 0..1024 (0: all cores)")
     import torch
 
     if args.threads:

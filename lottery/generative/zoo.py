@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from lottery.config import ConfigError, load
+from lottery.config.yaml_text import load_yaml
 from lottery.safe_load import load_weights_only, unreadable
 
 log = logging.getLogger("lottery")
@@ -57,7 +58,13 @@ def _read(run: Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ConfigError(f"zoo: {ckpt} {unreadable(e)}; pass runs that lottery wrote") from None
     weights = {k.removeprefix("model."): v.double() for k, v in state.items()
                if k.startswith("model.") and v.dim() >= 2}
-    return yaml.safe_load(cfg_path.read_text()), weights
+    try:
+        cfg = load_yaml(cfg_path.read_text())
+    except (ValueError, yaml.YAMLError) as e:
+        raise ConfigError(f"zoo: {cfg_path} is not a run config ({e}); pass runs that lottery wrote") from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("model"), dict) or "name" not in cfg["model"]:
+        raise ConfigError(f"zoo: {cfg_path} is not a run config (no model.name); pass runs that lottery wrote")
+    return cfg, weights
 
 
 def collect(runs: list[Path]) -> Zoo:
