@@ -1,0 +1,65 @@
+"""Our numbers beside the published ones: each paper's claims, checked against a grid's results table.
+
+    python -m lottery.literature frankle2019 results/frankle2019/results.csv
+    python -m lottery.literature wijnja2020 results/wijnja2020/results.csv
+    python -m lottery.literature sobol results/sobol_quick/results.csv
+    python -m lottery.literature generative results/generative/results.csv
+    python -m lottery.literature starts results/lenet5_fashion_mnist/results.csv \
+        --grid configs/compare_lenet5_fashion.yaml
+
+writes ``README.md`` beside the table (``--out`` elsewhere): what was run, a table per sparsity level, and
+every published claim with our measurement, its statistics and a verdict that follows the rules of
+``lottery.literature.verdicts``, so the text is regenerated from the data, never edited by hand. Adding a
+page is one module with one ``@paper`` function, imported here. The published values are those of each
+paper (the pages cite them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lottery.atomic import write_text
+from lottery.literature import frankle2019, generative, sobol, starts, wijnja2020  # noqa: F401  (registers the pages)
+from lottery.literature.tables import GRIDS, PAPERS, nearest_round
+
+__all__ = ["PAPERS", "main", "nearest_round"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lottery.config import ConfigError
+    from lottery.console import run_cli
+    from lottery.results import read_table
+
+    p = argparse.ArgumentParser(prog="python -m lottery.literature", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paper", help=f"one of {', '.join(PAPERS)}")
+    p.add_argument("results", help="results.csv of the grid")
+    p.add_argument("--out", help="the README to write (default: README.md beside the table)")
+    p.add_argument("--grid", help="the grid config the table comes from (its cell count is the page's total; "
+                                  "default: the page's own grid)")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        if args.paper not in PAPERS:
+            raise ConfigError(f"paper: {args.paper!r} is not valid; choose one of {', '.join(PAPERS)}")
+        if not Path(args.results).is_file():
+            raise ConfigError(f"results: {args.results!r} does not exist; run the grid first")
+        if args.grid and not Path(args.grid).is_file():
+            raise ConfigError(f"--grid: {args.grid!r} does not exist; give the grid config the table comes from")
+        out = Path(args.out) if args.out else Path(args.results).parent / "README.md"
+        table = read_table(args.results)
+        table.attrs["folder"] = str(Path(args.results).parent)  # for files beside the table (at_init.csv)
+        grid = args.grid or GRIDS.get(args.paper)
+        if grid is not None and not Path(grid).is_file() and not args.grid:
+            grid = str(Path(__file__).resolve().parents[2] / grid)  # the page's own grid, from a checkout
+        if grid is not None and Path(grid).is_file():
+            from lottery.compare import load_grid
+
+            table.attrs["grid_cells"] = len(load_grid(grid)[1])
+            table.attrs["config"] = grid
+        write_text(out, PAPERS[args.paper](table))
+        print(f"wrote {out}")
+        return 0
+
+    return run_cli(body)

@@ -1,0 +1,3 @@
+from lottery.literature import main
+
+raise SystemExit(main())

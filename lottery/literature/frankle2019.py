@@ -1,0 +1,132 @@
+"""Frankle & Carbin (2019), LeNet-300-100 on MNIST: the ticket against its random reinitialisation and random
+pruning on its own masks, and against the dense network, at each level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lottery.literature.tables import by_seed, coverage, mean, nearest_round, paper, pct, per_cell, remaining, spread
+from lottery.literature.verdicts import (
+    AGREES,
+    NOT_DETECTED,
+    Page,
+    Test,
+    claims_table,
+    detectable,
+    directional,
+    equality,
+    family,
+    legend,
+    paired_t,
+    tost_paired,
+)
+
+METRIC = "test_acc_at_best"  # F&C plot test accuracy at the early-stopping (minimum validation loss) iteration
+MARGIN = 0.005  # ±0.5 pp: what "back to the dense accuracy" is taken to mean (dense seeds spread ≈ 0.2 pp)
+SPARSE_PCT = 21.5  # the levels "≤ 21 %" of F&C's claims
+CONTROLS = ("reinit", "random_prune", "signed_constant")
+
+
+def _levels_claim(tests: dict[int, Test], sparse: list[int], expect_positive: bool) -> tuple[str, str]:
+    verdicts = [directional(tests[r], expect_positive) for r in sparse]
+    hits = sum(v == AGREES for v in verdicts)
+    return f"{hits} of {len(sparse)} levels ≤ 21 % (paired t over seeds, Holm over the page)", family(verdicts)
+
+
+def _missing(test: Test, sd: float, page: Page) -> str:
+    return f"; smallest detectable at n = {test.n}: {100 * detectable(sd, test.n, page.size):.2f} pp"
+
+
+@paper("frankle2019", grid="configs/compare_frankle2019.yaml")
+def frankle2019(df: Any) -> str:
+    groups = {c: g for c, g in df.groupby("control")}
+    ticket = groups.get("ticket")
+    if ticket is None:
+        return "# Frankle & Carbin (2019)\n\nNo ticket (IMP) cells in the table yet.\n"
+    full = "full" in Path(str(df.attrs.get("folder", ""))).name
+    rounds = sorted(int(r) for r in ticket["round"].unique())
+    dense = by_seed(ticket, 0, METRIC)
+    controls = [c for c in CONTROLS if c in groups]
+    sparse = [r for r in rounds if remaining(ticket, r) <= SPARSE_PCT]
+    page = Page()
+    # every test shown on the page, raw p first; one Holm family over all of them
+    vs_dense = {r: page.add(paired_t(by_seed(ticket, r, METRIC), dense)) for r in rounds if r}
+    vs_control = {c: {r: page.add(paired_t(by_seed(ticket, r, METRIC), by_seed(groups[c], r, METRIC)))
+                      for r in rounds} for c in controls}
+    r135, r36, r21 = nearest_round(ticket, 13.5), nearest_round(ticket, 3.6), nearest_round(ticket, 21.1)
+    above_03 = (page.add(paired_t(by_seed(ticket, r135, METRIC), dense, shift=0.003)) if r135 else None)
+    reinit_dense = ({r: page.add(paired_t(by_seed(groups["reinit"], r, METRIC), dense)) for r in rounds if r}
+                    if "reinit" in groups else {})
+    stop = "best_step" if full else "best_epoch"
+    faster = (page.add(paired_t(per_cell(ticket, stop, sparse), per_cell(groups["reinit"], stop, sparse)))
+              if "reinit" in groups and sparse else None)
+    page.close()
+
+    head = ["round", "% remaining", "ticket", *controls, "ticket − dense (pp)"]
+    head += [f"ticket − {c} (pp)" for c in controls]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rounds:
+        row = [str(r), f"{remaining(ticket, r):.1f}", pct(by_seed(ticket, r, METRIC))]
+        row += [pct(by_seed(groups[c], r, METRIC)) for c in controls]
+        cells = [vs_dense.get(r)] + [vs_control[c][r] for c in controls]
+        row += ["–" if t is None else f"{100 * t.diff:+.2f} (p = {t.p_adj:.2g})" for t in cells]
+        lines.append("| " + " | ".join(row) + " |")
+
+    sd_dense = spread(dense)
+    claims: list[tuple[str, str, str]] = []
+    if above_03 is not None and r135 is not None:
+        v = directional(above_03, True, 0.003)
+        extra = _missing(above_03, sd_dense, page) if v == NOT_DETECTED else ""
+        claims.append(("tickets beat the dense network by > 0.3 pp at 13.5 %",
+                       f"{100 * above_03.diff:+.2f} pp at {remaining(ticket, r135):.1f} % (paired t of Δ = 0.3 pp: "
+                       f"p = {above_03.p_adj:.2g}, n = {above_03.n}){extra}", v))
+    if r36 is not None:
+        t = vs_dense[r36]
+        p_tost = tost_paired(by_seed(ticket, r36, METRIC), dense, MARGIN)
+        v = equality(t, p_tost)
+        claims.append((f"tickets are back to the dense accuracy at ≈ 3.6 % (taken as: within ±{100 * MARGIN:g} pp)",
+                       f"{100 * t.diff:+.2f} pp at {remaining(ticket, r36):.1f} % (paired t p = {t.p_adj:.2g}; "
+                       f"TOST p = {p_tost:.2g}, n = {t.n})"
+                       + ("; significantly different, so not back to it" if v != AGREES and t.significant() else ""),
+                       v))
+    if reinit_dense and r21 is not None:
+        t = reinit_dense[r21]
+        below = [r for r in rounds if r and directional(reinit_dense[r], False) == AGREES]
+        first = (f"; first significantly below dense at {remaining(ticket, below[0]):.1f} %" if below
+                 else "; never significantly below dense")
+        v = directional(t, False)
+        extra = _missing(t, sd_dense, page) if v == NOT_DETECTED else ""
+        claims.append(("random reinitialisation falls below the dense network from ≈ 21 %",
+                       f"reinit {100 * t.diff:+.2f} pp vs dense at {remaining(ticket, r21):.1f} % (p = {t.p_adj:.2g}, "
+                       f"n = {t.n}){first}{extra}", v))
+    for c, name in (("reinit", "its random reinitialisation"), ("random_prune", "random pruning at the same "
+                                                                                "layer-wise sparsity")):
+        if c in groups and sparse:
+            text, v = _levels_claim(vs_control[c], sparse, True)
+            claims.append((f"at ≤ 21 % remaining the ticket beats {name}", f"significantly above at {text}", v))
+    if faster is not None:
+        unit = "iteration" if full else "epoch"
+        claims.append(("tickets learn faster (earlier early-stopping iteration) than reinitialised ones",
+                       f"mean early-stopping {unit} at ≤ 21 % (one number per seed): ticket "
+                       f"{mean(per_cell(ticket, stop, sparse)):.1f}, reinit "
+                       f"{mean(per_cell(groups['reinit'], stop, sparse)):.1f} (paired t p = "
+                       f"{faster.p_adj:.2g}, n = {faster.n})" + ("" if full else "; 5-epoch rounds, so coarse"),
+                       directional(faster, False)))
+    budget = ("**50K iterations per round** (F&C's budget), validation every 100 iterations" if full else
+              "**5 epochs per round** (Wijnja et al.'s budget) instead of 50K iterations (≈ 55 epochs), which would "
+              "take 11× the compute")
+    folder = str(df.attrs.get("folder", "results/frankle2019"))
+    config = "compare_frankle2019_full.yaml" if full else "compare_frankle2019.yaml"
+    return "\n".join([
+        "# Frankle & Carbin (2019), LeNet-300-100 on MNIST: tickets and their controls", "",
+        f"Run: `python -m lottery.compare configs/{config}`; this page: `python -m lottery.literature frankle2019 "
+        f"{folder}/results.csv`. Protocol: F&C's (Adam 1.2e-3, batch 60, Gaussian Glorot, 20 % per round, output "
+        "layer 10 %, rewind to θ0, early stopping at the minimum validation loss on 5,000 held-out images) with "
+        f"{budget}: our dense networks reach {pct(dense)} %.", "",
+        coverage(df, df.attrs.get("grid_cells")), "", "![test accuracy at early stopping](accuracy_at_best.png)", "",
+        "Test accuracy (%) at each round's early-stopping point (minimum validation loss), mean ± std over seeds. "
+        "Controls train on the ticket's own masks, level by level (`prune.masks_from`), with the ticket's seeds, "
+        "so every difference is paired by seed (n = seeds).", "",
+        *lines, "", "## The published claims", "", *claims_table(claims), "", legend(100 * MARGIN), "",
+    ])

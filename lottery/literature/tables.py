@@ -1,0 +1,73 @@
+"""Reading a grid's tidy table: one number per seed at a level, per cell over levels, and the levels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+PAPERS: dict[str, Callable[[Any], str]] = {}
+GRIDS: dict[str, str] = {}  # page → the grid config it reports (its cell count is the page's "of N")
+
+
+def paper(name: str, grid: str | None = None) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+    """Register a results page: ``python -m lottery.literature NAME results.csv`` writes it."""
+
+    def register(fn: Callable[[Any], str]) -> Callable[[Any], str]:
+        PAPERS[name] = fn
+        if grid is not None:
+            GRIDS[name] = grid
+        return fn
+
+    return register
+
+
+def by_seed(df: Any, rnd: int, metric: str) -> dict[int, float]:
+    level = df[df["round"] == rnd]
+    return {int(s): float(v) for s, v in zip(level["seed"], level[metric], strict=True) if not math.isnan(v)}
+
+
+def per_cell(df: Any, metric: str, rounds: list[int] | None = None) -> dict[int, float]:
+    """One number per seed (cell): the metric's mean over the rounds (all rounds the cell has if None), so
+    that a cell's 20 correlated levels count once."""
+    g = df if rounds is None else df[df["round"].isin(rounds)]
+    means = g.groupby("seed")[metric].mean()
+    return {int(s): float(v) for s, v in means.items() if not math.isnan(v)}
+
+
+def mean(values: dict[int, float]) -> float:
+    return float(np.mean(list(values.values()))) if values else math.nan
+
+
+def pct(values: dict[int, float] | list[float]) -> str:
+    v = np.array(list(values.values()) if isinstance(values, dict) else values) * 100
+    if not len(v):
+        return "–"
+    return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}"
+
+
+def remaining(df: Any, rnd: int) -> float:
+    return float(df[df["round"] == rnd]["remaining_pct"].mean())
+
+
+def nearest_round(df: Any, target_pct: float) -> int | None:
+    """The round whose % remaining is closest to ``target_pct`` (within 15 % of it), if the table has one."""
+    levels = df.groupby("round")["remaining_pct"].mean()
+    if levels.empty:
+        return None
+    rnd = int((np.log(levels) - math.log(target_pct)).abs().idxmin())
+    return rnd if abs(levels[rnd] / target_pct - 1) < 0.15 else None
+
+
+def coverage(df: Any, expected_cells: int | None = None) -> str:
+    runs = df["run"].nunique()
+    rounds = int(df["round"].max()) + 1 if len(df) else 0
+    more = f" of the grid's {expected_cells}" if expected_cells else ""
+    return f"{runs} finished cells{more}, {len(df)} rows, rounds 0–{rounds - 1}."
+
+
+def spread(values: dict[int, float]) -> float:
+    v = np.array(list(values.values()))
+    return float(v.std(ddof=1)) if len(v) > 1 else math.nan

@@ -1,0 +1,173 @@
+"""Wijnja, Wierstra & Hamburger (2020): which of 8 starts gives the best LeNet-300-100 tickets, test accuracy
+at the end of every 5-epoch round."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lottery.literature.tables import by_seed, coverage, mean, nearest_round, paper, pct, remaining
+from lottery.literature.verdicts import (
+    AGREES,
+    ALPHA,
+    INCONCLUSIVE,
+    REFUTED,
+    Page,
+    Test,
+    claims_table,
+    directional,
+    equality,
+    family,
+    legend,
+    paired_t,
+    tost_paired,
+    welch_t,
+)
+
+METRIC = "test_acc"
+MARGIN = 0.005  # ±0.5 pp for "≈" and "≥" (the seeds' spread at one level is ≈ 0.1–0.3 pp)
+COLLAPSED = 0.90  # a cell below 90 % has lost whole digits (the output layer starved), not a few points
+TARGETS = [100, 51.2, 21.0, 6.9, 3.5, 2.3, 1.4]
+PAIRS = [("xavier_normal", "xavier_uniform", 1.0), ("xavier_normal", "xavier_uniform", 0.5),
+         ("xavier_normal", "xavier_uniform", 2.0), ("kaiming_normal", "kaiming_uniform", 1.0)]
+
+
+def _start(df: Any, scheme: str, scale: float) -> Any:
+    return df[(df["scheme"] == scheme) & np.isclose(df["scale"].astype(float), scale)]
+
+
+def _at_least(test: Test, p_noninferior: float) -> str:
+    """"a ≥ b": refuted when significantly below, agrees when above or non-inferior within the margin."""
+    if test.significant():
+        return AGREES if test.diff > 0 else REFUTED
+    return AGREES if p_noninferior < ALPHA else INCONCLUSIVE
+
+
+def _noninferior(a: dict[int, float], b: dict[int, float]) -> float:
+    from scipy import stats as sps
+
+    shared = sorted(set(a) & set(b))
+    d = np.array([a[s] - b[s] for s in shared])
+    return float(sps.ttest_1samp(d, -MARGIN, alternative="greater").pvalue) if len(d) > 1 else float("nan")
+
+
+def collapse_table(df: Any, starts: list[str], rounds: list[int]) -> list[str]:
+    head = ["start", *[f"{remaining(df, r):.1f} %" for r in rounds]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in starts:
+        g = df[df["start"] == s]
+        counts = [sum(v < COLLAPSED for v in by_seed(g, r, METRIC).values()) for r in rounds]
+        lines.append(f"| {s} | " + " | ".join(str(c) for c in counts) + " |")
+    totals = [sum(v < COLLAPSED for v in by_seed_all(df, r)) for r in rounds]
+    return [*lines, "| all | " + " | ".join(str(t) for t in totals) + " |"]
+
+
+@paper("wijnja2020", grid="configs/compare_wijnja2020.yaml")
+def wijnja2020(df: Any) -> str:
+    df = df[df["control"] == "ticket"]
+    starts = sorted(df["start"].unique())
+    rounds = sorted(int(r) for r in df["round"].unique())
+    levels = [(t, r) for t in TARGETS if (r := nearest_round(df, t)) is not None]
+    r69, r35, r23 = nearest_round(df, 6.9), nearest_round(df, 3.5), nearest_round(df, 2.3)
+    page = Page()
+    group = {s: df[df["start"] == s] for s in starts}
+    dense = {s: by_seed(group[s], 0, METRIC) for s in starts}
+    upto = [r for r in rounds if r and r69 is not None and r <= r69]
+    ge = {(s, r): page.add(paired_t(by_seed(group[s], r, METRIC), dense[s])) for s in starts for r in upto}
+    after = r69 + 1 if r69 is not None and r69 + 1 in rounds else None
+    below_after = {s: page.add(paired_t(by_seed(group[s], after, METRIC), dense[s])) for s in starts} if after else {}
+    xav = df[df["scheme"].str.startswith("xavier") & np.isclose(df["scale"].astype(float), 1.0)]
+    kai = df[df["scheme"].str.startswith("kaiming") & np.isclose(df["scale"].astype(float), 1.0)]
+    deep = [r for r in rounds if r35 is not None and r >= r35] if len(xav) and len(kai) else []
+    xk = {r: page.add(welch_t(list(by_seed_all(xav, r)), list(by_seed_all(kai, r)))) for r in deep}
+    halved = [s for s in starts if "×0.5" in s and s.startswith("xavier")]
+    best = {(h, o): page.add(welch_t(list(by_seed(group[h], r23, METRIC).values()),
+                                     list(by_seed(group[o], r23, METRIC).values())))
+            for h in halved for o in starts if o not in halved} if r23 is not None and len(starts) >= 4 else {}
+    pairs = []
+    for a, b, scale in PAIRS:
+        ga, gb = _start(df, a, scale), _start(df, b, scale)
+        if len(ga) and len(gb):
+            pairs.append((f"{a} vs {b} ×{scale:g}", ga, gb))
+    nu = {(name, r): (page.add(paired_t(by_seed(ga, r, METRIC), by_seed(gb, r, METRIC))),
+                      tost_paired(by_seed(ga, r, METRIC), by_seed(gb, r, METRIC), MARGIN))
+          for name, ga, gb in pairs for r in rounds}
+    page.close()
+
+    head = ["start", "seeds", *[f"{remaining(df, r):.1f} %" for _, r in levels]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in starts:
+        lines.append(f"| {s} | {group[s]['seed'].nunique()} | "
+                     + " | ".join(pct(by_seed(group[s], r, METRIC)) for _, r in levels) + " |")
+    claims: list[tuple[str, str, str]] = []
+    if upto:
+        per = {s: family([_at_least(ge[s, r], _noninferior(by_seed(group[s], r, METRIC), dense[s])) for r in upto])
+               for s in starts}
+        above = sum(ge[s, r].significant() and ge[s, r].diff > 0 for s in starts for r in upto)
+        below = sum(ge[s, r].significant() and ge[s, r].diff < 0 for s in starts for r in upto)
+        claims.append(("tickets ≥ the dense network down to 6.9 %",
+                       f"over {len(starts)} starts × {len(upto)} levels down to {remaining(df, upto[-1]):.1f} %: "
+                       f"significantly above dense in {above}, below in {below} (paired t); ≥ holds (above, or "
+                       f"non-inferior within {100 * MARGIN:g} pp) for "
+                       + ", ".join(f"{s}: {v}" for s, v in per.items()),
+                       family(list(per.values()))))
+    if after is not None:
+        verdicts = {s: directional(t, False) for s, t in below_after.items()}
+        claims.append(("… and fall below the dense network right after 6.9 %",
+                       f"at {remaining(df, after):.1f} %: " + ", ".join(
+                           f"{s} {100 * t.diff:+.2f} pp (p = {t.p_adj:.2g})" for s, t in below_after.items()),
+                       family(list(verdicts.values()))))
+    if deep:
+        verdicts = [directional(xk[r], True) for r in deep]
+        claims.append(("below 3.5 % Xavier beats Kaiming (normal and uniform pooled, ×1)",
+                       "Xavier − Kaiming: " + ", ".join(f"{remaining(df, r):.1f} % {100 * xk[r].diff:+.2f} pp "
+                                                        f"(p = {xk[r].p_adj:.2g})" for r in deep)
+                       + f"; significant at {sum(v == AGREES for v in verdicts)} of {len(deep)} levels (Welch)",
+                       family(verdicts)))
+    else:
+        claims.append(("below 3.5 % Xavier beats Kaiming", "Xavier or Kaiming cells not finished yet", "not measured"))
+    if best and r23 is not None:
+        means = {s: mean(by_seed(group[s], r23, METRIC)) for s in starts}
+        ranked = sorted(means, key=lambda s: -means[s])
+        wins = sum(directional(t, True) == AGREES for t in best.values())
+        losses = [(h, o) for (h, o), t in best.items() if directional(t, True) == REFUTED]
+        claims.append(("the halved Xavier variants are best at 2.3 %",
+                       f"ranking at {remaining(df, r23):.1f} %: " + ", ".join(f"{s} {100 * means[s]:.2f}"
+                                                                             for s in ranked)
+                       + f"; of {len(best)} (halved, other) pairs, halved significantly above in {wins}, below in "
+                       f"{len(losses)} (Welch); cells collapsed below {100 * COLLAPSED:g} %: see below",
+                       family([directional(t, True) for t in best.values()])))
+    if pairs:
+        per = {name: family([equality(*nu[name, r]) for r in rounds]) for name, _, _ in pairs}
+        differ = {name: sum(nu[name, r][0].significant() for r in rounds) for name, _, _ in pairs}
+        claims.append(("normal ≈ uniform (every width and both schemes)",
+                       "; ".join(f"{n}: differs at {differ[n]} of {len(rounds)} levels, {per[n]}" for n in per)
+                       + f" (paired t and TOST ±{100 * MARGIN:g} pp per level)", family(list(per.values()))))
+    expected = df.attrs.get("grid_cells")
+    remain = (f" **{expected - df['run'].nunique()} cells remain**: rerun the grid command to continue (recorded "
+              "cells are skipped)." if expected and df["run"].nunique() < expected else "")
+    deep_levels = [r for r in rounds if remaining(df, r) <= 3.6]
+    folder = str(df.attrs.get("folder", "results/wijnja2020"))
+    config = "compare_wijnja2020_output10.yaml" if "output10" in Path(folder).name else "compare_wijnja2020.yaml"
+    return "\n".join([
+        "# Wijnja, Wierstra & Hamburger (2020), LeNet-300-100 on MNIST: which start gives the best tickets?", "",
+        f"Run: `python -m lottery.compare configs/{config}` (the paper's protocol: 8 starts × seeds 42–52 × 20 "
+        "rounds of 5 epochs, Adam 0.0012, batch 60, 20 % of every layer per round, rewind to θ0"
+        + ("; **this variant prunes the output layer at 10 % per round**, F&C's rate" if "output10" in config else "")
+        + f"); this page: `python -m lottery.literature wijnja2020 {folder}/results.csv`.", "",
+        coverage(df, expected) + remain, "", "![test accuracy](accuracy.png)", "",
+        "Test accuracy (%) at the end of each 5-epoch round, mean ± std over seeds (42–52), at the levels the paper "
+        "discusses.", "", *lines, "", "## The published claims", "", *claims_table(claims), "", legend(100 * MARGIN),
+        "", f"## Collapsed cells (test accuracy below {100 * COLLAPSED:g} %)", "",
+        "Pruning the output layer at 20 % per round leaves 23 of its 1,000 weights at 2.3 %: some digits lose every "
+        "connection and the cell drops to ≈ 88 %. Counts per start and level:", "",
+        *collapse_table(df, starts, deep_levels), "",
+    ])
+
+
+def by_seed_all(df: Any, rnd: int) -> list[float]:
+    """Every cell's value at ``rnd`` (several starts pooled: cells, not seeds, are the units)."""
+    level = df[df["round"] == rnd]
+    return [float(v) for v in level[METRIC] if not np.isnan(v)]
