@@ -58,8 +58,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         sidecar(path).unlink(missing_ok=True)
 
 
-def verify(path: Path, module: nn.Module) -> None:
-    """Raise ``ConfigError`` (naming the file and what to do) unless ``path`` can resume ``module``."""
+def verify(path: Path, module: nn.Module) -> dict[str, Any]:
+    """Raise ``ConfigError`` (naming the file and what to do) unless ``path`` can resume ``module``; returns
+    the checkpoint (read without running code)."""
 
     def bad(why: str) -> ConfigError:
         return ConfigError(f"checkpoint {path} {why}; delete it (or pass --force) to start the run over")
@@ -95,3 +96,4 @@ def verify(path: Path, module: nn.Module) -> None:
         value = ckpt.get(key)
         if not isinstance(value, int) or value < 0:
             raise bad(f"has no valid {key}")
+    return ckpt

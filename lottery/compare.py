@@ -16,6 +16,7 @@ import copy
 import json
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -31,6 +32,7 @@ from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
 
 log = logging.getLogger("lottery")
+_GRID_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 START_KEYS = ("scheme", "scale", "source", "bias", "sobol_start_dim", "generator")
 # controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
 # ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
@@ -92,6 +94,11 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
     for key, value in parse_overrides(list(overrides)):
         set_dotted(data, key, value)
     grid = from_dict(GridConfig, data, "grid.")
+    if not _GRID_NAME.fullmatch(grid.name) or set(grid.name) == {"."}:
+        raise ConfigError(f"grid.name: {grid.name!r} is not valid; use letters, digits, '.', '_', '+' and '-' (it "
+                          "names a folder under runs/: no path separators, no '..')")
+    if grid.results_dir and Path(grid.results_dir).exists() and not Path(grid.results_dir).is_dir():
+        raise ConfigError(f"grid.results_dir: {grid.results_dir!r} is a file; give a folder (e.g. results/<grid>)")
     for axis in ("starts", "seeds"):
         if not getattr(grid, axis):
             raise ConfigError(f"grid.{axis}: the axis is empty; give at least one value")
@@ -390,7 +397,10 @@ def table_folder(grid: GridConfig) -> Path:
 
 def export_sweep(config: str, target: str, grid: GridConfig, cells: list[Cell]) -> None:
     path = Path(target or Path(grid.output_dir) / "sweep.yaml")
-    write_text(path, sweep_yaml(config, grid, cells))
+    try:
+        write_text(path, sweep_yaml(config, grid, cells))
+    except OSError as e:
+        raise ConfigError(f"--wandb-sweep: cannot write {path} ({e.strerror or e}); give a writable path") from None
     print(f"wrote {path}: run `wandb sweep {path}`, then `wandb agent <sweep id>` on each machine")
 
 

@@ -54,7 +54,11 @@ def table_arguments(prog: str, doc: str | None, argv: list[str] | None) -> tuple
     p.add_argument("--out", help="output folder (default: beside the table)")
     args = p.parse_args(argv)
     results = Path(args.results)
-    return results, Path(args.out) if args.out else results.parent
+    out = Path(args.out) if args.out else results.parent
+    if out.exists() and not out.is_dir():
+        print(f"error: --out: {str(out)!r} is a file; give a folder", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+    return results, out
 
 
 def grid_table_cli(doc: str | None, argv: list[str] | None, table: Callable[[argparse.Namespace], list[dict]],

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
-from lottery.console import table_arguments  # noqa: E402
+from lottery.console import run_cli, table_arguments  # noqa: E402
 from lottery.results import read_table  # noqa: E402
 
 
@@ -115,9 +115,13 @@ def plot_all(table: str | Path, out: str | Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     results, out = table_arguments("python -m lottery.plot", __doc__, argv)
-    for path in plot_all(results, out):
-        print(path)
-    return 0
+
+    def body() -> int:
+        for path in plot_all(results, out):
+            print(path)
+        return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

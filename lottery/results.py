@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lottery.atomic import write_csv
+from lottery.config.typed import ConfigError
 
 IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "control", "start")
 COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "best_epoch",
@@ -63,7 +64,14 @@ def finished_results(folders: Iterable[Path]) -> list[dict[str, Any]]:
     found = {}
     for folder in folders:
         for path in sorted(Path(folder).rglob("results.json")):
-            data = json.loads(path.read_text())
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"--gather: {path} is not readable JSON ({type(e).__name__}); delete that run "
+                                  "directory or rerun its cell") from None
+            if not isinstance(data, dict) or not isinstance(data.get("rounds", []), list):
+                raise ConfigError(f"--gather: {path} is not a run's results (a JSON object with rounds); delete "
+                                  "that run directory or rerun its cell")
             if data.get("finished") and "rounds" in data:
                 found[data["run"]] = data
     return [found[k] for k in sorted(found)]
@@ -78,8 +86,27 @@ def write_table(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     write_csv(path, sort_rows(rows), [*COLUMNS, *extra])
 
 
+NEEDED = ("start", "seed", "round", "remaining_pct", "test_acc", "run")
+
+
 def read_table(path: str | Path) -> Any:
-    """The table as a pandas DataFrame (pandas is only needed by readers: plots, statistics, notebook)."""
+    """The table as a pandas DataFrame (pandas is only needed by readers: plots, statistics, notebook);
+    ``ConfigError`` naming the file unless it is a grid's results table with rows."""
     import pandas as pd
 
-    return pd.read_csv(path)
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"results: {str(path)!r} is not a file; give a grid's results.csv (python -m lottery.compare "
+                          "writes it)")
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as e:
+        why = " ".join(str(e).split())[:120]
+        raise ConfigError(f"results: {path} is not a readable CSV table ({type(e).__name__}: {why})") from None
+    missing = [c for c in NEEDED if c not in df.columns]
+    if missing:
+        raise ConfigError(f"results: {path} lacks the columns {missing}; give a grid's results.csv (python -m "
+                          "lottery.compare writes it)")
+    if df.empty:
+        raise ConfigError(f"results: {path} has no rows; run the grid first")
+    return df

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,10 +115,31 @@ def check_trainer(cfg: Config) -> None:
         logger.setLevel(level)
 
 
+def check_wandb(cfg: Config) -> None:
+    """Online W&B logging needs credentials: without them wandb would stop the run at its first log (or ask
+    on a terminal nobody watches), so say so before training."""
+    w = cfg.wandb
+    mode = w.mode or os.environ.get("WANDB_MODE") or "online"
+    if not w.enabled or mode != "online" or os.environ.get("WANDB_API_KEY"):
+        return
+    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
+    host = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
+    try:
+        if host and host in netrc.read_text():
+            return
+    except OSError:
+        pass
+    raise ConfigError("wandb.mode: online needs a W&B API key (WANDB_API_KEY or `wandb login`); log in, or set "
+                      "wandb.mode=offline (sync later with `wandb sync`) or wandb.enabled=false")
+
+
 def check_output_dir(cfg: Config) -> None:
     """The output folder can hold the run: no file in the way, writable, room for at least a little."""
     out = Path(cfg.output_dir)
     for folder in (out, *out.parents):
+        if folder.is_symlink() and not folder.exists():  # dangling, or a loop (exists() is False for both)
+            raise ConfigError(f"output_dir: {cfg.output_dir!r} is not valid; {folder} is a symbolic link to "
+                              f"{os.readlink(folder)!r}, which does not resolve (missing target or a loop)")
         if folder.exists():
             break
     if not folder.is_dir():
@@ -131,6 +153,29 @@ def check_output_dir(cfg: Config) -> None:
         raise ConfigError(f"output_dir: {cfg.output_dir!r} is not writable ({folder}: {e.strerror or e})") from None
 
 
+def check_forward(cfg: Config, net: nn.Module, dm: TensorDataModule, members: int) -> None:
+    """Two training images through the network (in eval mode: no BatchNorm statistics move), so a model
+    whose shapes do not fit the data is named before training instead of failing in its first step."""
+    x = dm.normalize(dm.tensors["train"][0][:2])
+    classes = DATASETS[cfg.data.dataset].classes
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            out = net(x)
+    except Exception as e:  # noqa: BLE001  (a user's module raises whatever its shapes provoke)
+        why = " ".join(str(e).split())[:200]
+        raise ConfigError(f"model.name: {cfg.model.name!r} does not fit {cfg.data.dataset} images of shape "
+                          f"{tuple(x.shape[1:])} ({type(e).__name__}: {why}); check the model and its kwargs") from None
+    finally:
+        net.train(was_training)
+    expected = (members, 2, classes) if members > 1 else (2, classes)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ConfigError(f"model.name: {cfg.model.name!r} outputs {got} for a batch of 2 {cfg.data.dataset} images; "
+                          f"a classifier of its {classes} classes outputs {expected}")
+
+
 def check_rewind_step(cfg: Config, dm: TensorDataModule) -> None:
     """rewind=step snapshots inside the first round; a later step would leave nothing to rewind to."""
     steps = len(dm.train_dataloader()) * cfg.prune.epochs_per_round  # one step per call for rewind=step
@@ -139,7 +184,7 @@ def check_rewind_step(cfg: Config, dm: TensorDataModule) -> None:
                           f"within the first round (steps 0..{steps})")
 
 
-def resume_from(path: Path, cfg: Config, threads: int, module: nn.Module) -> str | None:
+def resume_from(path: Path, cfg: Config, threads: int, module: nn.Module, lottery: LotteryTicket) -> str | None:
     """The checkpoint to resume (None: start afresh), checked first: whole (content hash), loadable, written
     for this network, finite. A run's numbers depend on its thread count (float summation order), so a
     checkpoint written with another count is refused rather than silently mixed."""
@@ -148,7 +193,14 @@ def resume_from(path: Path, cfg: Config, threads: int, module: nn.Module) -> str
     resume, stamp = path / "checkpoints" / "last.ckpt", path / "checkpoints" / "threads"
     if not (cfg.train.checkpoint and resume.is_file()):
         return None
-    verify(resume, module)
+    ckpt = verify(resume, module)
+    states = [v for k, v in (ckpt.get("callbacks") or {}).items() if str(k).startswith("LotteryTicket")]
+    for state in states:
+        try:
+            lottery.check_state(state)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"checkpoint {resume} does not fit this run: {e}; delete it (or pass --force) to "
+                              "start the run over") from None
     written = stamp.read_text().strip() if stamp.is_file() else str(threads)
     if written != str(threads):
         raise ConfigError(f"train.threads: {resume} was written with {written} threads; resuming with {threads} "
@@ -355,10 +407,12 @@ def _train(todo: list[Config], *, exact: bool, force: bool, callbacks: list[pl.C
     skip_nvml_probe(first.train.accelerator)
     try:  # every check that needs the data, the model or the callback, before anything is written
         check_output_dir(first)
+        check_wandb(first)
         check_trainer(first)
         net = stacked_network(todo, exact) if k > 1 else model(first)  # before the data: a bad model.name
         dm = datamodule(first, seed=[c.seed for c in todo] if k > 1 else None)  # should not wait for a download
         dm.prepare()
+        check_forward(first, net, dm, k)
         check_rewind_step(first, dm)
         lottery = lottery_callback(first, net, members=todo if k > 1 else None)
         module = classifier(first, dm, net)
@@ -378,7 +432,7 @@ def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lot
         for folder in {path, *(p for p, _ in cells)}:
             shutil.rmtree(folder, ignore_errors=True)
     resume = path / "checkpoints" / "last.ckpt"
-    ckpt = resume_from(path, first, threads, module)
+    ckpt = resume_from(path, first, threads, module, lottery)
     for c, (cell_path, _) in zip(todo, cells, strict=True):
         write_text(cell_path / "config.yaml", to_yaml(c))
     if k > 1:

@@ -165,12 +165,16 @@ def write_stats(table: str | Path, out: str | Path) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.console import table_arguments
+    from lottery.console import run_cli, table_arguments
 
     results, out = table_arguments("python -m lottery.stats", __doc__, argv)
-    write_stats(results, out)
-    print(f"wrote {out / 'stats.md'}")
-    return 0
+
+    def body() -> int:
+        write_stats(results, out)
+        print(f"wrote {out / 'stats.md'}")
+        return 0
+
+    return run_cli(body)
 
 
 if __name__ == "__main__":

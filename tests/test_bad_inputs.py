@@ -164,6 +164,8 @@ GRIDS = [
     ({"overrides": {"prune": {"rate": 3}}}, "prune.rate: 3"), ({"overrides": 3}, "grid.overrides"),
     ({"overrides": {"prune": {"control": "reinit"}}, "controls": ["reinit"]}, "grid.controls"),
     ({"members_exact": "yes"}, "grid.members_exact"),
+    ({"name": "../../x"}, "grid.name: '../../x'"), ({"name": "a/b"}, "grid.name: 'a/b'"),
+    ({"results_dir": "afile"}, "grid.results_dir: 'afile' is a file"),
 ]
 
 
@@ -184,6 +186,9 @@ def test_bad_grid(change: dict, must: str, sandbox: Path, capsys: pytest.Capture
 CLI = [
     (["--workers", "0"], "--workers: 0"), (["--cell", "7"], "--cell: 7"), (["--cell", "-1"], "--cell: -1"),
     (["--gather", "{tmp}/nothing-here"], "--gather: no finished run"),
+    (["--gather", "{tmp}/truncated"], "truncated/results.json is not readable JSON"),
+    (["--gather", "{tmp}/a-list"], "a-list/results.json is not a run's results"),
+    (["--wandb-sweep", "{tmp}/afile/sweep.yaml"], "--wandb-sweep: cannot write"),
 ]
 
 
@@ -194,11 +199,14 @@ def test_bad_compare_arguments(args: list[str], must: str, sandbox: Path, capsys
     from lottery.compare import main
 
     (sandbox / "nothing-here").mkdir()
+    for name, text in (("truncated", '{"finished": true, "rou'), ("a-list", "[]")):
+        (sandbox / name).mkdir()
+        (sandbox / name / "results.json").write_text(text)
     grid = {"base": LENET, "seeds": [1], "output_dir": str(sandbox / "out")}
     (sandbox / "grid.yaml").write_text(yaml.safe_dump(grid))
     assert main([str(sandbox / "grid.yaml"), *[a.format(tmp=sandbox) for a in args]]) == 2
     assert must in error_line(capsys)
-    assert not created(sandbox) - {"nothing-here"}
+    assert not created(sandbox) - {"nothing-here", "truncated", "a-list"}
 
 
 INSPECT = [

@@ -43,6 +43,7 @@ def fake_run(folder: Path, seed: int, model: str = "tests.lightning_helpers:Plai
     (folder / "config.yaml").write_text(yaml.safe_dump({"model": {"name": model}, "data": {"dataset": "mnist"}}))
     state = {f"model.{k}": v for k, v in (weights or zoo_weights(seed)).items()}
     torch.save({"state_dict": state}, folder / "checkpoints" / "last.ckpt")
+    (folder / "results.json").write_text('{"finished": true}\n')
     return folder
 
 
@@ -178,6 +179,9 @@ def test_the_zoo_refuses_empty_mixed_pruned_and_weightless_runs(tmp_path: Path):
         collect([a, fake_run(tmp_path / "c", 2, weights=pruned)])
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "config.yaml").write_text("model: {name: x}\ndata: {dataset: mnist}\n")
+    with pytest.raises(ConfigError, match="did not finish"):  # a killed run: its weights are half-trained
+        collect([tmp_path / "d"])
+    (tmp_path / "d" / "results.json").write_text('{"finished": true}\n')
     with pytest.raises(ConfigError, match="has no checkpoints/last.ckpt"):
         collect([tmp_path / "d"])
 

@@ -420,6 +420,7 @@ class LotteryTicket(pl.Callback):
         missing = sorted(set(self._params) - set(masks))
         if missing:
             raise ValueError(f"checkpoint has no mask for {missing}")
+        self.check_state(state)
         self.masks = masks
         self.round, self.done, self.history = state["round"], state["done"], list(state["history"])
         best = state["best"]
@@ -761,6 +762,20 @@ class LotteryTicket(pl.Callback):
             "lr_start": self._lr_start,
             "pending_lr_reset": self._pending_lr_reset,
         }
+
+    def check_state(self, state: Mapping[str, Any]) -> None:
+        """``ValueError`` unless a checkpoint's state fits this schedule: its round inside it, every mask
+        keeping some weight (a damaged or foreign checkpoint would train an empty layer)."""
+        rnd = state.get("round")
+        if not isinstance(rnd, int) or rnd < 0 or (self.rounds is not None and rnd >= self.rounds):
+            raise ValueError(f"its round {rnd!r} is outside this schedule of {self.rounds} rounds; resume with the "
+                             "config that wrote it")
+        masks = state.get("masks")
+        if not isinstance(masks, dict):
+            raise ValueError("it holds no masks")
+        empty = [n for n, packed in masks.items() if not bool(unpack_bits(packed, "cpu").any())]
+        if empty:
+            raise ValueError(f"its masks of {empty} keep no weight at all")
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if state_dict.get("version") != 1:

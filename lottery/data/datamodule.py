@@ -79,6 +79,13 @@ class TensorDataModule(pl.LightningDataModule):
             val = val_idx.sort().values
             self.tensors["val"] = arrays.train_x[val].to(device), arrays.train_y[val].to(device)
         self.tensors["test"] = arrays.test_x[test].to(device), arrays.test_y[test].to(device)
+        for name, (x, _) in self.tensors.items():
+            if not len(x):  # a run that trains or evaluates on nothing would "finish" with test_acc None
+                raise ValueError(f"data: the {name} split of {self.dataset} holds 0 images; the data files are "
+                                 "empty (replace them) or data.train_subset / test_subset are too small")
+            if x.dtype != torch.uint8:
+                raise ValueError(f"data: {self.dataset} {name} images are stored as {x.dtype}, not uint8 pixels "
+                                 "(0..255); convert the files to uint8 IDX")
         self._mean = torch.tensor(self.info.mean).view(1, -1, 1, 1).to(device)
         self._std = torch.tensor(self.info.std).view(1, -1, 1, 1).to(device)
 

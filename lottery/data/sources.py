@@ -73,14 +73,31 @@ def _download(root: Path, fetch: Callable[[Path], object]) -> tuple[Path | None,
     target = root if os.access(root, os.W_OK) else DEFAULT_ROOT
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(20)  # an offline machine should fail in seconds, not hang
+    before = _tree(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
         fetch(target)
         return target, ""
     except Exception as e:  # noqa: BLE001  (any network or filesystem failure means "not available")
+        _remove_new_empty_folders(target, before)  # a failed download leaves no empty MNIST/raw/ behind
         return None, f"{type(e).__name__}: {e}".splitlines()[0][:200]
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def _tree(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*")} | {root} if root.is_dir() else set()
+
+
+def _remove_new_empty_folders(root: Path, before: set[Path]) -> None:
+    """Folders the failed download created and left empty, deepest first; anything with files stays."""
+    for folder in sorted((p for p in _tree(root) - before if p.is_dir()), key=lambda p: -len(p.parts)):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+    if root not in before and root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
 
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -108,6 +125,10 @@ def _idx_reader(folder: str, system: tuple[str, ...], tv_class: str) -> Callable
             )
         tx, ty, vx, vy = (read_idx(p, 3 if "images" in p.name else 1) for p in paths)  # type: ignore[union-attr]
         for images, labels, x_path, y_path in ((tx, ty, paths[0], paths[1]), (vx, vy, paths[2], paths[3])):
+            if images.dtype != torch.uint8 or labels.dtype != torch.uint8:
+                bad, what = (x_path, images.dtype) if images.dtype != torch.uint8 else (y_path, labels.dtype)
+                raise ValueError(f"{bad} stores {what} values; {folder} files hold uint8 (pixels 0..255, labels "
+                                 "0..9): convert it, or replace it with the original file")
             if images.shape[1:] != (28, 28):
                 raise ValueError(f"{x_path} holds {tuple(images.shape[1:])} images; {folder} images are 28×28")
             if len(images) != len(labels):

@@ -68,6 +68,9 @@ def _body(args: argparse.Namespace) -> int:
         _positive(name, getattr(args, name))
     if not 0 <= args.threads <= 1024:
         raise ConfigError(f"--threads: {args.threads} is not valid; use an integer in 0..1024 (0: all cores)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out: {args.out!r} is a file; give a folder for the generator file")
     import torch
 
     if args.threads:

@@ -15,6 +15,7 @@ import yaml
 
 from lottery.config import ConfigError, load
 from lottery.config.yaml_text import load_yaml
+from lottery.runner import is_finished, run, run_dir
 from lottery.safe_load import load_weights_only, unreadable
 
 log = logging.getLogger("lottery")
@@ -31,8 +32,6 @@ class Zoo:
 
 def train_zoo(config: str, overrides: list[str], datasets: list[str], seeds: list[int]) -> list[Path]:
     """One dense run per dataset × seed (skipped when finished); returns their directories."""
-    from lottery.runner import run, run_dir
-
     dirs = []
     cells = [(d, s) for d in datasets for s in seeds]
     for i, (dataset, seed) in enumerate(cells):
@@ -49,6 +48,9 @@ def _read(run: Path) -> tuple[dict, dict[str, torch.Tensor]]:
     cfg_path, ckpt = run / "config.yaml", run / "checkpoints" / "last.ckpt"
     if not cfg_path.is_file():
         raise ConfigError(f"zoo: {run} is not a run directory (no config.yaml)")
+    if not is_finished(run):
+        raise ConfigError(f"zoo: {run} did not finish (no finished results.json): its checkpoint would be a "
+                          "half-trained network; rerun it (python -m lottery.train its config) or leave it out")
     if not ckpt.is_file():
         raise ConfigError(f"zoo: {run} has no checkpoints/last.ckpt; zoo runs keep their weights with "
                           "train.keep_checkpoint=true (python -m lottery.generative zoo does this)")
@@ -73,27 +75,27 @@ def collect(runs: list[Path]) -> Zoo:
         raise ConfigError("zoo: no runs given; pass finished run directories (python -m lottery.generative zoo "
                           "trains some)")
     zoo: Zoo | None = None
-    for run in runs:
-        cfg, weights = _read(Path(run))
+    for folder in runs:
+        cfg, weights = _read(Path(folder))
         model = cfg["model"]["name"]
         if zoo is None:
             zoo = Zoo(model, weights={n: [] for n in weights})
         if model != zoo.model:
-            raise ConfigError(f"zoo: {run} trained {model!r} but {zoo.runs[0]} trained {zoo.model!r}; a VAE "
+            raise ConfigError(f"zoo: {folder} trained {model!r} but {zoo.runs[0]} trained {zoo.model!r}; a VAE "
                               "generator learns one model's layers, so fit one generator per model")
         if sorted(weights) != sorted(zoo.weights):
-            raise ConfigError(f"zoo: {run} has layers {sorted(weights)} but the zoo has {sorted(zoo.weights)}")
+            raise ConfigError(f"zoo: {folder} has layers {sorted(weights)} but the zoo has {sorted(zoo.weights)}")
         for name, w in weights.items():
             first = zoo.weights[name][0] if zoo.weights[name] else w
             if w.shape != first.shape:
-                raise ConfigError(f"zoo: {run}: layer {name!r} has shape {tuple(w.shape)} but {tuple(first.shape)} "
+                raise ConfigError(f"zoo: {folder}: layer {name!r} has shape {tuple(w.shape)} but {tuple(first.shape)} "
                                   f"in {zoo.runs[0]} (model.kwargs differ); fit one generator per shape")
             zeros = float((w == 0).double().mean())
             if zeros > PRUNED:
-                raise ConfigError(f"zoo: {run}: layer {name!r} is {100 * zeros:.1f} % zeros, so it was pruned; the "
+                raise ConfigError(f"zoo: {folder}: layer {name!r} is {100 * zeros:.1f} % zeros, so it was pruned; the "
                                   "zoo needs dense trained networks (prune.rounds=1)")
             zoo.weights[name].append(w)
-        zoo.runs.append(str(run))
+        zoo.runs.append(str(folder))
         if cfg["data"]["dataset"] not in zoo.datasets:
             zoo.datasets.append(cfg["data"]["dataset"])
     assert zoo is not None

@@ -217,6 +217,15 @@ def _load(path: str, mtime_ns: int, size: int) -> Generator:
         raise GeneratorError(f"init.generator: {path} cannot be read ({type(e).__name__}: {e})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("kind") != name.group(1):
         raise GeneratorError(f"init.generator: {path} is not a {name.group(1)} generator of format {FORMAT}")
+    try:  # a file with the right name and format whose contents are incomplete or cut
+        return _build(blob, digest)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        why = " ".join(str(e).split())[:160]
+        raise GeneratorError(f"init.generator: {path} is incomplete or damaged ({type(e).__name__}: {why}); fit it "
+                             "again (python -m lottery.generative fit …)") from None
+
+
+def _build(blob: dict[str, Any], digest: str) -> Generator:
     meta, state = blob["meta"], blob["state"]
     if blob["kind"] == "ghn":
         net = LayerHypernet(**meta["hypernet"]).to(torch.float64)

@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         if args.paper not in PAPERS:
             raise ConfigError(f"paper: {args.paper!r} is not valid; choose one of {', '.join(PAPERS)}")
-        if not Path(args.results).is_file():
-            raise ConfigError(f"results: {args.results!r} does not exist; run the grid first")
         if args.grid and not Path(args.grid).is_file():
             raise ConfigError(f"--grid: {args.grid!r} does not exist; give the grid config the table comes from")
         out = Path(args.out) if args.out else Path(args.results).parent / "README.md"
+        if out.is_dir():
+            raise ConfigError(f"--out: {str(out)!r} is a folder; give the README file to write")
         table = read_table(args.results)
         table.attrs["folder"] = str(Path(args.results).parent)  # for files beside the table (at_init.csv)
         grid = args.grid or GRIDS.get(args.paper)

@@ -84,6 +84,9 @@ def load_levels(source: str | Path, rounds: int | None = None) -> list[dict[str,
                 masks[name] = unpack_bits({"shape": arrays[f"{name}::shape"], "bits": arrays[name]})
             except (KeyError, ValueError) as e:
                 raise MaskSourceError(f"masks_from: {path}: the mask of {name!r} is damaged ({e})") from None
+            if not bool(masks[name].any()):
+                raise MaskSourceError(f"masks_from: {path}: the mask of {name!r} keeps no weight at all; a lottery "
+                                      "run never writes one, so the file is damaged: rerun the source run")
         out.append(masks)
     return out
 
