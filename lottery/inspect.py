@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 
 import torch
@@ -12,6 +13,10 @@ from torch import nn
 from lottery.init import SCHEMES, SOURCES, TARGETS, Fans, InitSpec, initial_value, initialize
 
 MAX_ELEMENTS = 1 << 28
+# every mode bounded by the weights it generates, so no argument keeps the command busy for minutes
+MAX_GENERATED = 1 << 30  # regenerated weights in all (--test-repro N × rows × cols, --compare-schemes × schemes)
+MAX_ORTHOGONAL = 1 << 22  # orthogonal draws need a QR (and its summary an SVD): cubic in the side
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def matrix(spec: InitSpec, rows: int, cols: int, name: str) -> torch.Tensor:
@@ -63,6 +68,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.rows * args.cols > MAX_ELEMENTS:
             raise ValueError(f"--rows/--cols: {args.rows}×{args.cols} is not valid; at most {MAX_ELEMENTS:,} "
                              "weights (1 GiB of float32), so a typo cannot exhaust memory")
+        if args.rows * args.cols < 2:
+            raise ValueError(f"--rows/--cols: {args.rows}×{args.cols} is not valid; a standard deviation needs at "
+                             "least 2 weights")
+        if not NAME.fullmatch(args.name):
+            raise ValueError(f"--name: {args.name!r} is not valid; a parameter name is a Python identifier such as "
+                             "'weight' (no dots: a dotted name is a module path, not one tensor)")
+        if (spec.scheme == "orthogonal" or args.compare_schemes) and args.rows * args.cols > MAX_ORTHOGONAL:
+            raise ValueError(f"--rows/--cols: {args.rows}×{args.cols} is too large for the orthogonal scheme "
+                             f"(a QR and an SVD of the matrix); at most {MAX_ORTHOGONAL:,} weights")
+        copies = 1 + args.test_repro + (len(SCHEMES) if args.compare_schemes else 0)
+        if copies * args.rows * args.cols > MAX_GENERATED:
+            raise ValueError(f"--test-repro: {args.test_repro} regenerations of {args.rows}×{args.cols} is not valid; "
+                             f"at most {MAX_GENERATED:,} weights generated in all (--test-repro "
+                             f"{max(1, MAX_GENERATED // (args.rows * args.cols) - 1)} at this size)")
         if args.corner < 0:
             raise ValueError(f"--corner: {args.corner} is not valid; use an integer ≥ 0")
         if args.test_repro < 0:

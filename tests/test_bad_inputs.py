@@ -216,6 +216,12 @@ INSPECT = [
     (["--cols", "-3"], "--rows/--cols"),
     (["--scheme", "he"], "init.scheme: 'he'"), (["--source", "quantum"], "init.source: 'quantum'"),
     (["--scale", "-1"], "init.scale"), (["--seed", "-1"], "init.seed: -1"), (["--test-repro", "-2"], "--test-repro"),
+    # issue 20: every mode bounded, degenerate sizes and names refused
+    (["--test-repro", "1000000000"], "--test-repro: 1000000000 regenerations"),
+    (["--scheme", "orthogonal", "--rows", "16384", "--cols", "16384"], "too large for the orthogonal scheme"),
+    (["--compare-schemes", "--rows", "4096", "--cols", "4096"], "too large for the orthogonal scheme"),
+    (["--rows", "1", "--cols", "1"], "--rows/--cols: 1×1"), (["--name", ""], "--name: ''"),
+    (["--name", "a.b"], "--name: 'a.b'"),
 ]
 
 
@@ -249,3 +255,10 @@ def test_bad_generative_arguments(args: list[str], must: str, sandbox: Path,
 
 def test_the_table_is_at_least_130_inputs() -> None:
     assert len(OVERRIDES) + len(FILES) + len(GRIDS) + len(CLI) + len(INSPECT) + len(GENERATIVE) >= 130
+
+
+def test_the_readme_states_the_table_size() -> None:
+    """The README's count of bad inputs is this table's, so it cannot go stale."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    total = len(OVERRIDES) + len(FILES) + len(GRIDS) + len(CLI) + len(INSPECT) + len(GENERATIVE)
+    assert f"`tests/test_bad_inputs.py` holds {total} such" in readme.replace("\n", " ")
