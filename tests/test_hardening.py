@@ -214,6 +214,24 @@ def test_round_lines_show_in_a_plain_script_without_logging_setup() -> None:
     assert "round 1/2 · 100.0 % remaining · val " in text and "round 2/2 · 80." in text
 
 
+def test_round_lines_show_after_a_users_basic_config_at_warning() -> None:
+    import subprocess
+    import sys
+
+    script = ("import logging\nlogging.basicConfig()\n"  # root at WARNING, a handler on it
+              "from lottery.callbacks import LotteryTicket\nfrom lottery.init import InitSpec\n"
+              "from tests.lightning_helpers import PlainClassifier, synthetic, trainer\n"
+              "trainer(callbacks=[LotteryTicket(init=InitSpec(), rounds=2)], max_epochs=-1)"
+              ".fit(PlainClassifier(), *synthetic())\n")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout + out.stderr
+    assert text.count("round 1/2 · 100.0 % remaining · val ") == 1 and text.count("round 2/2 · 80.") == 1, text
+    assert "max_epochs` was not set" not in text  # max_epochs=-1, as the README says
+
+
 def test_too_few_max_epochs_warn_at_fit_start() -> None:
     from lottery.callbacks import LotteryTicket
     from lottery.init import InitSpec

@@ -15,6 +15,7 @@ import fnmatch
 import logging
 import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -22,7 +23,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only, rank_zero_warn
-from pytorch_lightning.utilities.rank_zero import rank_zero_info
 from torch import nn
 
 from lottery import checks
@@ -63,12 +63,13 @@ def shifted(spec: Specs, shift: int) -> Specs:
 
 @rank_zero_only
 def say(message: str) -> None:
-    """A log line on rank 0: through the ``lottery`` logger when the application configured logging (the
-    CLIs print it above the progress bars), else through Lightning's, so it shows in any Trainer."""
-    if log.hasHandlers():
+    """A log line on rank 0: through the ``lottery`` logger when the application configured logging that
+    lets INFO through (the CLIs print it above the progress bars), else straight to stderr, so it shows in
+    any Trainer, also after a user's ``logging.basicConfig()`` (root at WARNING)."""
+    if log.hasHandlers() and log.isEnabledFor(logging.INFO):
         log.info(message)
     else:
-        rank_zero_info(message)
+        print(message, file=sys.stderr, flush=True)
 
 
 def _paths(value: PathLike | Sequence[PathLike] | None) -> list[PathLike] | None:
