@@ -246,7 +246,10 @@ class LotteryTicket(pl.Callback):
         # per member (None: an unstacked network): (best monitor value, epoch, step, eval metrics then)
         self._best: dict[int | None, tuple[float, int, int, dict[str, float]]] = {}
         self.members: int | None = None  # K when the prunable tensors stack K member networks
-        self._snapshot: dict[str, torch.Tensor] | None = None
+        self._snapshot: dict[str, torch.Tensor] | None = None  # parameters and buffers at rewind_step
+        # buffers (BatchNorm running statistics, counters) at fit start: a rewind to init restores them too;
+        # a few values per channel, not weights, so keeping them costs next to nothing
+        self._buffers0: dict[str, torch.Tensor] = {}
         self._copy: dict[str, torch.Tensor] | None = None
         self._lr_start: list[dict[str, Any]] | None = None
         self._pending_lr_reset = False
@@ -382,6 +385,7 @@ class LotteryTicket(pl.Callback):
             check_regenerable(getattr(self._owner[1], SPEC_ATTR), type(pl_module).__name__)
         self.masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in self._params.items()}
         self._density = {self._unit(n, m): 1.0 for n, m in self._units()}
+        self._buffers0 = {n: b.detach().clone() for n, b in pl_module.named_buffers()}
         if self._levels is not None:
             if self.control == "reinit":  # this run's w0 *is* the other seed's: rewinds and sleeping use it
                 if self._owner is None or self._copy is not None:
@@ -428,6 +432,7 @@ class LotteryTicket(pl.Callback):
         self._density, self._round_start = dict(state["density"]), tuple(state["round_start"])
         self._best = best if isinstance(best, dict) else {} if best is None else {None: best}
         self._snapshot, self._copy = state["snapshot"], state["copy"]
+        self._buffers0 = dict(state.get("buffers0") or {})  # absent in checkpoints from before buffers rewound
         self._lr_start, self._pending_lr_reset = state["lr_start"], state["pending_lr_reset"]
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -465,6 +470,7 @@ class LotteryTicket(pl.Callback):
 
     def _take_snapshot(self, pl_module: nn.Module) -> None:
         self._snapshot = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
+        self._snapshot.update({n: b.detach().clone() for n, b in pl_module.named_buffers()})
 
     # ------------------------------------------------------------------ round bookkeeping
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -721,6 +727,10 @@ class LotteryTicket(pl.Callback):
                 p.copy_(torch.sign(w0) * std.to(w0.dtype))
             else:
                 p.copy_(self.initial(pl_module, name))
+        buffers = self._snapshot if self.rewind == "step" else self._buffers0
+        for name, b in pl_module.named_buffers():
+            if buffers is not None and name in buffers:  # running statistics go back with the weights
+                b.copy_(buffers[name])
 
     @torch.no_grad()
     def _rewind(self, trainer: pl.Trainer, pl_module: nn.Module) -> None:
@@ -759,6 +769,7 @@ class LotteryTicket(pl.Callback):
             "best": self._best,
             "spec": spec,
             "snapshot": self._snapshot,
+            "buffers0": self._buffers0,
             "copy": self._copy,
             "lr_start": self._lr_start,
             "pending_lr_reset": self._pending_lr_reset,
