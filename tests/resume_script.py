@@ -1,4 +1,5 @@
-"""Run a small IMP in its own process: `python -m tests.resume_script DIR full|kill|resume`."""
+"""Run a small IMP in its own process: `python -m tests.resume_script DIR full|kill|resume [plain|shuffled|epoch]`
+(the training order: fixed, ``DataLoader(shuffle=True)``, or ``lottery.data.EpochSampler``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import warnings
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from torch.utils.data import DataLoader
 
 from lottery.callbacks import LotteryTicket
+from lottery.data import EpochSampler
 from lottery.init import InitSpec
 from tests.lightning_helpers import PlainClassifier, synthetic, trainer
 
@@ -26,7 +29,7 @@ class Kill(pl.Callback):
             os._exit(17)
 
 
-def main(out: str, mode: str) -> None:
+def main(out: str, mode: str, order: str = "plain") -> None:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     cb = LotteryTicket(
@@ -42,6 +45,10 @@ def main(out: str, mode: str) -> None:
         callbacks.append(Kill())
     model = PlainClassifier(scheduler=True)
     train, val = synthetic()
+    if order == "shuffled":
+        train = DataLoader(train.dataset, batch_size=32, shuffle=True)
+    elif order == "epoch":
+        train = DataLoader(train.dataset, batch_size=32, sampler=EpochSampler(train.dataset, seed=5))
     ckpt = os.path.join(out, "ckpt", "last.ckpt") if mode == "resume" else None
     trainer(callbacks=callbacks, enable_checkpointing=True).fit(model, train, val, ckpt_path=ckpt)
     torch.save(model.state_dict(), os.path.join(out, f"{mode}.pt"))
@@ -50,4 +57,4 @@ def main(out: str, mode: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

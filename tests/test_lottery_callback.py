@@ -99,10 +99,10 @@ def test_pruned_weights_stay_zero_under_any_optimizer(optimizer, weight_decay, l
     assert probe.steps == 3 * 12 and cb.round == 2
 
 
-def run_script(tmp_path, mode):
-    env = {**os.environ, "PYTHONPATH": ROOT}
+def run_script(tmp_path, mode, order="plain"):
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "tests.resume_script", str(tmp_path), mode],
+        [sys.executable, "-m", "tests.resume_script", str(tmp_path), mode, order],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -122,6 +122,34 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ha, hb = json.loads((tmp_path / "full.json").read_text()), json.loads((tmp_path / "resume.json").read_text())
     assert len(ha) == 3 and ha == hb
+
+
+def kill_and_resume(tmp_path, order):
+    """(uninterrupted, resumed after a kill): final weights and round records."""
+    for mode, code in (("full", 0), ("kill", 17), ("resume", 0)):
+        out = run_script(tmp_path, mode, order)
+        assert out.returncode == code, out.stderr[-2000:]
+    return [(torch.load(tmp_path / f"{m}.pt"), json.loads((tmp_path / f"{m}.json").read_text()))
+            for m in ("full", "resume")]
+
+
+def test_kill_and_resume_with_shuffling_ends_identical_with_the_epoch_sampler(tmp_path):
+    (a, ha), (b, hb) = kill_and_resume(tmp_path / "epoch", "epoch")
+    assert len(ha) == 3 and all(torch.equal(a[k], b[k]) for k in a) and ha == hb
+
+
+def test_the_epoch_samplers_order_is_a_function_of_seed_and_epoch():
+    from lottery.data import EpochSampler
+
+    first, again, other = EpochSampler(100, seed=5), EpochSampler(range(100), seed=5), EpochSampler(100, seed=6)
+    assert list(first) == list(again) != list(other) and sorted(first) == list(range(100))
+    epoch0 = list(first)
+    first.set_epoch(3)
+    assert list(first) != epoch0  # a new order every epoch, as shuffle=True gives
+    again.set_epoch(3)
+    assert list(first) == list(again)  # and the same one in a resumed process, told the epoch by Lightning
+    with pytest.raises(ValueError, match="holds 0 items"):
+        EpochSampler([])
 
 
 def test_state_is_one_byte_per_prunable_weight_and_no_theta0():

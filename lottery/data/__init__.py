@@ -4,7 +4,8 @@ from typing import Any
 
 from lottery.data.sources import DATASETS, ENV_VAR, DataMissingError, resolve_root
 
-__all__ = ["DATASETS", "ENV_VAR", "Augment", "DataMissingError", "TensorBatches", "TensorDataModule", "resolve_root"]
+__all__ = ["DATASETS", "ENV_VAR", "Augment", "DataMissingError", "EpochSampler", "TensorBatches", "TensorDataModule",
+           "resolve_root"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,6 +15,10 @@ def __getattr__(name: str) -> Any:
         from lottery.data import batches
 
         return getattr(batches, name)
+    if name == "EpochSampler":
+        from lottery.data.sampler import EpochSampler
+
+        return EpochSampler
     if name == "TensorDataModule":
         from lottery.data.datamodule import TensorDataModule
 
