@@ -159,11 +159,40 @@ def test_the_cli_refuses_a_corrupt_generator_before_training(vae_file: Path, tmp
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "is corrupt" in lines[0] and "Traceback" not in out.stderr
     assert not (tmp_path / "runs").exists()
-    # a generator fitted on another model has no VAE for these layers: named before any training
-    out = subprocess.run([sys.executable, "-m", "lottery.train", str(REPO / "configs/lenet300_mnist.yaml"),
+    # a generator of three Linear layers fits no conv layer, by name or position: named before any training
+    out = subprocess.run([sys.executable, "-m", "lottery.train", str(REPO / "configs/lenet5_mnist.yaml"),
                           "init.source=vae", f"init.generator={vae_file}", f"output_dir={tmp_path / 'runs'}"],
                          cwd=REPO, capture_output=True, text=True)
-    assert out.returncode == 2 and "has no VAE for layer '1.weight'" in out.stderr, out.stderr
+    assert out.returncode == 2 and "has no VAE for layer '0.0.weight' (weight tensor 1, shape (6, 1, 5, 5))" \
+        in out.stderr, out.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_vae_serves_a_users_own_module_by_position() -> None:
+    """The committed LeNet-300-100 VAE is keyed '1.weight', '3.weight', '5.weight'; a user's own MLP names its
+    layers net.0/net.2/net.4 and still gets a learned start, regenerable, with the zoo layers' spread."""
+    from torch import nn
+
+    from lottery.init import InitSpec, initial_value, initialize
+
+    path = next(p for p in sorted((REPO / "generators").glob("vae-*.pt"))
+                if torch.load(p, weights_only=True)["meta"]["model"] == "lenet_300_100")
+
+    class Mine(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(),
+                                     nn.Linear(100, 10))
+
+    spec = InitSpec(seed=4, source="vae", generator=str(path))
+    mine, zoo_named = Mine(), nn.Sequential(nn.Flatten(), nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100),
+                                            nn.ReLU(), nn.Linear(100, 10))
+    initialize(mine, spec)
+    initialize(zoo_named, spec)
+    for a, b in (("net.1.weight", "1.weight"), ("net.3.weight", "3.weight"), ("net.5.weight", "5.weight")):
+        w, ref = mine.get_parameter(a), zoo_named.get_parameter(b)
+        assert torch.equal(initial_value(mine, a), w)  # regenerated bit for bit
+        assert abs(float(w.std()) / float(ref.std()) - 1) < 0.05  # the same layer's VAE, other draws
 
 
 def test_the_zoo_refuses_empty_mixed_pruned_and_weightless_runs(tmp_path: Path):

@@ -270,12 +270,22 @@ def normals(seed: int, tag: str, n: int) -> torch.Tensor:
     return draw(HashStream(stream_key(seed, tag)), n, STANDARD_NORMAL, torch.float64)
 
 
-def vae_layer(gen: Generator, name: str, shape: Shape) -> VAELayer:
+def vae_layer(gen: Generator, name: str, shape: Shape, ordinal: int | None = None) -> VAELayer:
+    """The VAE of layer ``name``: by name when the module is the zoo's model, else by position (the
+    ``ordinal``-th weight tensor, of the same kind: Linear or conv with the same kernel size), so a user's own
+    784-300-100-10 named ``net.0.weight`` … finds the zoo's ``1.weight`` …."""
     assert gen.layers is not None
     layer = gen.layers.get(name)
+    if layer is None and ordinal is not None and ordinal < len(gen.layers):
+        candidate = list(gen.layers.values())[ordinal]
+        same_kind = len(candidate.shape) == len(shape) and tuple(candidate.shape[2:]) == tuple(shape[2:])
+        layer = candidate if same_kind else None
     if layer is None:
+        have = ", ".join(f"{n} {tuple(v.shape)}" for n, v in gen.layers.items())
+        where = "" if ordinal is None else f" (weight tensor {ordinal + 1}, shape {tuple(shape)})"
         raise GeneratorError(f"init.generator: the vae generator (fitted on {gen.meta['model']}) has no VAE for "
-                             f"layer {name!r}; it has {sorted(gen.layers)}. Fit one on runs of this model")
+                             f"layer {name!r}{where}; it has {have}, matched by name or else by position and kind. "
+                             "Fit one on runs of this model")
     if len(shape) != len(layer.shape):
         raise GeneratorError(f"init.generator: layer {name!r} has shape {shape} but the VAE was fitted on "
                              f"{layer.shape}: a {len(layer.shape)}-d weight cannot be sliced into a {len(shape)}-d one")
@@ -289,9 +299,9 @@ def fan_in(shape: Shape) -> int:
     return shape[1] * math.prod(shape[2:])
 
 
-def vae_values(gen: Generator, seed: int, name: str, shape: Shape) -> torch.Tensor:
+def vae_values(gen: Generator, seed: int, name: str, shape: Shape, ordinal: int | None = None) -> torch.Tensor:
     """Conv: one slice per kernel. Linear: each row in runs of ``slice`` inputs, the last run cut to fit."""
-    layer = vae_layer(gen, name, shape)
+    layer = vae_layer(gen, name, shape, ordinal)
     size = layer.slice
     chunks = 1 if len(shape) > 2 else -(-shape[1] // size)
     n = shape[0] * (shape[1] if len(shape) > 2 else chunks)
@@ -324,16 +334,16 @@ def ghn_values(gen: Generator, seed: int, name: str, arch: Sequence[Shape], inde
 def learned_values(source: str, path: str, seed: int, name: str, arch: Sequence[Shape], index: int) -> torch.Tensor:
     gen = load(path, source)
     if source == "vae":
-        return vae_values(gen, seed, name, arch[index])
+        return vae_values(gen, seed, name, arch[index], index)
     return ghn_values(gen, seed, name, arch, index)
 
 
 def check_fits(source: str, path: str | Path, shapes: dict[str, Shape]) -> None:
     """Before training: the file is sound, of the source's kind, and can generate every weight tensor."""
     gen = load(path, source)
-    for name, shape in shapes.items():
+    for ordinal, (name, shape) in enumerate(shapes.items()):
         if source == "vae":
-            vae_layer(gen, name, shape)
+            vae_layer(gen, name, shape, ordinal)
         elif len(shape) not in (2, 4):
             raise GeneratorError(f"init.generator: the ghn generates Linear and Conv2d weights; layer {name!r} has "
                                  f"shape {shape}")
