@@ -47,12 +47,18 @@ def _lines(ax: Any, df: Any, column: str, scale: float = 1.0) -> None:
                     linewidth=1.4, label=f"{start} (n={int(s['n'].max())})")
 
 
+# Deterministic bytes: no creation date or software version in the files, and SVG ids hashed from a fixed
+# salt instead of random, so regenerating a figure from the same table rewrites nothing a diff would show
+METADATA = {".png": {"Software": None}, ".svg": {"Date": None, "Creator": None}}
+
+
 def _save(fig: Any, out: Path, name: str) -> list[Path]:
     fig.tight_layout()
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for p in paths:
         tmp = p.with_name(f".{p.stem}.tmp{p.suffix}")  # written whole, then renamed over the old figure
-        fig.savefig(tmp, dpi=150)
+        with plt.rc_context({"svg.hashsalt": f"lottery-{name}"}):
+            fig.savefig(tmp, dpi=150, metadata=METADATA[p.suffix])
         tmp.replace(p)
     plt.close(fig)
     return paths

@@ -70,6 +70,22 @@ def test_plot_cli_writes_png_and_svg(tmp_path: Path) -> None:
     assert "early-stopping epoch" in (tmp_path / "fig" / "accuracy_at_best.svg").read_text()
 
 
+def test_figures_are_byte_identical_when_regenerated(tmp_path: Path) -> None:
+    """A rerun of a finished grid rewrites its committed figures: same table, same bytes (no date, no
+    random SVG ids), so a diff shows only real changes."""
+    import time
+
+    table = synthetic_results(tmp_path / "results.csv")
+    assert plot_main([str(table), "--out", str(tmp_path / "a")]) == 0
+    time.sleep(1.1)  # a date stamp would now differ
+    assert plot_main([str(table), "--out", str(tmp_path / "b")]) == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert len(names) == 8 and names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert "<dc:date>" not in (tmp_path / "a" / "accuracy.svg").read_text()
+
+
 def execute_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[list, str]:
     """Run ``notebooks/<name>`` top to bottom in a kernel; its outputs and their text. No cell may fail."""
     import nbformat
