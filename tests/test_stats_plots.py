@@ -110,6 +110,25 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tmp_path / "figures" / "accuracy.svg").is_file()
 
 
+def test_notebook_defaults_to_a_committed_table_and_takes_one_start(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh clone has no runs/: the notebook reads the committed Wijnja table; a one-start table has no
+    pairs to test and says so instead of failing."""
+    import pandas as pd
+
+    monkeypatch.delenv("LOTTERY_RESULTS", raising=False)
+    monkeypatch.chdir(REPO / "notebooks")
+    _, text = execute_notebook("init_comparison.ipynb", tmp_path, monkeypatch)
+    assert "1760 rows: 8 starts × 11 seeds × 20 rounds" in text
+    one = synthetic_results(tmp_path / "all.csv")
+    df = pd.read_csv(one)
+    df[df["start"] == "base"].to_csv(tmp_path / "one.csv", index=False)
+    _, text = execute_notebook("init_comparison.ipynb", tmp_path, monkeypatch,
+                               LOTTERY_RESULTS=str(tmp_path / "one.csv"))
+    assert "one start only: no pair of starts to compare" in text
+    assert not list((REPO / "results").glob("*/notebook_figures"))  # nothing left in the repository
+
+
 def test_learned_starts_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outputs, text = execute_notebook("learned_starts.ipynb", tmp_path, monkeypatch, LOTTERY_REPO=str(REPO))
     assert text.count("regenerated bit for bit: True") == 3
