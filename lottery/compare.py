@@ -30,6 +30,7 @@ from lottery.atomic import write_json, write_text
 from lottery.config import Config, ConfigError, from_dict, resolve
 from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
+from lottery.rundir import diverged_message, is_finished, outcome, run_dir
 
 log = logging.getLogger("lottery")
 _GRID_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
@@ -156,8 +157,6 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
     if grid.controls and any(c.config.prune.control or c.config.prune.masks_from for c in cells):
         raise ConfigError("grid.controls: the base config already sets prune.control or prune.masks_from; "
                           "controls of a ticket need plain IMP cells")
-    from lottery.runner import run_dir
-
     for control in grid.controls:
         for imp in [c for c in cells if c.source is None]:
             cfg = copy.deepcopy(imp.config)
@@ -205,14 +204,10 @@ def record_path(grid: GridConfig, cell: Cell) -> Path:
 
 def recorded(grid: GridConfig, cell: Cell) -> dict[str, Any] | None:
     """The cell's committed record under ``results_dir``, if it is there and finished."""
-    if not grid.results_dir:
+    if not grid.results_dir or outcome(record_path(grid, cell).parent) is None:
         return None
-    try:
-        data = json.loads(record_path(grid, cell).read_text())
-    except (OSError, ValueError):
-        return None
-    settled = data.get("finished") or data.get("diverged") if isinstance(data, dict) else False
-    return data if settled and "rounds" in data else None
+    data = json.loads(record_path(grid, cell).read_text())
+    return data if "rounds" in data else None
 
 
 def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:
@@ -223,8 +218,6 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
     once. IMP cells run before the controls that train with their masks (an IMP cell whose record is
     committed but whose masks are not on this machine runs again: it is deterministic)."""
     from lottery.pruning.levels import count_levels
-    from lottery.runner import run_dir
-
     chosen = cells if only is None else [cells[only]]
     total = len(cells)
     out = {c.index: r for c in chosen if (r := recorded(grid, c)) is not None}
@@ -262,7 +255,6 @@ def _keep_record(grid: GridConfig, cell: Cell, result: dict[str, Any]) -> None:
 
 def _run_cells(grid: GridConfig, chosen: list[Cell], total: int, workers: int) -> dict[int, dict[str, Any]]:
     from lottery.pack import packs
-    from lottery.runner import diverged_message, is_finished, run_dir
 
     groups = [[chosen[i] for i in g] for g in packs([c.config for c in chosen], grid.members_per_process)]
 

@@ -8,19 +8,14 @@ A run lives in ``<output_dir>/<name>-<hash of non-default values>/``:
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import fcntl
 import fnmatch
 import inspect
 import json
 import logging
 import os
 import shutil
-import tempfile
 import time
-import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +27,20 @@ from lottery.atomic import write_csv, write_json, write_text
 from lottery.callbacks import LotteryTicket
 from lottery.classifier import Classifier
 from lottery.config import Config, ConfigError, to_dict, to_yaml
+from lottery.curves import EvalCurve
 from lottery.data import DATASETS, DataMissingError, TensorDataModule
 from lottery.errors import Diverged
 from lottery.init import initialize
 from lottery.models import build
+from lottery.preflight import (
+    check_forward,
+    check_output_dir,
+    check_rewind_step,
+    check_trainer,
+    check_wandb,
+)
 from lottery.results import identity
+from lottery.rundir import diverged_message, outcome, run_dir, run_lock
 
 log = logging.getLogger("lottery")
 
@@ -57,131 +61,6 @@ def skip_nvml_probe(accelerator: str) -> None:
     CPU run nothing forks with CUDA, so the plain CUDA-runtime check (≈ 1 µs) is safe."""
     if accelerator == "cpu":
         os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = "0"
-
-
-def run_dir(cfg: Config) -> Path:
-    return Path(cfg.output_dir) / cfg.run_name
-
-
-def outcome(path: Path) -> str | None:
-    """How the run in ``path`` ended: ``finished``, ``diverged`` (both settled: rerunning repeats them), or
-    None (not started, interrupted, or an unreadable ``results.json``)."""
-    try:
-        data = json.loads((path / "results.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    return "finished" if data.get("finished") else "diverged" if data.get("diverged") else None
-
-
-def is_finished(path: Path) -> bool:
-    return outcome(path) == "finished"
-
-
-def diverged_message(result: dict[str, Any]) -> str:
-    d = result["diverged"]
-    return (f"{result['run']} diverged in round {d['round'] + 1}, epoch {d['epoch'] + 1} (step {d['step']}): "
-            f"{d['what']}; lower optim.lr or init.scale (results.json records it; --force to try again)")
-
-
-def check_device_count(accelerator: str, devices: int | str) -> None:
-    count = int(devices) if isinstance(devices, int) or str(devices).isdigit() else None
-    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    available = torch.cuda.device_count() if on_gpu else (os.cpu_count() or 1)
-    if count is not None and count > available:
-        raise ConfigError(f"train.devices: {count} is not valid; this machine has {available} "
-                          f"{'GPUs' if on_gpu else 'CPU cores'} (each device is one training process)")
-
-
-def check_trainer(cfg: Config) -> None:
-    """Lightning's own checks of accelerator, devices, strategy and precision, before anything is written;
-    fields are added one at a time so that the error names the one Lightning refuses."""
-    t, fields, logger = cfg.train, {}, logging.getLogger("pytorch_lightning")
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # "GPU available: …" once per probe is noise
-    try:
-        for name in ("accelerator", "devices", "strategy", "precision"):
-            fields[name] = getattr(t, name)
-            if name == "devices":  # Lightning starts one process per CPU "device", however many cores exist
-                check_device_count(t.accelerator, t.devices)
-            try:
-                pl.Trainer(**fields, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                           enable_model_summary=False)
-            except Exception as e:  # noqa: BLE001  (Lightning raises several kinds for a bad setting)
-                why = " ".join(str(e).split())[:300]
-                raise ConfigError(f"train.{name}: {fields[name]!r} is not valid on this machine ({why})") from None
-    finally:
-        logger.setLevel(level)
-
-
-def check_wandb(cfg: Config) -> None:
-    """Online W&B logging needs credentials: without them wandb would stop the run at its first log (or ask
-    on a terminal nobody watches), so say so before training."""
-    w = cfg.wandb
-    mode = w.mode or os.environ.get("WANDB_MODE") or "online"
-    if not w.enabled or mode != "online" or os.environ.get("WANDB_API_KEY"):
-        return
-    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
-    host = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
-    try:
-        if host and host in netrc.read_text():
-            return
-    except OSError:
-        pass
-    raise ConfigError("wandb.mode: online needs a W&B API key (WANDB_API_KEY or `wandb login`); log in, or set "
-                      "wandb.mode=offline (sync later with `wandb sync`) or wandb.enabled=false")
-
-
-def check_output_dir(cfg: Config) -> None:
-    """The output folder can hold the run: no file in the way, writable, room for at least a little."""
-    out = Path(cfg.output_dir)
-    for folder in (out, *out.parents):
-        if folder.is_symlink() and not folder.exists():  # dangling, or a loop (exists() is False for both)
-            raise ConfigError(f"output_dir: {cfg.output_dir!r} is not valid; {folder} is a symbolic link to "
-                              f"{os.readlink(folder)!r}, which does not resolve (missing target or a loop)")
-        if folder.exists():
-            break
-    if not folder.is_dir():
-        raise ConfigError(f"output_dir: {cfg.output_dir!r} is not valid; {folder} is a file, not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=folder) as probe:  # a full disk fails here, not in a checkpoint
-            probe.write(b"\0" * 65536)
-            probe.flush()
-            os.fsync(probe.fileno())
-    except OSError as e:
-        raise ConfigError(f"output_dir: {cfg.output_dir!r} is not writable ({folder}: {e.strerror or e})") from None
-
-
-def check_forward(cfg: Config, net: nn.Module, dm: TensorDataModule, members: int) -> None:
-    """Two training images through the network (in eval mode: no BatchNorm statistics move), so a model
-    whose shapes do not fit the data is named before training instead of failing in its first step."""
-    x = dm.normalize(dm.tensors["train"][0][:2])
-    classes = DATASETS[cfg.data.dataset].classes
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            out = net(x)
-    except Exception as e:  # noqa: BLE001  (a user's module raises whatever its shapes provoke)
-        why = " ".join(str(e).split())[:200]
-        raise ConfigError(f"model.name: {cfg.model.name!r} does not fit {cfg.data.dataset} images of shape "
-                          f"{tuple(x.shape[1:])} ({type(e).__name__}: {why}); check the model and its kwargs") from None
-    finally:
-        net.train(was_training)
-    expected = (members, 2, classes) if members > 1 else (2, classes)
-    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
-        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ConfigError(f"model.name: {cfg.model.name!r} outputs {got} for a batch of 2 {cfg.data.dataset} images; "
-                          f"a classifier of its {classes} classes outputs {expected}")
-
-
-def check_rewind_step(cfg: Config, dm: TensorDataModule) -> None:
-    """rewind=step snapshots inside the first round; a later step would leave nothing to rewind to."""
-    steps = len(dm.train_dataloader()) * cfg.prune.epochs_per_round  # one step per call for rewind=step
-    if cfg.prune.rewind == "step" and cfg.prune.rewind_step > steps:
-        raise ConfigError(f"prune.rewind_step: {cfg.prune.rewind_step} is not valid; the snapshot must be taken "
-                          f"within the first round (steps 0..{steps})")
 
 
 def resume_from(path: Path, cfg: Config, threads: int, module: nn.Module, lottery: LotteryTicket) -> str | None:
@@ -220,8 +99,7 @@ def datamodule(cfg: Config, seed: int | list[int] | None = None) -> TensorDataMo
         d.dataset, root=d.root, batch_size=d.batch_size, eval_batch_size=d.eval_batch_size, val_size=d.val_size,
         split_seed=d.split_seed, seed=cfg.seed if seed is None else seed, augment=d.augment,
         train_subset=d.train_subset, test_subset=d.test_subset, download=d.download,
-        # the rewind=step snapshot is taken after a call: one step per call makes it land on rewind_step exactly
-        steps_per_call=1 if cfg.prune.rewind == "step" else cfg.train.steps_per_call,
+        steps_per_call=steps_per_call(cfg),
     )
 
 
@@ -314,9 +192,10 @@ def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list)
     from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
     t = cfg.train
-    if t.checkpoint:
+    if t.checkpoint:  # the latest epoch only, overwritten; at epoch ends even when evaluations count steps
         callbacks.append(ModelCheckpoint(dirpath=str(path / "checkpoints"), filename="last", save_top_k=1,
-                                         enable_version_counter=False))  # the latest epoch only, overwritten
+                                         enable_version_counter=False,
+                                         save_on_train_epoch_end=True if t.eval_every_steps else None))
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
     from lottery.checkpoints import AtomicCheckpointIO
@@ -324,10 +203,32 @@ def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list)
     return pl.Trainer(
         plugins=[AtomicCheckpointIO()],
         max_epochs=-1, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
-        deterministic=t.deterministic, check_val_every_n_epoch=t.eval_every, num_sanity_val_steps=0,
+        deterministic=t.deterministic, num_sanity_val_steps=0, **evaluation_schedule(cfg),
         callbacks=callbacks, logger=logger, enable_checkpointing=t.checkpoint, enable_progress_bar=t.progress_bar,
         enable_model_summary=t.progress_bar, default_root_dir=str(path),
     )
+
+
+def curve_recorder(cfg: Config, lottery: LotteryTicket) -> EvalCurve | None:
+    """With evaluations counted in steps: ~50 points per round (every 1,000 of F&C's 50,000 steps)."""
+    every, per_round = cfg.train.eval_every_steps, cfg.prune.steps_per_round
+    if every is None:
+        return None
+    return EvalCurve(lottery, every=every * max(1, (per_round or every) // 50 // every))
+
+
+def evaluation_schedule(cfg: Config) -> dict[str, Any]:
+    """Lightning's validation schedule: every ``eval_every`` epochs, or every ``eval_every_steps`` optimizer
+    steps counted across epochs (``val_check_interval`` counts calls, which take ``steps_per_call`` steps)."""
+    t = cfg.train
+    if t.eval_every_steps is None:
+        return {"check_val_every_n_epoch": t.eval_every}
+    return {"check_val_every_n_epoch": None, "val_check_interval": t.eval_every_steps // steps_per_call(cfg)}
+
+
+def steps_per_call(cfg: Config) -> int:
+    # the rewind=step snapshot is taken after a call: one step per call makes it land on rewind_step exactly
+    return 1 if cfg.prune.rewind == "step" else cfg.train.steps_per_call
 
 
 def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -356,29 +257,6 @@ def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
         done.update(_train(todo, exact=exact, force=force, callbacks=list(callbacks)))
         todo = [c for c in todo if c.run_name not in done]
     return [done.get(c.run_name) or json.loads((run_dir(c) / "results.json").read_text()) for c in cfgs]
-
-
-@contextlib.contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the run directory ``path`` (a file beside it, so --force's rmtree cannot
-    remove it under the holder); a second process on the same run is refused with one line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "a+") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise ConfigError(f"output_dir: {path} is in use by {holder}; wait for it to finish (or stop it) "
-                              "before running the same config again") from None
-        f.seek(0)
-        f.truncate()
-        f.write(f"process {os.getpid()}\n")
-        f.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _record_divergence(todo: list[Config], cells: list[tuple[Path, dict[str, Any]]], lottery: LotteryTicket,
@@ -455,7 +333,9 @@ def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lot
         logged = copy.deepcopy(first)
         logged.wandb.enabled = False
     logger = loggers(logged, path)
-    trainer(first, path, [lottery, RoundWriter(cells, lottery), *callbacks], logger).fit(
+    curve = curve_recorder(first, lottery)
+    own = [curve] if curve is not None else []  # before the lottery: a round's last evaluation is its own
+    trainer(first, path, [*own, lottery, RoundWriter(cells, lottery), *callbacks], logger).fit(
         module, datamodule=dm, ckpt_path=ckpt)
     if lottery.diverged is not None:
         return _record_divergence(todo, cells, lottery, path)
@@ -468,6 +348,8 @@ def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lot
         rounds = [{**ident, **r} for r in lottery.records(m if k > 1 else None)]
         out[c.run_name] = {"finished": True, "run": c.run_name, "config": to_dict(c), "identity": ident,
                            "wall_seconds": wall / k, "rounds": rounds}
+        if curve is not None:
+            out[c.run_name]["curve"] = curve.rows(m if k > 1 else None)
         if k > 1:
             out[c.run_name]["pack"] = {"members": [t.run_name for t in todo], "exact": exact, "wall_seconds": wall}
         if c.wandb.enabled:

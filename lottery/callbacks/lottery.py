@@ -253,6 +253,7 @@ class LotteryTicket(pl.Callback):
         self._copy: dict[str, torch.Tensor] | None = None
         self._lr_start: list[dict[str, Any]] | None = None
         self._pending_lr_reset = False
+        self._end_at_validation = False  # a step-counted round has reached its length; its evaluation is next
         self._loaded: dict[str, Any] | None = None
         self._hooks: list[Any] = []
         self._owner: tuple[str, nn.Module] | None = None
@@ -362,11 +363,15 @@ class LotteryTicket(pl.Callback):
                                f"({self.epochs_per_round} epochs each need {needed}); pass max_epochs=None (the "
                                "callback sets it) or ≥ the rounds' epochs")
         else:
+            # the last round's end stops the fit (should_stop); no max_steps, which would make Lightning treat
+            # the fit as iteration-based and, resuming from an epoch-end checkpoint, run one empty epoch that
+            # shifts every later epoch's batch order
             needed = rounds * self.steps_per_round
-            if trainer.fit_loop.epoch_loop.max_steps < 0 or trainer.fit_loop.epoch_loop.max_steps > needed:
-                trainer.fit_loop.epoch_loop.max_steps = needed
-                if trainer.max_epochs is not None and trainer.max_epochs >= 0:
-                    trainer.fit_loop.max_epochs = max(trainer.max_epochs, needed)
+            if 0 <= trainer.fit_loop.epoch_loop.max_steps < needed:
+                rank_zero_warn(f"Trainer(max_steps={trainer.max_steps}) stops before the last of {rounds} rounds "
+                               f"({self.steps_per_round} steps each need {needed}); leave max_steps unset")
+            if trainer.max_epochs is not None and trainer.max_epochs >= 0:
+                trainer.fit_loop.max_epochs = -1
         self._apply()
 
     def _start(self, pl_module: nn.Module) -> None:
@@ -481,9 +486,15 @@ class LotteryTicket(pl.Callback):
         if self.rewind == "step" and self._snapshot is None and trainer.global_step >= self.rewind_step:
             self._take_snapshot(pl_module)
         if self.steps_per_round and trainer.global_step - self._round_start[1] >= self.steps_per_round:
-            self._end_round(trainer, pl_module)
-            if self._pending_lr_reset:
-                self._reset_lr(trainer)
+            if trainer.check_val_every_n_epoch is None and not self._end_at_validation:
+                # validation counted in steps runs right after this batch: the round's last evaluation belongs
+                # to it (its early-stopping candidate, its end-of-round metrics), so the round ends there
+                self._end_at_validation = True
+                return
+            if not self._end_at_validation:
+                self._end_round(trainer, pl_module)
+                if self._pending_lr_reset:
+                    self._reset_lr(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self._diverging(trainer):
@@ -502,6 +513,11 @@ class LotteryTicket(pl.Callback):
         # this hook, since Lightning runs checkpoint callbacks last), so its checkpoint holds the new masks.
         if trainer.is_last_batch and self._round_complete(trainer):
             self._end_round(trainer, pl_module)
+        if self._end_at_validation:  # a round counted in steps, whose last step this evaluation followed
+            self._end_at_validation = False
+            self._end_round(trainer, pl_module)
+            if self._pending_lr_reset:
+                self._reset_lr(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._diverging(trainer):

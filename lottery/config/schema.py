@@ -71,6 +71,8 @@ class PruneConfig:
     rounds: int | None = opt(20, "training rounds, the dense one included")
     target_density: float | None = opt(None, "instead of rounds: prune until this fraction remains")
     epochs_per_round: int = opt(5, "epochs of training per round")
+    steps_per_round: int | None = opt(None, "instead of epochs_per_round: optimizer steps per round (Frankle & "
+                                            "Carbin: 50,000 at batch 60); needs train.eval_every_steps")
     rate: float = opt(0.2, "fraction of surviving weights pruned per round")
     conv_rate: float | None = opt(None, "rate for convolution weights (Frankle & Carbin: 0.1–0.15); null: rate")
     output_rate: float | None = opt(0.1, "rate for the output layer; null: rate")
@@ -98,6 +100,8 @@ class TrainConfig:
     steps_per_call: int = opt(8, "optimizer steps per Lightning training_step call: amortises Lightning's "
                               "per-call overhead, same steps and results as 1 (forced to 1 for rewind=step)")
     eval_every: int = opt(1, "evaluate validation and test sets every N epochs (must divide epochs_per_round)")
+    eval_every_steps: int | None = opt(None, "instead: evaluate every N optimizer steps, across epoch boundaries "
+                                             "(Frankle & Carbin: 100); must divide prune.steps_per_round")
     accelerator: str = opt("cpu", "Lightning accelerator: cpu, gpu, auto, …")
     devices: int | str = opt(1, "Lightning devices")
     strategy: str = opt("auto", "Lightning strategy, e.g. ddp")
@@ -161,6 +165,7 @@ class Config:
 _NAME = re.compile(r"[A-Za-z0-9._+-]+")
 MAX_NAME = 200  # + "-" + 8 hex digits of the run hash stays well under 255 bytes
 MAX_THREADS = 1024
+MAX_STEPS = 10**9
 MAX_ROUNDS, MAX_EPOCHS = 10_000, 1_000_000
 
 
@@ -261,7 +266,21 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"prune.monitor: {p.monitor!r} needs a validation split; set data.val_size > 0 "
                           "or monitor test_loss / test_acc")
     checks.at_least("train.eval_every", t.eval_every, 1, "an integer")
-    if p.epochs_per_round % t.eval_every:
+    checks.in_range("prune.steps_per_round", p.steps_per_round, 1, MAX_STEPS)
+    checks.in_range("train.eval_every_steps", t.eval_every_steps, 1, MAX_STEPS)
+    if p.steps_per_round is not None:
+        if t.eval_every_steps is None:
+            raise ConfigError("prune.steps_per_round: needs train.eval_every_steps (evaluations every N steps), so "
+                              "that every round ends with an evaluation")
+        if p.steps_per_round % t.eval_every_steps:
+            raise ConfigError(f"train.eval_every_steps: {t.eval_every_steps} is not valid; it must divide "
+                              f"prune.steps_per_round ({p.steps_per_round}) so every round ends with an evaluation")
+        if p.rewind == "step":
+            raise ConfigError("prune.steps_per_round: not valid with prune.rewind=step yet; use epochs_per_round")
+    if t.eval_every_steps is not None and t.eval_every_steps % t.steps_per_call:
+        raise ConfigError(f"train.steps_per_call: {t.steps_per_call} is not valid with train.eval_every_steps="
+                          f"{t.eval_every_steps}; it must divide it (evaluations fall between calls)")
+    if p.epochs_per_round % t.eval_every and p.steps_per_round is None:
         raise ConfigError(f"train.eval_every: {t.eval_every} is not valid; it must divide prune.epochs_per_round "
                           f"({p.epochs_per_round}) so every round ends with an evaluation")
     checks.at_least("train.steps_per_call", t.steps_per_call, 1, "an integer")

@@ -15,7 +15,8 @@ import yaml
 
 from lottery.config import ConfigError, load
 from lottery.config.yaml_text import load_yaml
-from lottery.runner import is_finished, run, run_dir
+from lottery.rundir import is_finished, run_dir
+from lottery.runner import run
 from lottery.safe_load import load_weights_only, unreadable
 
 log = logging.getLogger("lottery")

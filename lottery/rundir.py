@@ -1,0 +1,63 @@
+"""A run directory: where a config's run lives, how it ended (one test for every caller), and the lock
+that keeps a second process out of it while it trains."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lottery.config import Config, ConfigError
+
+
+def run_dir(cfg: Config) -> Path:
+    return Path(cfg.output_dir) / cfg.run_name
+
+
+def outcome(path: Path) -> str | None:
+    """How the run in ``path`` ended: ``finished``, ``diverged`` (both settled: rerunning repeats them), or
+    None (not started, interrupted, or an unreadable ``results.json``)."""
+    try:
+        data = json.loads((path / "results.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    return "finished" if data.get("finished") else "diverged" if data.get("diverged") else None
+
+
+def is_finished(path: Path) -> bool:
+    return outcome(path) == "finished"
+
+
+def diverged_message(result: dict[str, Any]) -> str:
+    d = result["diverged"]
+    return (f"{result['run']} diverged in round {d['round'] + 1}, epoch {d['epoch'] + 1} (step {d['step']}): "
+            f"{d['what']}; lower optim.lr or init.scale (results.json records it; --force to try again)")
+
+
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory ``path`` (a file beside it, so --force's rmtree cannot
+    remove it under the holder); a second process on the same run is refused with one line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise ConfigError(f"output_dir: {path} is in use by {holder}; wait for it to finish (or stop it) "
+                              "before running the same config again") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
