@@ -240,6 +240,9 @@ GENERATIVE = [
     (["fit", "ghn", "run-dir"], "takes no run directories"),
     (["fit", "ghn", "--datasets", "imagenet"], "--datasets: 'imagenet'"),
     (["fit", "ghn", "--models", "gpt5"], "--models: model.name: 'gpt5'"),
+    # issue 22: every dataset is found before the first zoo run trains (MNIST is here, CIFAR-10 is not)
+    (["zoo", LENET, "data.download=false", "--datasets", "mnist", "cifar10", "--seeds", "0"],
+     "zoo: CIFAR-10 not found"),
 ]
 
 

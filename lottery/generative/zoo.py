@@ -15,8 +15,9 @@ import yaml
 
 from lottery.config import ConfigError, load
 from lottery.config.yaml_text import load_yaml
+from lottery.data import DataMissingError
 from lottery.rundir import is_finished, run_dir
-from lottery.runner import run
+from lottery.runner import datamodule, run
 from lottery.safe_load import load_weights_only, unreadable
 
 log = logging.getLogger("lottery")
@@ -33,16 +34,23 @@ class Zoo:
 
 def train_zoo(config: str, overrides: list[str], datasets: list[str], seeds: list[int]) -> list[Path]:
     """One dense run per dataset × seed (skipped when finished); returns their directories."""
-    dirs = []
     cells = [(d, s) for d in datasets for s in seeds]
-    for i, (dataset, seed) in enumerate(cells):
+    cfgs = []
+    for dataset, seed in cells:  # every config checked first, so a bad one does not wait for others to train
         cfg = load(config, [*overrides, f"data.dataset={dataset}", f"seed={seed}", "prune.rounds=1",
                             "train.keep_checkpoint=true"])
         cfg.name = f"zoo-{cfg.model.name}-{dataset}-s{seed}"
+        cfgs.append(cfg)
+    for dataset in dict.fromkeys(datasets):  # and every dataset found (or downloaded) before any training
+        first = next(c for c in cfgs if c.data.dataset == dataset)
+        try:
+            datamodule(first).load()
+        except (ValueError, DataMissingError) as e:
+            raise ConfigError(f"zoo: {e}") from None
+    for i, (cfg, (dataset, seed)) in enumerate(zip(cfgs, cells, strict=True)):
         log.info(f"zoo {i + 1}/{len(cells)} · {cfg.model.name} on {dataset}, seed {seed}")
         run(cfg)
-        dirs.append(run_dir(cfg))
-    return dirs
+    return [run_dir(c) for c in cfgs]
 
 
 def _read(run: Path) -> tuple[dict, dict[str, torch.Tensor]]:
