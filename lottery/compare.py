@@ -326,9 +326,10 @@ def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> P
 
     write_stats(table, out)
     if plots:
-        from lottery.plot import plot_all
+        from lottery.plot import iterations, plot_all
 
         plot_all(table, out)
+        iterations([res for res in results if not res.get("diverged")], out)
     log.info(f"table {table} · statistics {out / 'stats.md'} · figures {out}/*.png|svg")
     return table
 

@@ -53,6 +53,7 @@ METADATA = {".png": {"Software": None}, ".svg": {"Date": None, "Creator": None}}
 
 
 def _save(fig: Any, out: Path, name: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     paths = [out / f"{name}.png", out / f"{name}.svg"]
     for p in paths:
@@ -109,6 +110,43 @@ def early_stop(df: Any, out: Path) -> list[Path]:
         ax.set_title(f"{model}: how fast tickets learn")
         ax.legend(fontsize=8)
     return _save(fig, out, "early_stop")
+
+
+FC_LEVELS = (100.0, 51.3, 21.1, 7.0, 3.6, 1.9)  # the levels of Frankle & Carbin's Figure 3
+
+
+def iterations(results: list[dict[str, Any]], out: Path, levels: tuple[float, ...] = FC_LEVELS) -> list[Path]:
+    """Test accuracy against training iteration within the round, at the levels nearest ``levels``: one
+    panel per treatment (the ticket, its controls), one line per level, mean over seeds (F&C's Figure 3).
+    Needs the cells' curves (runs whose evaluations count steps)."""
+    import pandas as pd
+
+    rows = []
+    for res in results:
+        pct = {r["round"]: r["remaining_pct"] for r in res.get("rounds", [])}
+        ident = res.get("identity", {})
+        for point in res.get("curve", []):
+            rows.append({"treatment": ident.get("control") or "ticket", "seed": ident.get("seed"),
+                         "round": point["round"], "pct": pct.get(point["round"]), "step": point["step"],
+                         "test_acc": point.get("test_acc")})
+    if not rows:
+        return []
+    df = pd.DataFrame(rows).dropna(subset=["pct", "test_acc"])
+    by_round = df.groupby("round")["pct"].mean()
+    chosen = sorted({int((by_round - level).abs().idxmin()) for level in levels})
+    treatments = sorted(df["treatment"].unique(), key=lambda t: (t != "ticket", t))
+    fig, axes = _panels(treatments)
+    for ax, treatment in zip(axes, treatments, strict=True):
+        d = df[(df["treatment"] == treatment) & df["round"].isin(chosen)]
+        for rnd, g in d.groupby("round"):
+            mean = g.groupby("step")["test_acc"].mean()
+            ax.plot(mean.index, 100 * mean.to_numpy(), linewidth=1.3, label=f"{by_round[rnd]:.1f} %")
+        ax.set_xlabel("training iteration within the round")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{treatment}: accuracy during training (mean over seeds)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, title="weights remaining")
+    return _save(fig, out, "iterations")
 
 
 def plot_all(table: str | Path, out: str | Path) -> list[Path]:

@@ -42,6 +42,12 @@ def test_rounds_end_at_their_step_with_that_steps_evaluation(tmp_path: Path, mni
         assert last["test_acc"] == pytest.approx(r["test_acc"]) and last["val_loss"] == pytest.approx(r["val_loss"])
         best = min((p for p in curve if p["round"] == r["round"]), key=lambda p: p["val_loss"])
         assert best["step"] == r["best_step"]
+    from lottery.plot import iterations
+
+    paths = iterations([res], tmp_path / "fig", levels=(100.0, 64.0))  # F&C's Figure 3 from the curves
+    svg = (tmp_path / "fig" / "iterations.svg").read_text()
+    assert [p.name for p in paths] == ["iterations.png", "iterations.svg"]
+    assert "100.0 %" in svg and "64.1 %" in svg and "80.0 %" not in svg and "training iteration" in svg
 
 
 @needs_mnist
