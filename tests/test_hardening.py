@@ -9,7 +9,7 @@ import pytest
 from lottery.config import load
 from lottery.train import main
 from tests.lightning_helpers import crash_at_epoch
-from tests.test_train_cli import CONFIGS, QUICK, needs_mnist
+from tests.test_train_cli import CONFIGS, QUICK, needs_mnist, quick_run
 
 
 @pytest.mark.parametrize("name", ["../../x", "a/b", "..", "a\\b", "", "x y"])
@@ -199,27 +199,13 @@ def _fit(cb, model=None, **kwargs):
     return model
 
 
-def test_round_lines_show_in_a_plain_script_without_logging_setup() -> None:
+@pytest.mark.parametrize("prelude", ["", "import logging\nlogging.basicConfig()\n"],
+                         ids=["no logging set up", "a user's basicConfig at WARNING"])
+def test_round_lines_show_once_in_a_plain_script(prelude: str) -> None:
     import subprocess
     import sys
 
-    script = ("from lottery.callbacks import LotteryTicket\nfrom lottery.init import InitSpec\n"
-              "from tests.lightning_helpers import PlainClassifier, synthetic, trainer\n"
-              "trainer(callbacks=[LotteryTicket(init=InitSpec(), rounds=2)]).fit(PlainClassifier(), *synthetic())\n")
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-    assert out.returncode == 0, out.stderr[-2000:]
-    text = out.stdout + out.stderr
-    assert "round 1/2 · 100.0 % remaining · val " in text and "round 2/2 · 80." in text
-
-
-def test_round_lines_show_after_a_users_basic_config_at_warning() -> None:
-    import subprocess
-    import sys
-
-    script = ("import logging\nlogging.basicConfig()\n"  # root at WARNING, a handler on it
-              "from lottery.callbacks import LotteryTicket\nfrom lottery.init import InitSpec\n"
+    script = (prelude + "from lottery.callbacks import LotteryTicket\nfrom lottery.init import InitSpec\n"
               "from tests.lightning_helpers import PlainClassifier, synthetic, trainer\n"
               "trainer(callbacks=[LotteryTicket(init=InitSpec(), rounds=2)], max_epochs=-1)"
               ".fit(PlainClassifier(), *synthetic())\n")
@@ -487,15 +473,9 @@ def test_a_second_process_on_the_same_run_directory_is_refused(tmp_path: Path, m
     import subprocess
     import sys
 
-    from lottery.runner import run_dir
-    from tests.data_fixtures import REAL_ROOT
-
-    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
-    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=2", "prune.epochs_per_round=1",
-            f"output_dir={tmp_path}", *QUICK]
-    path = run_dir(load(args[0], args[1:]))
+    args, path = quick_run(tmp_path, monkeypatch)
     holder = subprocess.Popen(  # another process holds the run, as a first `lottery.train` would
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from lottery.runner import run_lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from lottery.rundir import run_lock\n"
          "with run_lock(Path(sys.argv[1])):\n print('held', flush=True); time.sleep(60)", str(path)],
         stdout=subprocess.PIPE, text=True)
     try:

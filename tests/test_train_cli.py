@@ -20,6 +20,18 @@ QUICK = ["data.train_subset=1200", "data.val_size=300", "data.test_subset=600", 
          "train.threads=1"]
 
 
+def quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Path]:
+    """A 2-round LeNet-300-100 run on an MNIST subset under ``tmp_path``: its CLI arguments and run directory."""
+    from lottery.config import load
+    from lottery.runner import run_dir
+    from tests.data_fixtures import REAL_ROOT
+
+    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
+    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=2", "prune.epochs_per_round=1",
+            f"output_dir={tmp_path}", *QUICK]
+    return args, run_dir(load(args[0], args[1:]))
+
+
 @needs_mnist
 def test_cli_end_to_end_on_real_mnist_with_wandb_offline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture

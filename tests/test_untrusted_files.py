@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lottery.config import load
 from lottery.train import main
 from tests.data_fixtures import fake_cifar10
-from tests.test_train_cli import CONFIGS, QUICK, needs_mnist
+from tests.test_train_cli import CONFIGS, needs_mnist, quick_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,13 +49,9 @@ def test_the_payload_runs_under_a_plain_unpickler(tmp_path: Path) -> None:
 def test_a_crafted_checkpoint_with_a_matching_hash_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from lottery.checkpoints import sidecar
-    from lottery.runner import run_dir
-    from tests.data_fixtures import REAL_ROOT
 
-    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
-    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=2", "prune.epochs_per_round=1",
-            f"output_dir={tmp_path}", *QUICK]
-    ckpt = run_dir(load(args[0], args[1:])) / "checkpoints" / "last.ckpt"
+    args, path = quick_run(tmp_path, monkeypatch)
+    ckpt = path / "checkpoints" / "last.ckpt"
     ckpt.parent.mkdir(parents=True)
     marker = tmp_path / "ran"
     data = crafted_checkpoint(marker)
