@@ -166,6 +166,7 @@ def test_a_checkpoint_from_another_schedule_or_with_empty_masks_is_refused(data:
 
     args = run_args(tmp_path, "prune.rounds=3")
     crash_at_epoch(3, lambda: train(args))
+    capsys.readouterr()  # the crashed run's round lines
     ckpt = run_dir(load(args[0], args[1:])) / "checkpoints" / "last.ckpt"
     pristine = ckpt.read_bytes()
 
