@@ -30,6 +30,7 @@ from lottery.atomic import write_json, write_text
 from lottery.config import Config, ConfigError, from_dict, resolve
 from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
+from lottery.preflight import wandb_credentials
 from lottery.rundir import diverged_message, is_finished, outcome, run_dir
 
 log = logging.getLogger("lottery")
@@ -403,6 +404,10 @@ def gather(folders: list[str], wandb_sources: list[str]) -> list[dict[str, Any]]
     from lottery.results import finished_results
 
     results = finished_results(Path(d) for d in folders)
+    online = [src for src in wandb_sources if not Path(src).is_dir()]
+    if online and not wandb_credentials():
+        raise ConfigError(f"--gather-wandb: {online[0]!r} is a W&B project (not a folder here), and reading it needs "
+                          "a W&B API key (WANDB_API_KEY or `wandb login`); or give the folder of offline runs")
     if wandb_sources:
         from lottery.tracking import results_from_api, results_from_offline
 

@@ -48,20 +48,25 @@ def check_trainer(cfg: Config) -> None:
         logger.setLevel(level)
 
 
+def wandb_credentials() -> bool:
+    """Whether a W&B API key is at hand: ``WANDB_API_KEY``, or the server's entry in ``~/.netrc``."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
+    host = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
+    try:
+        return bool(host) and host in netrc.read_text()
+    except OSError:
+        return False
+
+
 def check_wandb(cfg: Config) -> None:
     """Online W&B logging needs credentials: without them wandb would stop the run at its first log (or ask
     on a terminal nobody watches), so say so before training."""
     w = cfg.wandb
     mode = w.mode or os.environ.get("WANDB_MODE") or "online"
-    if not w.enabled or mode != "online" or os.environ.get("WANDB_API_KEY"):
+    if not w.enabled or mode != "online" or wandb_credentials():
         return
-    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
-    host = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
-    try:
-        if host and host in netrc.read_text():
-            return
-    except OSError:
-        pass
     raise ConfigError("wandb.mode: online needs a W&B API key (WANDB_API_KEY or `wandb login`); log in, or set "
                       "wandb.mode=offline (sync later with `wandb sync`) or wandb.enabled=false")
 

@@ -311,12 +311,19 @@ def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lot
             shutil.rmtree(folder, ignore_errors=True)
     resume = path / "checkpoints" / "last.ckpt"
     ckpt = resume_from(path, first, threads, module, lottery)
-    for c, (cell_path, _) in zip(todo, cells, strict=True):
-        write_text(cell_path / "config.yaml", to_yaml(c))
-    if k > 1:
-        write_json(path / "pack.json", {"members": [c.run_name for c in todo], "exact": exact})
-    if first.train.checkpoint:
-        stamp_threads(path, threads)
+    new = [folder for folder in dict.fromkeys([path, *(p for p, _ in cells)]) if not folder.exists()]
+    try:
+        for c, (cell_path, _) in zip(todo, cells, strict=True):
+            write_text(cell_path / "config.yaml", to_yaml(c))
+        if k > 1:
+            write_json(path / "pack.json", {"members": [c.run_name for c in todo], "exact": exact})
+        if first.train.checkpoint:
+            stamp_threads(path, threads)
+    except OSError as e:  # a disk that filled since the probe: leave no half-made run directory behind
+        for folder in new:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise ConfigError(f"output_dir: cannot write the run directory {path} ({e.strerror or e}); free some space "
+                          "(or choose another output_dir) and rerun") from None
     resuming = f", resuming from {resume}" if ckpt else ""
     if k > 1:
         log.info(f"pack of {k} stacked {first.model.name}s ({'exact' if exact else 'batched'} kernels) on "

@@ -189,16 +189,20 @@ CLI = [
     (["--gather", "{tmp}/truncated"], "truncated/results.json is not readable JSON"),
     (["--gather", "{tmp}/a-list"], "a-list/results.json is not a run's results"),
     (["--wandb-sweep", "{tmp}/afile/sweep.yaml"], "--wandb-sweep: cannot write"),
+    (["--gather-wandb", "someone/a-project"], "--gather-wandb: 'someone/a-project' is a W&B project"),
 ]
 
 
 @pytest.mark.parametrize(("args", "must"), CLI, ids=[m for _, m in CLI])
-def test_bad_compare_arguments(args: list[str], must: str, sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_compare_arguments(args: list[str], must: str, sandbox: Path, capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
     import yaml
 
     from lottery.compare import main
 
     (sandbox / "nothing-here").mkdir()
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(sandbox / "no-netrc"))
     for name, text in (("truncated", '{"finished": true, "rou'), ("a-list", "[]")):
         (sandbox / name).mkdir()
         (sandbox / name / "results.json").write_text(text)

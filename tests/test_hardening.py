@@ -349,6 +349,25 @@ def test_a_full_disk_is_reported_before_training(tmp_path: Path, monkeypatch: py
     assert not (tmp_path / "out").exists()
 
 
+@needs_mnist
+def test_a_disk_that_fills_after_the_probe_leaves_no_run_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from lottery import runner
+
+    args, path = quick_run(tmp_path, monkeypatch)
+
+    def full(target: Path, text: str) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)  # as a real write gets this far before ENOSPC
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runner, "write_text", full)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: output_dir: cannot write the run directory {path} (No space left") and \
+        "\n" not in err, err
+    assert not path.exists()  # never created, so a rerun starts cleanly
+
+
 def test_a_repeated_seed_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lottery.compare import main as compare
 
