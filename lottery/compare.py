@@ -20,22 +20,22 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from lottery.atomic import write_json, write_text
-from lottery.config import Config, ConfigError, from_dict, resolve
+from lottery.config import Config, ConfigError, InitConfig, from_dict, resolve
 from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
-from lottery.preflight import wandb_credentials
 from lottery.rundir import diverged_message, is_finished, outcome, run_dir
+from lottery.tracking import wandb_credentials
 
 log = logging.getLogger("lottery")
 _GRID_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
-START_KEYS = ("scheme", "scale", "source", "bias", "sobol_start_dim", "generator")
+START_KEYS = tuple(f.name for f in fields(InitConfig) if f.name != "seed")  # a start: every init field but seed
 # controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
 # ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
 CONTROLS = ("reinit", "random_prune", "signed_constant", "ticket-masks")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import urllib.parse
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -16,6 +15,7 @@ from torch import nn
 
 from lottery.config import Config, ConfigError
 from lottery.data import DATASETS, TensorDataModule
+from lottery.tracking import wandb_credentials
 
 
 def check_device_count(accelerator: str, devices: int | str) -> None:
@@ -46,18 +46,6 @@ def check_trainer(cfg: Config) -> None:
                 raise ConfigError(f"train.{name}: {fields[name]!r} is not valid on this machine ({why})") from None
     finally:
         logger.setLevel(level)
-
-
-def wandb_credentials() -> bool:
-    """Whether a W&B API key is at hand: ``WANDB_API_KEY``, or the server's entry in ``~/.netrc``."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
-    host = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
-    try:
-        return bool(host) and host in netrc.read_text()
-    except OSError:
-        return False
 
 
 def check_wandb(cfg: Config) -> None:

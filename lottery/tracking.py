@@ -7,11 +7,24 @@ as their x-axis (``define_metric``), and at the end of a run its rounds become a
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 X_AXIS = "lottery/remaining_pct"
+
+
+def wandb_credentials() -> bool:
+    """Whether a W&B API key is at hand: ``WANDB_API_KEY``, or the server's entry in ``~/.netrc``."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path(os.environ.get("NETRC", "~/.netrc")).expanduser()
+    host = urllib.parse.urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or ""
+    try:
+        return bool(host) and host in netrc.read_text()
+    except OSError:
+        return False
 
 
 def wandb_logger(cfg: Any, path: Path, config: dict[str, Any]) -> Any:
