@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
 
 from lottery.config import load  # noqa: E402
-from lottery.pack import run_pack  # noqa: E402
-from lottery.runner import run  # noqa: E402
+from lottery.runner import (
+    run,  # noqa: E402
+    run_pack,  # noqa: E402
+)
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "lenet300_mnist.yaml"
 SCHEMES = ("xavier_normal", "xavier_uniform", "kaiming_normal", "kaiming_uniform")

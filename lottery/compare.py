@@ -194,7 +194,7 @@ def _cell_worker_init() -> None:
 
 
 def _run_pack(cfgs: list[Config], exact: bool) -> list[dict[str, Any]]:
-    from lottery.pack import run_pack
+    from lottery.runner import run_pack
 
     return run_pack(cfgs, exact=exact)
 

@@ -18,11 +18,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 from torch import nn
 
-from lottery import runner
-from lottery.config import Config, ConfigError, to_dict
+from lottery.config import Config, to_dict
 from lottery.data import DATASETS
 from lottery.init import initialize
 from lottery.models import build
@@ -94,15 +92,6 @@ def stacked_network(cfgs: list[Config], exact: bool = True) -> nn.Module:
     info = DATASETS[first.data.dataset]
     net = stack(build(first.model.name, info.shape, info.classes, **first.model.kwargs), len(cfgs), exact)
     return initialize(net, [c.init_spec() for c in cfgs])
-
-
-def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
-             callbacks: list[pl.Callback] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
-    """Run these cells as stacked members (resuming the pack's checkpoint, skipping finished cells);
-    returns each cell's ``results.json`` contents, in order (``lottery.runner.run_cells``)."""
-    if len({pack_key(c) for c in cfgs}) > 1:
-        raise ConfigError("a pack's cells must differ only in seed and init.*; these differ elsewhere too")
-    return runner.run_cells(cfgs, exact=exact, force=force, callbacks=callbacks)
 
 
 def wandb_cell(cfg: Config, path: Path, rounds: list[dict[str, Any]], logs: Path, member: int) -> None:

@@ -32,6 +32,7 @@ from lottery.data import DATASETS, DataMissingError, TensorDataModule
 from lottery.errors import Diverged
 from lottery.init import initialize
 from lottery.models import build
+from lottery.pack import pack_dir, pack_key, stacked_network, wandb_cell
 from lottery.preflight import (
     check_forward,
     check_output_dir,
@@ -241,6 +242,15 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     return result
 
 
+def run_pack(cfgs: list[Config], *, exact: bool = True, force: bool = False,
+             callbacks: list[pl.Callback] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+    """Run these cells as stacked members (resuming the pack's checkpoint, skipping finished cells);
+    returns each cell's ``results.json`` contents, in order."""
+    if len({pack_key(c) for c in cfgs}) > 1:
+        raise ConfigError("a pack's cells must differ only in seed and init.*; these differ elsewhere too")
+    return run_cells(cfgs, exact=exact, force=force, callbacks=callbacks)
+
+
 def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
               callbacks: list[pl.Callback] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
     """Run these cells, skipping finished ones; returns each cell's ``results.json`` contents, in order. One
@@ -278,8 +288,6 @@ def _record_divergence(todo: list[Config], cells: list[tuple[Path, dict[str, Any
 
 def _train(todo: list[Config], *, exact: bool, force: bool, callbacks: list[pl.Callback]) -> dict[str, dict[str, Any]]:
     first, k = todo[0], len(todo)
-    if k > 1:
-        from lottery.pack import pack_dir, stacked_network
     path = pack_dir(todo, exact) if k > 1 else run_dir(first)
     threads = configure_threads(first.train.threads)
     skip_nvml_probe(first.train.accelerator)
@@ -363,8 +371,6 @@ def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lot
             from lottery.tracking import log_curves
 
             if k > 1:
-                from lottery.pack import wandb_cell
-
                 wandb_cell(c, cell_path, rounds, path / "logs", m)
             else:
                 log_curves(logger[-1], rounds)

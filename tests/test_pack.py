@@ -12,8 +12,8 @@ import pytest
 from lottery.classifier import Classifier
 from lottery.compare import main as compare
 from lottery.config import Config, load, resolve
-from lottery.pack import member_epochs, pack_dir, packs, run_pack
-from lottery.runner import run, run_dir
+from lottery.pack import member_epochs, pack_dir, packs
+from lottery.runner import run, run_dir, run_pack
 from tests.data_fixtures import REAL_ROOT, fake_cifar10, needs_mnist
 from tests.test_compare import CONFIGS, grid_file
 
