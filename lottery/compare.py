@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import logging
 import os
 import re
@@ -30,7 +29,7 @@ from lottery.atomic import write_json, write_text
 from lottery.config import Config, ConfigError, InitConfig, from_dict, resolve
 from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
-from lottery.rundir import diverged_message, is_finished, outcome, run_dir
+from lottery.rundir import diverged_message, ended, is_finished, read_results, run_dir
 from lottery.tracking import wandb_credentials
 
 log = logging.getLogger("lottery")
@@ -205,10 +204,8 @@ def record_path(grid: GridConfig, cell: Cell) -> Path:
 
 def recorded(grid: GridConfig, cell: Cell) -> dict[str, Any] | None:
     """The cell's committed record under ``results_dir``, if it is there and finished."""
-    if not grid.results_dir or outcome(record_path(grid, cell).parent) is None:
-        return None
-    data = json.loads(record_path(grid, cell).read_text())
-    return data if "rounds" in data else None
+    data = read_results(record_path(grid, cell).parent) if grid.results_dir else None
+    return data if ended(data) else None
 
 
 def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from lottery.atomic import write_csv
 from lottery.config.typed import ConfigError
+from lottery.rundir import ended, read_results
 
 IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "control", "start")
 COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "best_epoch",
@@ -60,19 +60,16 @@ def rows_of(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def finished_results(folders: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every finished run (``results.json`` with ``finished``) under the folders, in a stable order."""
+    """Every finished run (``results.json`` with ``finished``) under the folders, in a stable order; a
+    damaged ``results.json`` is named (``--gather`` must not drop a cell silently)."""
     found = {}
     for folder in folders:
         for path in sorted(Path(folder).rglob("results.json")):
             try:
-                data = json.loads(path.read_text())
-            except (OSError, ValueError) as e:
-                raise ConfigError(f"--gather: {path} is not readable JSON ({type(e).__name__}); delete that run "
-                                  "directory or rerun its cell") from None
-            if not isinstance(data, dict) or not isinstance(data.get("rounds", []), list):
-                raise ConfigError(f"--gather: {path} is not a run's results (a JSON object with rounds); delete "
-                                  "that run directory or rerun its cell")
-            if data.get("finished") and "rounds" in data:
+                data = read_results(path.parent, strict=True)
+            except ConfigError as e:
+                raise ConfigError(f"--gather: {e}") from None
+            if ended(data) == "finished":
                 found[data["run"]] = data
     return [found[k] for k in sorted(found)]
 

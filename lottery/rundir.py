@@ -18,16 +18,37 @@ def run_dir(cfg: Config) -> Path:
     return Path(cfg.output_dir) / cfg.run_name
 
 
-def outcome(path: Path) -> str | None:
-    """How the run in ``path`` ended: ``finished``, ``diverged`` (both settled: rerunning repeats them), or
-    None (not started, interrupted, or an unreadable ``results.json``)."""
+def read_results(path: Path, strict: bool = False) -> dict[str, Any] | None:
+    """The run's ``results.json`` (written last, so its presence means the run ended): the one reader of it.
+    None when absent; unreadable or malformed: None, or with ``strict`` a ``ConfigError`` naming the file."""
+    file = path / "results.json"
     try:
-        data = json.loads((path / "results.json").read_text())
-    except (OSError, ValueError):
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
         return None
-    if not isinstance(data, dict):
+    except (OSError, ValueError) as e:
+        if strict:
+            raise ConfigError(f"{file} is not readable JSON ({type(e).__name__}); delete that run directory or "
+                              "rerun it") from None
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("rounds"), list):
+        if strict:
+            raise ConfigError(f"{file} is not a run's results (a JSON object with rounds); delete that run "
+                              "directory or rerun it")
+        return None
+    return data
+
+
+def ended(data: dict[str, Any] | None) -> str | None:
+    """``finished`` or ``diverged`` (both settled: rerunning repeats them), or None: the one test of it."""
+    if data is None:
         return None
     return "finished" if data.get("finished") else "diverged" if data.get("diverged") else None
+
+
+def outcome(path: Path) -> str | None:
+    """How the run in ``path`` ended (None: not started, interrupted, or an unreadable ``results.json``)."""
+    return ended(read_results(path))
 
 
 def is_finished(path: Path) -> bool:

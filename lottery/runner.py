@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import fnmatch
 import inspect
-import json
 import logging
 import os
 import shutil
@@ -41,7 +40,7 @@ from lottery.preflight import (
     check_wandb,
 )
 from lottery.results import identity
-from lottery.rundir import diverged_message, outcome, run_dir, run_lock
+from lottery.rundir import diverged_message, outcome, read_results, run_dir, run_lock
 
 log = logging.getLogger("lottery")
 
@@ -266,7 +265,7 @@ def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     while todo:  # members that diverged are recorded and dropped; the rest train again without them
         done.update(_train(todo, exact=exact, force=force, callbacks=list(callbacks)))
         todo = [c for c in todo if c.run_name not in done]
-    return [done.get(c.run_name) or json.loads((run_dir(c) / "results.json").read_text()) for c in cfgs]
+    return [done.get(c.run_name) or read_results(run_dir(c), strict=True) for c in cfgs]
 
 
 def _record_divergence(todo: list[Config], cells: list[tuple[Path, dict[str, Any]]], lottery: LotteryTicket,
