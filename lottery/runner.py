@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import inspect
+import io
 import logging
 import os
 import shutil
@@ -22,7 +23,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from lottery.atomic import write_csv, write_json, write_text
+from lottery.atomic import write_bytes, write_csv, write_json, write_text
 from lottery.callbacks import LotteryTicket
 from lottery.classifier import Classifier
 from lottery.config import Config, ConfigError, to_dict, to_yaml
@@ -357,6 +358,10 @@ def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lot
         raise RuntimeError(f"training stopped before the last round ({len(lottery.history)} rounds done); "
                            f"rerun the same command to resume from {resume}")
     wall = time.perf_counter() - start
+    if k == 1:  # the last round's trained network, weights only (~1 MB for LeNet-300-100): what export ships
+        buf = io.BytesIO()
+        torch.save({n: t.detach().cpu().clone() for n, t in module.model.state_dict().items()}, buf)
+        write_bytes(path / "weights.pt", buf.getvalue())
     out = {}
     for m, (c, (cell_path, ident)) in enumerate(zip(todo, cells, strict=True)):
         rounds = [{**ident, **r} for r in lottery.records(m if k > 1 else None)]
