@@ -231,3 +231,26 @@ def test_generative_verdicts_follow_the_data(tmp_path: Path) -> None:
         assert verdicts(text)["global (GHN) starts lead during the first steps"] == expected
         measured = re.search(r"step 25 ([+-]\d+\.\d) pp", text)
         assert measured and abs(float(measured.group(1)) - 100 * lead) < 0.5
+
+
+def starts_table(gap: float, model: str, seeds: int = 6, rounds: int = 5) -> pd.DataFrame:
+    """xavier_normal/hash above xavier_normal×2/hash by ``gap`` at every level (plus seed noise)."""
+    rng = np.random.default_rng(9)
+    rows = []
+    for start, shift in (("xavier_normal/hash", gap), ("xavier_normal×2/hash", 0.0)):
+        for seed in range(seeds):
+            for r in range(rounds):
+                rows.append({"model": model, "dataset": "mnist", "control": "ticket", "start": start, "seed": seed,
+                             "round": r, "remaining_pct": 100 * 0.8**r, "run": f"{start}-{seed}",
+                             "test_acc": 0.97 + shift + rng.normal(0, 0.0005)})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("gap", "expected"), [(0.01, "agrees"), (-0.01, "refuted"), (0.0, "not detected")])
+def test_the_ranking_carries_over_only_as_the_data_say(gap: float, expected: str, tmp_path: Path) -> None:
+    (tmp_path / "wijnja2020").mkdir()
+    starts_table(0.01, "lenet_300_100").to_csv(tmp_path / "wijnja2020" / "results.csv", index=False)
+    here = starts_table(gap, "lenet5")
+    here.attrs["folder"] = str(tmp_path / "lenet5_mnist")
+    v = verdicts(PAPERS["starts"](here))
+    assert v["the LeNet-300-100 ranking of starts carries over to lenet5 on mnist"] == expected
