@@ -254,3 +254,16 @@ def test_the_ranking_carries_over_only_as_the_data_say(gap: float, expected: str
     here.attrs["folder"] = str(tmp_path / "lenet5_mnist")
     v = verdicts(PAPERS["starts"](here))
     assert v["the LeNet-300-100 ranking of starts carries over to lenet5 on mnist"] == expected
+
+
+def test_the_output_rate_variant_is_paired_cell_by_cell(tmp_path: Path) -> None:
+    (tmp_path / "wijnja2020").mkdir()
+    (tmp_path / "wijnja2020_output10").mkdir()
+    wijnja_table(0.0, collapse=0).to_csv(tmp_path / "wijnja2020_output10" / "results.csv", index=False)
+    df = wijnja_table(0.0, collapse=4)
+    df.attrs["folder"] = str(tmp_path / "wijnja2020")
+    text = PAPERS["wijnja2020"](df)
+    row = next(line for line in text.splitlines() if line.startswith("| xavier_normal/hash | 1.4 % |"))
+    assert row.endswith("| 4 → 0 |") and "+6.36" in row, row  # 4 of 6 seeds lift from 88 % to ≈ 97.5 %
+    df.attrs["folder"] = str(tmp_path / "elsewhere")
+    assert "output layer at 10 %" not in PAPERS["wijnja2020"](df)  # no variant beside it: no section

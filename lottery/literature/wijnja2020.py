@@ -94,6 +94,11 @@ def wijnja2020(df: Any) -> str:
     nu = {(name, r): (page.add(paired_t(by_seed(ga, r, METRIC), by_seed(gb, r, METRIC))),
                       tost_paired(by_seed(ga, r, METRIC), by_seed(gb, r, METRIC), MARGIN))
           for name, ga, gb in pairs for r in rounds}
+    variant = _variant(df)
+    deep_levels = [r for r in rounds if remaining(df, r) <= 3.6]
+    shared = sorted(set(variant["start"]) & set(starts)) if variant is not None else []
+    starved = {(s, r): page.add(paired_t(by_seed(variant[variant["start"] == s], r, METRIC),
+                                         by_seed(group[s], r, METRIC))) for s in shared for r in deep_levels}
     page.close()
 
     head = ["start", "seeds", *[f"{remaining(df, r):.1f} %" for _, r in levels]]
@@ -148,7 +153,6 @@ def wijnja2020(df: Any) -> str:
     expected = df.attrs.get("grid_cells")
     remain = (f" **{expected - df['run'].nunique()} cells remain**: rerun the grid command to continue (recorded "
               "cells are skipped)." if expected and df["run"].nunique() < expected else "")
-    deep_levels = [r for r in rounds if remaining(df, r) <= 3.6]
     folder = str(df.attrs.get("folder", "results/wijnja2020"))
     config = "compare_wijnja2020_output10.yaml" if "output10" in Path(folder).name else "compare_wijnja2020.yaml"
     return "\n".join([
@@ -163,8 +167,38 @@ def wijnja2020(df: Any) -> str:
         "", f"## Collapsed cells (test accuracy below {100 * COLLAPSED:g} %)", "",
         "Pruning the output layer at 20 % per round leaves 23 of its 1,000 weights at 2.3 %: some digits lose every "
         "connection and the cell drops to ≈ 88 %. Counts per start and level:", "",
-        *collapse_table(df, starts, deep_levels), "",
+        *collapse_table(df, starts, deep_levels), "", *_starvation(df, variant, starved, deep_levels),
     ])
+
+
+def _variant(df: Any) -> Any:
+    """The same grid with the output layer pruned at 10 % per round, from its sibling folder (if run)."""
+    import pandas as pd
+
+    folder = Path(str(df.attrs.get("folder", "")))
+    path = folder.parent / "wijnja2020_output10" / "results.csv"
+    if "output10" in folder.name or not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    return table[table["control"] == "ticket"] if "control" in table else table
+
+
+def _starvation(df: Any, variant: Any, tests: dict[tuple[str, int], Test], levels: list[int]) -> list[str]:
+    if variant is None or not tests:
+        return []
+    lines = ["## The output layer at 10 % per round (`compare_wijnja2020_output10.yaml`)", "",
+             "The same starts and seeds with the output layer pruned at 10 % per round (F&C's rate) instead of 20 %: "
+             "each cell paired with its 20 % cell (same start, same seed). Test accuracy (%) and collapsed cells "
+             f"(below {100 * COLLAPSED:g} %) at 20 % → at 10 %; the difference is paired by seed (Holm over the page).",
+             "", "| start | level | 20 % output | 10 % output | 10 % − 20 % (pp) | collapsed 20 % → 10 % |",
+             "|---|---|---|---|---|---|"]
+    for (start, r), t in tests.items():
+        a = by_seed(df[df["start"] == start], r, METRIC)
+        b = by_seed(variant[variant["start"] == start], r, METRIC)
+        ca, cb = sum(v < COLLAPSED for v in a.values()), sum(v < COLLAPSED for v in b.values())
+        lines.append(f"| {start} | {remaining(df, r):.1f} % | {pct(a)} | {pct(b)} | {100 * t.diff:+.2f} "
+                     f"(p = {t.p_adj:.2g}) | {ca} → {cb} |")
+    return [*lines, ""]
 
 
 def by_seed_all(df: Any, rnd: int) -> list[float]:
