@@ -265,5 +265,5 @@ def test_the_output_rate_variant_is_paired_cell_by_cell(tmp_path: Path) -> None:
     text = PAPERS["wijnja2020"](df)
     row = next(line for line in text.splitlines() if line.startswith("| xavier_normal/hash | 1.4 % |"))
     assert row.endswith("| 4 → 0 |") and "+6.36" in row, row  # 4 of 6 seeds lift from 88 % to ≈ 97.5 %
-    df.attrs["folder"] = str(tmp_path / "elsewhere")
+    df.attrs["folder"] = str(tmp_path / "other" / "wijnja2020")
     assert "output layer at 10 %" not in PAPERS["wijnja2020"](df)  # no variant beside it: no section
