@@ -59,7 +59,7 @@ def test_fit_vae_refuses_an_out_that_is_a_file_and_an_empty_run_config(tmp_path:
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("")
-    (run / "results.json").write_text('{"finished": true}\n')
+    (run / "results.json").write_text('{"finished": true, "rounds": []}\n')
     torch.save({"state_dict": {"model.0.weight": torch.ones(3, 3)}}, run / "checkpoints" / "last.ckpt")
     (tmp_path / "afile").write_text("x\n")
     assert generative(["fit", "vae", str(run), "--out", str(tmp_path / "afile")]) == 2

@@ -43,7 +43,7 @@ def fake_run(folder: Path, seed: int, model: str = "tests.lightning_helpers:Plai
     (folder / "config.yaml").write_text(yaml.safe_dump({"model": {"name": model}, "data": {"dataset": "mnist"}}))
     state = {f"model.{k}": v for k, v in (weights or zoo_weights(seed)).items()}
     torch.save({"state_dict": state}, folder / "checkpoints" / "last.ckpt")
-    (folder / "results.json").write_text('{"finished": true}\n')
+    (folder / "results.json").write_text('{"finished": true, "rounds": []}\n')
     return folder
 
 
@@ -210,7 +210,7 @@ def test_the_zoo_refuses_empty_mixed_pruned_and_weightless_runs(tmp_path: Path):
     (tmp_path / "d" / "config.yaml").write_text("model: {name: x}\ndata: {dataset: mnist}\n")
     with pytest.raises(ConfigError, match="did not finish"):  # a killed run: its weights are half-trained
         collect([tmp_path / "d"])
-    (tmp_path / "d" / "results.json").write_text('{"finished": true}\n')
+    (tmp_path / "d" / "results.json").write_text('{"finished": true, "rounds": []}\n')
     with pytest.raises(ConfigError, match="has no checkpoints/last.ckpt"):
         collect([tmp_path / "d"])
 

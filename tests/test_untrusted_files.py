@@ -81,7 +81,7 @@ def test_a_crafted_zoo_checkpoint_is_refused_by_fit_vae(tmp_path: Path) -> None:
     run = tmp_path / "zoo-run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("model: {name: lenet_300_100}\ndata: {dataset: mnist}\n")
-    (run / "results.json").write_text('{"finished": true}\n')
+    (run / "results.json").write_text('{"finished": true, "rounds": []}\n')
     marker = tmp_path / "ran"
     (run / "checkpoints" / "last.ckpt").write_bytes(
         crafted_checkpoint(marker, {"model.0.weight": torch.zeros(300, 784)}))
