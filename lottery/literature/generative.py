@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from lottery.literature.tables import by_seed, coverage, nearest_round, paper, pct, remaining
 from lottery.literature.verdicts import (
     AGREES,
+    NOT_DETECTED,
     Page,
     claims_table,
+    detectable,
     directional,
     equality,
     family,
@@ -72,9 +76,14 @@ def generative(df: Any) -> str:
                        family(verdicts)))
     if "ghn" in tests:
         first = tests["ghn"][rounds[0]]
+        a, b = by_seed(src["ghn"], rounds[0], METRIC), by_seed(base, rounds[0], METRIC)
+        sd = float(np.std([a[k] - b[k] for k in set(a) & set(b)], ddof=1)) if len(set(a) & set(b)) > 1 else 0.0
+        v = directional(first, True)
+        mde = f"; smallest detectable at n = {first.n}: {100 * detectable(sd, first.n, page.size):.2f} pp" \
+            if v == NOT_DETECTED else ""
         claims.append(("global (GHN) starts converge faster early on",
                        f"after the first epoch (dense, round 0): ghn {100 * first.diff:+.2f} pp vs xavier_normal, "
-                       f"p = {first.p_adj:.2g}", directional(first, True)))
+                       f"p = {first.p_adj:.2g}{mde}", v))
         if steps:
             verdicts = [directional(t, True) for _, t in steps]
             claims.append(("global (GHN) starts lead during the first steps",

@@ -106,14 +106,16 @@ def tost_welch(a: Sequence[float], b: Sequence[float], margin: float) -> float:
     return float(max(lower, upper))
 
 
-def detectable(sd: float, n: int, tests: int = 1) -> float:
-    """The smallest mean difference a two-sided paired t-test on ``n`` units detects with 80 % power at
-    α / ``tests`` (Holm's first step), for differences of standard deviation ``sd``."""
+def detectable(sd: float, n: int, tests: int = 1, groups: int = 1) -> float:
+    """The smallest mean difference a two-sided t-test detects with 80 % power at α / ``tests`` (Holm's
+    first step): paired on ``n`` units with differences of spread ``sd`` (``groups=1``), or two groups of
+    ``n`` each with spread ``sd`` (``groups=2``, Welch's test as a pooled-variance approximation)."""
     if n < 2 or not math.isfinite(sd):
         return math.nan
-    df = n - 1
+    df = n - 1 if groups == 1 else 2 * n - 2
     alpha = ALPHA / max(1, tests)
-    return float((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(POWER, df)) * sd / math.sqrt(n))
+    scale = math.sqrt(1 / n) if groups == 1 else math.sqrt(2 / n)
+    return float((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(POWER, df)) * sd * scale)
 
 
 def directional(test: Test, expect_positive: bool, threshold: float = 0.0) -> str:

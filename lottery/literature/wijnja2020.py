@@ -17,6 +17,7 @@ from lottery.literature.verdicts import (
     Page,
     Test,
     claims_table,
+    detectable,
     directional,
     equality,
     family,
@@ -126,11 +127,14 @@ def wijnja2020(df: Any) -> str:
                        family(list(verdicts.values()))))
     if deep:
         verdicts = [directional(xk[r], True) for r in deep]
+        sd = float(np.std(by_seed_all(kai, deep[0]), ddof=1))
+        mde = detectable(sd, min(len(by_seed_all(xav, deep[0])), len(by_seed_all(kai, deep[0]))), page.size, 2)
         claims.append(("below 3.5 % Xavier beats Kaiming (normal and uniform pooled, ×1)",
                        "Xavier − Kaiming: " + ", ".join(f"{remaining(df, r):.1f} % {100 * xk[r].diff:+.2f} pp "
                                                         f"(p = {xk[r].p_adj:.2g})" for r in deep)
-                       + f"; significant at {sum(v == AGREES for v in verdicts)} of {len(deep)} levels (Welch)",
-                       family(verdicts)))
+                       + f"; significant at {sum(v == AGREES for v in verdicts)} of {len(deep)} levels (Welch); "
+                       f"smallest detectable at {remaining(df, deep[0]):.1f} %: {100 * mde:.2f} pp (the spread "
+                       "grows with every collapsed cell below it)", family(verdicts)))
     else:
         claims.append(("below 3.5 % Xavier beats Kaiming", "Xavier or Kaiming cells not finished yet", "not measured"))
     if best and r23 is not None:
