@@ -267,3 +267,20 @@ def test_the_output_rate_variant_is_paired_cell_by_cell(tmp_path: Path) -> None:
     assert row.endswith("| 4 → 0 |") and "+6.36" in row, row  # 4 of 6 seeds lift from 88 % to ≈ 97.5 %
     df.attrs["folder"] = str(tmp_path / "other" / "wijnja2020")
     assert "output layer at 10 %" not in PAPERS["wijnja2020"](df)  # no variant beside it: no section
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+PAGE_COMMAND = re.compile(r"this page: `python -m lottery\.literature ([^`]+)`")
+
+
+@pytest.mark.parametrize("page", sorted(p.parent.name for p in RESULTS.glob("*/README.md")))
+def test_every_committed_results_page_regenerates_byte_identical(page: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each results README names the command that wrote it; run from the repository, it writes the same bytes
+    (so no page is edited by hand, and a change to the verdict rules shows up as a failing page here)."""
+    readme = RESULTS / page / "README.md"
+    found = PAGE_COMMAND.search(readme.read_text())
+    assert found, f"{readme} does not say how it was written"
+    monkeypatch.chdir(RESULTS.parent)
+    assert main([*found.group(1).split(), "--out", str(tmp_path / "README.md")]) == 0
+    assert (tmp_path / "README.md").read_text() == readme.read_text()

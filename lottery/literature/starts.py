@@ -111,7 +111,7 @@ def starts(df: Any) -> str:
     return "\n".join([
         f"# Starts compared on {model} / {dataset}", "",
         f"Run: `python -m lottery.compare {config}`; this page: `python -m lottery.literature starts "
-        f"{folder}/results.csv`; the config's header gives the protocol.", "",
+        f"{folder}/results.csv --grid {config}`; the config's header gives the protocol.", "",
         coverage(df, df.attrs.get("grid_cells")), "", "![test accuracy](accuracy.png)", "",
         "Test accuracy (%) at each round's end, mean ± std over seeds; *cell mean*: each seed's mean over all its "
         f"levels (one number per cell), and its seed-paired difference from {order[0]}.", "", *lines, "",
