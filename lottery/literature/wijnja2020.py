@@ -164,7 +164,8 @@ def wijnja2020(df: Any) -> str:
         f"Run: `python -m lottery.compare configs/{config}` (the paper's protocol: 8 starts × seeds 42–52 × 20 "
         "rounds of 5 epochs, Adam 0.0012, batch 60, 20 % of every layer per round, rewind to θ0"
         + ("; **this variant prunes the output layer at 10 % per round**, F&C's rate" if "output10" in config else "")
-        + f"); this page: `python -m lottery.literature wijnja2020 {folder}/results.csv`.", "",
+        + f"); this page: `python -m lottery.literature wijnja2020 {folder}/results.csv"
+        + (f" --grid configs/{config}" if "output10" in config else "") + "`.", "",
         coverage(df, expected) + remain, "", "![test accuracy](accuracy.png)", "",
         "Test accuracy (%) at the end of each 5-epoch round, mean ± std over seeds (42–52), at the levels the paper "
         "discusses.", "", *lines, "", "## The published claims", "", *claims_table(claims), "", legend(100 * MARGIN),
