@@ -15,6 +15,7 @@ import argparse
 import io
 import json
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ def sparse_state(dense: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if t.dim() < 2:
             out[name] = t
             continue
-        csr = t.reshape(t.shape[0], -1).to_sparse_csr()  # 4 bytes of index per survivor, 4 of value
+        with warnings.catch_warnings():  # torch calls its CSR support beta; the layout is all this file needs
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            csr = t.reshape(t.shape[0], -1).to_sparse_csr()  # 4 bytes of index per survivor, 4 of value
         out[f"{name}::crow"], out[f"{name}::col"] = csr.crow_indices().int(), csr.col_indices().int()
         out[f"{name}::values"], out[f"{name}::shape"] = csr.values(), torch.tensor(list(t.shape))
     return out
