@@ -30,7 +30,7 @@ from lottery.data import DATASETS  # noqa: E402
 from lottery.export import SparseLinear, sparse_state  # noqa: E402
 from lottery.pruning.levels import count_levels, level_path, load_levels  # noqa: E402
 from lottery.rundir import read_results  # noqa: E402
-from lottery.runner import model  # noqa: E402
+from lottery.runner import build_network  # noqa: E402
 
 
 def size(state: dict[str, torch.Tensor]) -> int:
@@ -65,7 +65,7 @@ def main() -> None:
           "× | batch 256: sparse / dense (ms) | × |\n|---|---|---|---|---|---|---|---|---|")
     shape = DATASETS[cfg.data.dataset].shape
     for k, masks in enumerate(levels):
-        net = model(cfg).eval()
+        net = build_network(cfg).eval()
         params = dict(net.named_parameters())
         with torch.no_grad():
             for name, mask in masks.items():

@@ -51,7 +51,7 @@ def _bare(name: str) -> str:
     return name.removeprefix("model.")
 
 
-def build_network(meta: dict[str, Any]) -> nn.Module:
+def ticket_network(meta: dict[str, Any]) -> nn.Module:
     info = DATASETS[meta["dataset"]]
     return build(meta["model"]["name"], info.shape, info.classes, **meta["model"].get("kwargs", {}))
 
@@ -126,7 +126,7 @@ def load_ticket(path: str | Path) -> Ticket:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ConfigError(f"ticket: {folder / 'ticket.json'} is not a ticket of format {FORMAT}")
     spec = InitSpec.from_dict(meta["init"])
-    net = build_network(meta)
+    net = ticket_network(meta)
     initialize(net, spec)
     masks = {_bare(n): m for n, m in load_levels(folder / "masks", meta["round"] + 1)[-1].items()}
     params = dict(net.named_parameters())
@@ -154,7 +154,7 @@ def load_sparse(path: str | Path, meta: dict[str, Any]) -> nn.Module:
     """The trained network of ``trained-sparse.pt`` with every Linear layer sparse (CSR); conv layers get
     their dense kernels back (CPU sparse convolutions do not exist in torch)."""
     state = load_weights_only(Path(path))
-    net = build_network(meta)
+    net = ticket_network(meta)
     dense = {}
     for name in [n for n in state if n.endswith("::crow")]:
         base = name.removesuffix("::crow")

@@ -93,7 +93,7 @@ def stamp_threads(path: Path, threads: int) -> None:
     write_text(path / "checkpoints" / "threads", f"{threads}\n")
 
 
-def datamodule(cfg: Config, seed: int | list[int] | None = None) -> TensorDataModule:
+def build_datamodule(cfg: Config, seed: int | list[int] | None = None) -> TensorDataModule:
     """``seed``: the batch-order seed(s); default the config's (a list: one per stacked member)."""
     d = cfg.data
     return TensorDataModule(
@@ -104,7 +104,7 @@ def datamodule(cfg: Config, seed: int | list[int] | None = None) -> TensorDataMo
     )
 
 
-def model(cfg: Config) -> nn.Module:
+def build_network(cfg: Config) -> nn.Module:
     info = DATASETS[cfg.data.dataset]
     net = build(cfg.model.name, info.shape, info.classes, **cfg.model.kwargs)
     initialize(net, cfg.init_spec())
@@ -125,7 +125,7 @@ def layer_rates(cfg: Config, net: nn.Module) -> dict[str, float]:
     return rates
 
 
-def lottery_callback(cfg: Config, net: nn.Module, members: list[Config] | None = None) -> LotteryTicket:
+def build_lottery_callback(cfg: Config, net: nn.Module, members: list[Config] | None = None) -> LotteryTicket:
     """The IMP callback of ``cfg``; ``members``: the configs of stacked members (differing only in start and
     in ``prune.masks_from``). Every round's masks are kept in the run directory's ``masks/``."""
     p, cfgs = cfg.prune, members or [cfg]
@@ -146,7 +146,7 @@ def lottery_callback(cfg: Config, net: nn.Module, members: list[Config] | None =
     })
 
 
-def classifier(cfg: Config, dm: TensorDataModule, net: nn.Module) -> Classifier:
+def build_classifier(cfg: Config, dm: TensorDataModule, net: nn.Module) -> Classifier:
     o = cfg.optim
     return Classifier(
         net, optimizer=o.name, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov, weight_decay=o.weight_decay,
@@ -178,7 +178,7 @@ class RoundWriter(pl.Callback):
         self._write()
 
 
-def loggers(cfg: Config, path: Path) -> list:
+def build_loggers(cfg: Config, path: Path) -> list:
     from pytorch_lightning.loggers import CSVLogger
 
     out: list = [CSVLogger(save_dir=str(path), name="logs")]
@@ -189,7 +189,7 @@ def loggers(cfg: Config, path: Path) -> list:
     return out
 
 
-def trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list) -> pl.Trainer:
+def build_trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger: list) -> pl.Trainer:
     from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
     t = cfg.train
@@ -295,13 +295,13 @@ def _train(todo: list[Config], *, exact: bool, force: bool, callbacks: list[pl.C
         check_output_dir(first)
         check_wandb(first)
         check_trainer(first)
-        net = stacked_network(todo, exact) if k > 1 else model(first)  # before the data: a bad model.name
-        dm = datamodule(first, seed=[c.seed for c in todo] if k > 1 else None)  # should not wait for a download
+        net = stacked_network(todo, exact) if k > 1 else build_network(first)  # before the data: a bad model.name
+        dm = build_datamodule(first, seed=[c.seed for c in todo] if k > 1 else None)  # should not wait for a download
         dm.prepare()
         check_forward(first, net, dm, k)
         check_rewind_step(first, dm)
-        lottery = lottery_callback(first, net, members=todo if k > 1 else None)
-        module = classifier(first, dm, net)
+        lottery = build_lottery_callback(first, net, members=todo if k > 1 else None)
+        module = build_classifier(first, dm, net)
         lottery.validate(module)
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
@@ -347,10 +347,10 @@ def _fit(todo: list[Config], path: Path, threads: int, dm: TensorDataModule, lot
     if k > 1:  # each cell gets its own W&B run once its records are known
         logged = copy.deepcopy(first)
         logged.wandb.enabled = False
-    logger = loggers(logged, path)
+    logger = build_loggers(logged, path)
     curve = curve_recorder(first, lottery)
     own = [curve] if curve is not None else []  # before the lottery: a round's last evaluation is its own
-    trainer(first, path, [*own, lottery, RoundWriter(cells, lottery), *callbacks], logger).fit(
+    build_trainer(first, path, [*own, lottery, RoundWriter(cells, lottery), *callbacks], logger).fit(
         module, datamodule=dm, ckpt_path=ckpt)
     if lottery.diverged is not None:
         return _record_divergence(todo, cells, lottery, path)

@@ -18,7 +18,7 @@ import torch
 from lottery.compare import load_grid
 from lottery.console import grid_table_cli
 from lottery.init import initialize
-from lottery.runner import datamodule, model
+from lottery.runner import build_datamodule, build_network
 
 
 def curves(config: str, marks: list[int]) -> list[dict]:
@@ -26,11 +26,11 @@ def curves(config: str, marks: list[int]) -> list[dict]:
     out = []
     for cell in cells:
         cfg = cell.config
-        dm = datamodule(cfg)
+        dm = build_datamodule(cfg)
         dm.prepare()
         (x, y), (tx, ty) = dm.tensors["train"], dm.tensors["test"]
         test_x = dm.normalize(tx)
-        net = initialize(model(cfg), cfg.init_spec())
+        net = initialize(build_network(cfg), cfg.init_spec())
         opt = torch.optim.Adam(net.parameters(), lr=cfg.optim.lr)
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(cfg.seed))
         b = cfg.data.batch_size

@@ -17,7 +17,7 @@ import torch
 from lottery.compare import load_grid
 from lottery.console import grid_table_cli
 from lottery.init import initialize
-from lottery.runner import datamodule, model
+from lottery.runner import build_datamodule, build_network
 
 
 def rows(config: str) -> list[dict]:
@@ -26,10 +26,10 @@ def rows(config: str) -> list[dict]:
     first: dict[str, torch.Tensor] = {}
     for cell in cells:
         cfg = cell.config
-        dm = datamodule(cfg)
+        dm = build_datamodule(cfg)
         dm.prepare()
         x, y = dm.normalized("test"), dm.tensors["test"][1]
-        net = initialize(model(cfg), cfg.init_spec()).eval()
+        net = initialize(build_network(cfg), cfg.init_spec()).eval()
         with torch.no_grad():
             logits = net(x)
         label = cfg.init_spec().label

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lottery.config import load
-from lottery.export import build_network, load_sparse, load_ticket
+from lottery.export import load_sparse, load_ticket, ticket_network
 from lottery.export import main as export
 from lottery.init import initialize
 from lottery.pruning.levels import load_levels
@@ -35,7 +35,7 @@ def test_export_load_and_retrain_reproduce_the_run(tmp_path: Path, mnist_root: P
     assert sum(p.stat().st_size for p in (tmp_path / "out" / "ticket").rglob("*.npz")) < 150_000  # tens of KB
 
     # the network is w0 (regenerated, nothing stored) times the run's level-2 masks
-    w0 = initialize(build_network(ticket.meta), ticket.spec)
+    w0 = initialize(ticket_network(ticket.meta), ticket.spec)
     level = {k.removeprefix("model."): v for k, v in load_levels(run / "masks", 3)[2].items()}
     for name, p in ticket.network.named_parameters():
         expected = w0.get_parameter(name) * level[name] if name in level else w0.get_parameter(name)

@@ -17,7 +17,7 @@ from lottery.config import ConfigError, load
 from lottery.config.yaml_text import load_yaml
 from lottery.data import DataMissingError
 from lottery.rundir import is_finished, run_dir
-from lottery.runner import datamodule, run
+from lottery.runner import build_datamodule, run
 from lottery.safe_load import load_weights_only, unreadable
 
 log = logging.getLogger("lottery")
@@ -44,7 +44,7 @@ def train_zoo(config: str, overrides: list[str], datasets: list[str], seeds: lis
     for dataset in dict.fromkeys(datasets):  # and every dataset found (or downloaded) before any training
         first = next(c for c in cfgs if c.data.dataset == dataset)
         try:
-            datamodule(first).load()
+            build_datamodule(first).load()
         except (ValueError, DataMissingError) as e:
             raise ConfigError(f"zoo: {e}") from None
     for i, (cfg, (dataset, seed)) in enumerate(zip(cfgs, cells, strict=True)):
