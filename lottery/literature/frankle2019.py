@@ -113,6 +113,7 @@ def frankle2019(df: Any) -> str:
                        f"{mean(per_cell(groups['reinit'], stop, sparse)):.1f} (paired t p = "
                        f"{faster.p_adj:.2g}, n = {faster.n})" + ("" if full else "; 5-epoch rounds, so coarse"),
                        directional(faster, False)))
+    expected = df.attrs.get("grid_cells")
     budget = ("**50K iterations per round** (F&C's budget), validation every 100 iterations" if full else
               "**5 epochs per round** (Wijnja et al.'s budget) instead of 50K iterations (≈ 55 epochs), which would "
               "take 11× the compute")
@@ -121,10 +122,14 @@ def frankle2019(df: Any) -> str:
     return "\n".join([
         "# Frankle & Carbin (2019), LeNet-300-100 on MNIST: tickets and their controls", "",
         f"Run: `python -m lottery.compare configs/{config}`; this page: `python -m lottery.literature frankle2019 "
-        f"{folder}/results.csv`. Protocol: F&C's (Adam 1.2e-3, batch 60, Gaussian Glorot, 20 % per round, output "
+        f"{folder}/results.csv{f' --grid configs/{config}' if full else ''}`. Protocol: F&C's (Adam 1.2e-3, "
+        "batch 60, Gaussian Glorot, 20 % per round, output "
         "layer 10 %, rewind to θ0, early stopping at the minimum validation loss on 5,000 held-out images) with "
         f"{budget}: our dense networks reach {pct(dense)} %.", "",
-        coverage(df, df.attrs.get("grid_cells")), "", "![test accuracy at early stopping](accuracy_at_best.png)", "",
+        coverage(df, expected) + (f" **{expected - df['run'].nunique()} cells remain**: run them seed by seed (a "
+                                  "ticket, then its controls, which need its masks; see the config)."
+                                  if expected and df["run"].nunique() < expected else ""), "",
+        "![test accuracy at early stopping](accuracy_at_best.png)", "",
         "Test accuracy (%) at each round's early-stopping point (minimum validation loss), mean ± std over seeds. "
         "Controls train on the ticket's own masks, level by level (`prune.masks_from`), with the ticket's seeds, "
         "so every difference is paired by seed (n = seeds).", "",
