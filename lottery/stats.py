@@ -1,5 +1,5 @@
 """Are the differences between starts real? Per sparsity level, every pair of starts: Welch's t-test and
-Mann–Whitney U (scipy.stats) with Holm's correction over the pairs of that level, effect sizes (Cohen's d,
+Mann–Whitney U (scipy.stats) with Holm's correction over every level and pair of the page, effect sizes (Cohen's d,
 Cliff's δ) and seed-paired win rates in the QRNG paper's style.
 
     python -m lottery.stats runs/compare_quick/results.csv
@@ -83,14 +83,28 @@ def pairwise(df: Any, metric: str = "test_acc") -> list[dict[str, Any]]:
                 "cohens_d": cohens_d(a, b), "cliffs_delta": cliffs_delta(a, b),
                 "win_rate_a": win_rate(by_start[sa], by_start[sb]),
             })
-        for test in ("welch", "mwu"):
-            for rec, adj in zip(block, holm([r[f"{test}_p"] for r in block]), strict=True):
-                rec[f"{test}_p_holm"] = adj
-        for rec in block:  # Welch decides; Mann–Whitney (no normality assumed) is reported beside it
-            rec["significant"] = bool(rec["welch_p_holm"] < ALPHA)
-            rec["significant_mwu"] = bool(rec["mwu_p_holm"] < ALPHA)
         rows += block
+    # one family per test: Holm over every level and pair the page shows, not per level
+    for test in ("welch", "mwu"):
+        for rec, adj in zip(rows, holm([r[f"{test}_p"] for r in rows]), strict=True):
+            rec[f"{test}_p_holm"] = adj
+    for rec in rows:  # Welch decides; Mann–Whitney (no normality assumed) is reported beside it
+        rec["significant"] = bool(rec["welch_p_holm"] < ALPHA)
+        rec["significant_mwu"] = bool(rec["mwu_p_holm"] < ALPHA)
     return rows
+
+
+def mwu_floor_note(rows: list[dict[str, Any]]) -> str:
+    """Where Mann–Whitney cannot be significant after Holm over the page at these sample sizes, say so."""
+    sized = [r for r in rows if not math.isnan(r["mwu_p"])]
+    if not sized:
+        return ""
+    n_a, n_b = min(r["n_a"] for r in sized), min(r["n_b"] for r in sized)
+    smallest = 2 / math.comb(n_a + n_b, n_a)
+    if smallest * len(sized) <= ALPHA:
+        return ""
+    return (f" With {n_a} vs {n_b} seeds Mann–Whitney's smallest possible p is {smallest:.2g}, so after Holm over "
+            f"the page's {len(sized)} comparisons it can never be significant: the ✓ column cannot appear.")
 
 
 def curves(table: str | Path, metric: str = "test_acc") -> list[dict[str, Any]]:
@@ -119,9 +133,10 @@ def win_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["# Which starts differ?", "",
-             f"Per level: Welch's t-test and Mann–Whitney U on test accuracy over seeds, each Holm-corrected over the "
-             f"pairs of that level; a pair *differs* when Welch's corrected p < {ALPHA} (✓ when Mann–Whitney agrees). "
-             "d: Cohen's d; δ: Cliff's delta; win rate: seeds on which the better start wins.",
+             f"Per level: Welch's t-test and Mann–Whitney U on test accuracy over seeds, each Holm-corrected over "
+             f"every level and pair on this page ({len(rows)} comparisons); a pair *differs* when Welch's corrected "
+             f"p < {ALPHA} (✓ when Mann–Whitney agrees). d: Cohen's d; δ: Cliff's delta; win rate: seeds on which the "
+             "better start wins." + mwu_floor_note(rows),
              ""]
     levels = sorted({(r["model"], r["round"]) for r in rows})
     for model, rnd in levels:
@@ -138,12 +153,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                          f"|d| = {abs(r['cohens_d']):.2f}, |δ| = {abs(r['cliffs_delta']):.2f}, "
                          f"win rate {wins:.2f}){mark}")
         same = len(block) - len(diff)
-        n = min(min(r["n_a"], r["n_b"]) for r in block)
-        note = f" (n = {n} seeds per start: Mann–Whitney cannot reach p < 0.05 with so few)" if n <= 3 else ""
         if not diff:
-            lines.append(f"- None of the {same} pairs differs significantly.{note}")
+            lines.append(f"- None of the {same} pairs differs significantly.")
         elif same:
-            lines.append(f"- The other {same} pair{'s do' if same > 1 else ' does'} not differ significantly.{note}")
+            lines.append(f"- The other {same} pair{'s do' if same > 1 else ' does'} not differ significantly.")
         lines.append("")
     wins = win_table(rows)
     if wins:

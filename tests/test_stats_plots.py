@@ -135,3 +135,26 @@ def test_learned_starts_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch:
     assert "15 cells, 105 early-training points" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
     assert (tmp_path / "figures" / "learned_starts.png").is_file()
+
+
+def test_holm_in_stats_runs_over_the_whole_page() -> None:
+    """A difference significant at its level alone is not once the page shows 20 more levels (one family),
+    and the Mann–Whitney floor is stated when 5 vs 5 seeds cannot reach significance."""
+    import pandas as pd
+
+    base = [0.970, 0.971, 0.972, 0.973, 0.974]
+
+    def table(levels: int) -> pd.DataFrame:
+        rows = []
+        for r in range(levels):  # level 0: b is 0.25 pp above a (Welch p ≈ 0.04); the other levels: equal
+            for start, shift in (("a", 0.0), ("b", 0.0025 if r == 0 else 0.0)):
+                for seed, acc in enumerate(base):
+                    rows.append({"model": "m", "round": r, "remaining_pct": 100 * 0.8**r, "start": start,
+                                 "seed": seed, "test_acc": acc + shift})
+        return pd.DataFrame(rows)
+
+    alone = stats.pairwise(table(1))
+    assert alone[0]["welch_p"] < 0.05 and alone[0]["significant"]
+    crowded = stats.pairwise(table(21))
+    assert crowded[0]["welch_p"] == alone[0]["welch_p"] and not crowded[0]["significant"]
+    assert "can never be significant" in stats.markdown(crowded) and "21 comparisons" in stats.markdown(crowded)
