@@ -1,6 +1,6 @@
 """Reading files a user hands over without ever running code from them.
 
-``torch.load(weights_only=False)`` unpickles arbitrary objects, so a crafted checkpoint, zoo run or generator
+An unrestricted ``torch.load`` unpickles arbitrary objects, so a crafted checkpoint, zoo run or generator
 file would run its payload before any check. Everything lottery reads goes through ``load_weights_only``
 (tensors and plain containers only, whatever the installed torch's default) or a pickle-free format.
 """

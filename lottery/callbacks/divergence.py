@@ -17,7 +17,7 @@ def non_finite_members(params: Mapping[str, torch.Tensor], members: int | None) 
     found: dict[int | None, str] = {}
     for name, p in params.items():
         if members is None:
-            bad = int((~torch.isfinite(p)).sum()) if not bool(torch.isfinite(p).all()) else 0
+            bad = int((~torch.isfinite(p)).sum())
             if bad and None not in found:
                 found[None] = f"weights {name!r} ({bad} non-finite values)"
             continue
