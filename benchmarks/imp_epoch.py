@@ -24,8 +24,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import each_device, parser, sync  # noqa: E402
 
-from lottery.callbacks import LotteryTicket  # noqa: E402
+from lottery.callbacks import LotteryTicket
 from lottery.classifier import Classifier  # noqa: E402
+from lottery.config import PruneConfig  # noqa: E402
 from lottery.init import InitSpec, initialize  # noqa: E402
 from lottery.pruning import MaskedMultiply  # noqa: E402
 
@@ -145,7 +146,9 @@ def lightning(steps: int, pruning: str | None, device: str) -> tuple[float, dict
     timer = EpochTimer()
     callbacks: list[pl.Callback] = [timer]
     if pruning in ("ours", "pipeline"):
-        cb = LotteryTicket(rounds=2, sleeping_thresholds=(), sleeping_relative=())
+        cb = LotteryTicket(
+            PruneConfig(rounds=2, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None)
+        )
         callbacks.insert(0, cb)
     elif pruning == "modelpruning":
         cb = ModelPruning(

@@ -24,13 +24,13 @@ warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import best_time, describe  # noqa: E402
 
+from lottery.build import build_network  # noqa: E402
 from lottery.config import from_dict  # noqa: E402
 from lottery.config.schema import Config  # noqa: E402
 from lottery.data import DATASETS  # noqa: E402
 from lottery.export import SparseLinear, sparse_state  # noqa: E402
 from lottery.pruning.levels import count_levels, level_path, load_levels  # noqa: E402
 from lottery.rundir import read_results  # noqa: E402
-from lottery.runner import build_network  # noqa: E402
 
 
 def size(state: dict[str, torch.Tensor]) -> int:

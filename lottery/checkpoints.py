@@ -18,7 +18,7 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from torch import nn
 
 from lottery.atomic import write_bytes, write_text
-from lottery.config import ConfigError
+from lottery.config import Config, ConfigError
 from lottery.safe_load import load_weights_only, unreadable
 
 
@@ -97,3 +97,30 @@ def verify(path: Path, module: nn.Module) -> dict[str, Any]:
         if not isinstance(value, int) or value < 0:
             raise bad(f"has no valid {key}")
     return ckpt
+
+
+def resume_from(path: Path, cfg: Config, threads: int, module: nn.Module, lottery: Any) -> str | None:
+    """The checkpoint to resume (None: start afresh), checked first: whole (content hash), loadable, written
+    for this network, finite. A run's numbers depend on its thread count (float summation order), so a
+    checkpoint written with another count is refused rather than silently mixed."""
+    resume, stamp = path / "checkpoints" / "last.ckpt", path / "checkpoints" / "threads"
+    if not (cfg.train.checkpoint and resume.is_file()):
+        return None
+    ckpt = verify(resume, module)
+    states = [v for k, v in (ckpt.get("callbacks") or {}).items() if str(k).startswith("LotteryTicket")]
+    for state in states:
+        try:
+            lottery.check_state(state)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"checkpoint {resume} does not fit this run: {e}; delete it (or pass --force) to "
+                              "start the run over") from None
+    written = stamp.read_text().strip() if stamp.is_file() else str(threads)
+    if written != str(threads):
+        raise ConfigError(f"train.threads: {resume} was written with {written} threads; resuming with {threads} "
+                          f"would change the run's numbers. Rerun with train.threads={written}, or --force to "
+                          "start over")
+    return str(resume)
+
+
+def stamp_threads(path: Path, threads: int) -> None:
+    write_text(path / "checkpoints" / "threads", f"{threads}\n")

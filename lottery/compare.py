@@ -29,6 +29,8 @@ from lottery.atomic import write_json, write_text
 from lottery.config import Config, ConfigError, InitConfig, from_dict, resolve
 from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
+from lottery.preflight import check_config
+from lottery.pruning.controls import CONTROLS as REGISTERED_CONTROLS
 from lottery.rundir import diverged_message, ended, is_finished, read_results, run_dir
 from lottery.tracking import wandb_credentials
 
@@ -37,7 +39,7 @@ _GRID_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 START_KEYS = tuple(f.name for f in fields(InitConfig) if f.name != "seed")  # a start: every init field but seed
 # controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
 # ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
-CONTROLS = ("reinit", "random_prune", "signed_constant", "ticket-masks")
+CONTROLS = (*REGISTERED_CONTROLS, "ticket-masks")
 
 
 @dataclass
@@ -142,7 +144,7 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
                         data = _merge(data, {"model": {"name": model}})
                     data.setdefault("wandb", {}).setdefault("tags", [grid.name])
                     try:
-                        cfg = resolve({**data, "name": "cell"})
+                        cfg = check_config(resolve({**data, "name": "cell"}))
                     except ConfigError as e:
                         raise ConfigError(f"grid.starts[{i}] ({start}): {e}") from None
                     spec = cfg.init_spec()

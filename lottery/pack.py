@@ -25,6 +25,7 @@ from lottery.data import DATASETS
 from lottery.init import initialize
 from lottery.models import build
 from lottery.models.stacked import stack
+from lottery.rundir import run_dir
 
 log = logging.getLogger("lottery")
 FREE = ("seed", "init", "name", "output_dir", "wandb")  # what may differ between the members of one pack
@@ -84,6 +85,49 @@ def pack_dir(cfgs: list[Config], exact: bool = True) -> Path:
     names = "\n".join(c.run_name for c in cfgs) + ("" if exact else "\nbatched")  # never resume the other kind
     digest = hashlib.sha256(names.encode()).hexdigest()[:8]
     return Path(cfgs[0].output_dir) / "packs" / f"{cfgs[0].name}+{len(cfgs) - 1}-{digest}"
+
+
+def build_network(cfg: Config) -> nn.Module:
+    """The cell's network, initialised from its start (the spec stays attached: θ0 is regenerated from it)."""
+    info = DATASETS[cfg.data.dataset]
+    net = build(cfg.model.name, info.shape, info.classes, **cfg.model.kwargs)
+    initialize(net, cfg.init_spec())
+    return net
+
+
+class Pack:
+    """K ≥ 1 cells trained as one network: a cell alone (its own network, in its run directory) or K stacked
+    members (one network, whose logs and checkpoint live in ``<output_dir>/packs/``). Either way every cell
+    has its own run directory, records and ``results.json``; the difference lives here only."""
+
+    def __init__(self, cells: list[Config], exact: bool = True) -> None:
+        self.cells, self.exact, self.first = cells, exact, cells[0]
+        self.stacked = len(cells) > 1
+        self.path = pack_dir(cells, exact) if self.stacked else run_dir(self.first)
+        self.folders = [run_dir(c) for c in cells]  # each cell's run directory
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def network(self) -> nn.Module:
+        return stacked_network(self.cells, self.exact) if self.stacked else build_network(self.first)
+
+    def batch_seeds(self) -> int | list[int]:
+        """The batch order's seed: the cell's, or one per member (each sees its cell's order)."""
+        return [c.seed for c in self.cells] if self.stacked else self.first.seed
+
+    def member(self, index: int) -> int | None:
+        """The callback's and logger's name for cell ``index``: a member index, or None for a cell alone."""
+        return index if self.stacked else None
+
+    def describe(self, threads: int, resuming: str, sizes: dict[str, int]) -> str:
+        f = self.first
+        if self.stacked:
+            starts = ", ".join(c.init_spec().label + " seed " + str(c.seed) for c in self.cells)
+            return (f"pack of {len(self)} stacked {f.model.name}s ({'exact' if self.exact else 'batched'} kernels) "
+                    f"on {f.data.dataset}: {starts}; {threads} threads{resuming} → {self.path}")
+        return (f"{f.run_name}: {f.model.name} on {f.data.dataset} {sizes}, start {f.init_spec().label}, "
+                f"{threads} threads{resuming} → {self.path}")
 
 
 def stacked_network(cfgs: list[Config], exact: bool = True) -> nn.Module:

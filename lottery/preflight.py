@@ -15,7 +15,35 @@ from torch import nn
 
 from lottery.config import Config, ConfigError
 from lottery.data import DATASETS, TensorDataModule
+from lottery.init.learned import check_fits
+from lottery.models import build, resolve
+from lottery.pruning import CRITERIA
+from lottery.pruning.controls import control
 from lottery.tracking import wandb_credentials
+
+
+def check_config(cfg: Config) -> Config:
+    """The config's names against the registries (dataset, model, criterion, control) and a learned start's
+    file against the network; ``ConfigError`` with one line, else ``cfg``. ``prune.masks_from`` is read
+    where the callback is built (a grid's controls name sources that do not exist yet)."""
+    if cfg.data.dataset not in DATASETS:
+        raise ConfigError(f"data.dataset: {cfg.data.dataset!r} is not valid; choose one of "
+                          f"{', '.join(sorted(DATASETS))}")
+    try:
+        resolve(cfg.model.name)
+        control(cfg.prune.control, cfg.prune.control_seed)
+        spec = cfg.init_spec()
+        if spec.generator is not None:
+            info = DATASETS[cfg.data.dataset]
+            net = build(cfg.model.name, info.shape, info.classes, **cfg.model.kwargs)
+            check_fits(spec.source, spec.generator, {n: tuple(p.shape) for n, p in net.named_parameters()
+                                                     if p.dim() >= 2})
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if cfg.prune.criterion not in CRITERIA:
+        raise ConfigError(f"prune.criterion: {cfg.prune.criterion!r} is not valid; choose one of "
+                          f"{', '.join(sorted(CRITERIA))}")
+    return cfg
 
 
 def check_device_count(accelerator: str, devices: int | str) -> None:

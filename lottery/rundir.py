@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lottery.atomic import write_json
 from lottery.config import Config, ConfigError
 
 
@@ -37,6 +38,12 @@ def read_results(path: Path, strict: bool = False) -> dict[str, Any] | None:
                               "directory or rerun it")
         return None
     return data
+
+
+def write_results(path: Path, record: dict[str, Any]) -> None:
+    """The run's ``results.json``, written atomically and last (its presence means the run ended): the one
+    writer of it."""
+    write_json(path / "results.json", record)
 
 
 def ended(data: dict[str, Any] | None) -> str | None:

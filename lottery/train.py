@@ -13,6 +13,7 @@ import sys
 
 from lottery.config import Config, describe, load, to_yaml
 from lottery.console import run_cli, setup
+from lottery.preflight import check_config
 
 
 def reference() -> str:
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _body(args: argparse.Namespace) -> int:
-    cfg = load(args.config, args.overrides)
+    cfg = check_config(load(args.config, args.overrides))
     if args.print_config:
         print(f"# run directory: {cfg.output_dir}/{cfg.run_name}\n{to_yaml(cfg)}", end="")
         return 0

@@ -14,10 +14,10 @@ import sys
 
 import torch
 
+from lottery.build import build_datamodule, build_network
 from lottery.compare import load_grid
 from lottery.console import grid_table_cli
 from lottery.init import initialize
-from lottery.runner import build_datamodule, build_network
 
 
 def rows(config: str) -> list[dict]:

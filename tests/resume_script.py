@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from lottery.callbacks import LotteryTicket
+from lottery.config import PruneConfig
 from lottery.data import EpochSampler
 from lottery.init import InitSpec
 from tests.lightning_helpers import PlainClassifier, synthetic, trainer
@@ -33,12 +34,8 @@ def main(out: str, mode: str, order: str = "plain") -> None:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     cb = LotteryTicket(
+        PruneConfig(rounds=3, epochs_per_round=2, output_rate=0.1, sleeping_thresholds=(1e-3,), sleeping_relative=()),
         init=InitSpec(seed=3),
-        rounds=3,
-        epochs_per_round=2,
-        output_rate=0.1,
-        sleeping_thresholds=(1e-3,),
-        sleeping_relative=(),
     )
     callbacks = [cb, ModelCheckpoint(dirpath=os.path.join(out, "ckpt"), save_last=True, save_top_k=0)]
     if mode == "kill":

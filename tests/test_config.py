@@ -126,32 +126,8 @@ def test_missing_config_file_and_a_subprocess_sees_no_traceback(tmp_path: Path) 
 
 
 def test_readme_config_reference_is_current() -> None:
-    from scripts.config_reference import table
+    from scripts.config_reference import callback_table, table
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert table() in readme, "README's config reference is stale: rerun python scripts/config_reference.py"
-
-
-def test_the_callback_takes_every_prune_field_with_the_same_default() -> None:
-    """One source of truth: the runner builds the callback from PruneConfig by field name, so every field
-    must be a callback argument, and defaults may differ only where the config ships a recipe."""
-    import dataclasses
-    import inspect
-
-    from lottery.callbacks import LotteryTicket
-    from lottery.config import PruneConfig
-
-    params = inspect.signature(LotteryTicket).parameters
-    # the config's defaults are Frankle & Carbin's LeNet recipe; the callback's are neutral (the user's Trainer)
-    recipe = {"rounds": (20, None), "epochs_per_round": (5, 1), "output_rate": (0.1, None)}
-    for f in dataclasses.fields(PruneConfig):
-        if f.name == "conv_rate":  # reaches the callback as layer_rates for the convolutions
-            continue
-        assert f.name in params, f"PruneConfig.{f.name} is not a LotteryTicket argument"
-        ours = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        theirs = params[f.name].default
-        theirs = list(theirs) if isinstance(theirs, tuple) else {} if theirs is None and ours == {} else theirs
-        if f.name in recipe:
-            assert (ours, theirs) == recipe[f.name], f.name
-        else:
-            assert ours == theirs, f"{f.name}: config {ours!r}, callback {theirs!r}"
+    assert callback_table() in readme, "README's callback arguments are stale: rerun scripts/config_reference.py"

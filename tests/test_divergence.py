@@ -11,7 +11,7 @@ import torch
 
 from lottery.callbacks import LotteryTicket
 from lottery.callbacks.divergence import non_finite_members, non_finite_metrics
-from lottery.config import load, resolve
+from lottery.config import PruneConfig, load, resolve
 from lottery.errors import EXIT_DIVERGED
 from lottery.runner import outcome, run_cells, run_dir
 from lottery.train import main
@@ -45,13 +45,13 @@ class NaNAfterFirstEpoch(PlainClassifier):
 
 def test_the_callback_stops_and_never_prunes_from_nan_weights() -> None:
     module = NaNAfterFirstEpoch()
-    imp = LotteryTicket(rounds=3, epochs_per_round=1, verbose=False)
+    imp = LotteryTicket(PruneConfig(rounds=3, epochs_per_round=1, output_rate=None), verbose=False)
     trainer(callbacks=[imp], max_epochs=3).fit(module, *synthetic())
     assert imp.diverged is not None and imp.diverged["round"] == 0 and imp.diverged["what"] == "val_loss nan"
     assert not imp.done and imp.history == []  # the round is not recorded as a result
     assert all(bool(m.all()) for m in imp.masks.values())  # nothing pruned
     # the control: without the NaN the same fit prunes after round 1
-    healthy = LotteryTicket(rounds=2, epochs_per_round=1, verbose=False)
+    healthy = LotteryTicket(PruneConfig(rounds=2, epochs_per_round=1, output_rate=None), verbose=False)
     trainer(callbacks=[healthy], max_epochs=3).fit(PlainClassifier(), *synthetic())
     assert healthy.done and healthy.diverged is None and not all(bool(m.all()) for m in healthy.masks.values())
 

@@ -13,7 +13,7 @@ import yaml
 
 from lottery.atomic import write_bytes
 from lottery.callbacks import LotteryTicket
-from lottery.config import ConfigError
+from lottery.config import ConfigError, PruneConfig
 from lottery.generative.fit import fit_ghn, fit_vae
 from lottery.generative.zoo import collect, slices
 from lottery.init import InitSpec, initial_value, initialize
@@ -105,7 +105,10 @@ def test_same_spec_same_bits_in_a_new_process_and_other_thread_counts(vae_file: 
 @pytest.mark.parametrize("source", ["vae", "ghn"])
 def test_callback_rewinds_equal_the_regenerated_w0(source: str, vae_file: Path, ghn_file: Path):
     spec = InitSpec(seed=5, source=source, generator=str(vae_file if source == "vae" else ghn_file))
-    cb = LotteryTicket(init=spec, rounds=3, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=3, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None),
+        init=spec,
+    )
     probe = RewindProbe(cb)
     model = PlainClassifier()
     train, val = synthetic()

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lottery.callbacks import LotteryTicket
+from lottery.config import PruneConfig
 from lottery.init import InitSpec, initial_value, initialize
 from lottery.pruning import CRITERIA
 from tests.lightning_helpers import PlainClassifier, synthetic, trainer
@@ -25,7 +26,9 @@ def fit(cb: LotteryTicket, model: PlainClassifier | None = None, extra=(), **kwa
 
 
 def test_layerwise_density_follows_rates_exactly():
-    cb = LotteryTicket(rounds=5, output_rate=0.1, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=5, output_rate=0.1, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1)
+    )
     model = fit(cb)
     sizes = {n: p.numel() for n, p in model.named_parameters() if n in cb.masks}
     assert list(sizes) == ["net.0.weight", "net.2.weight", "net.4.weight"]
@@ -39,7 +42,11 @@ def test_layerwise_density_follows_rates_exactly():
 
 
 def test_global_scope_hits_overall_target():
-    cb = LotteryTicket(rounds=4, scope="global", sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(
+            rounds=4, scope="global", sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None
+        )
+    )
     fit(cb)
     total = sum(m.numel() for m in cb.masks.values())
     alive = sum(int(m.sum()) for m in cb.masks.values())
@@ -69,7 +76,10 @@ class RewindProbe(pl.Callback):
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_every_rewind_restores_regenerated_w0_bit_for_bit(optimizer):
-    cb = LotteryTicket(init=InitSpec(seed=5), rounds=5, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=5, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None),
+        init=InitSpec(seed=5),
+    )
     probe = RewindProbe(cb)
     fit(cb, PlainClassifier(optimizer=optimizer), extra=[probe])
     assert probe.checked == [1, 2, 3, 4]  # round 2 and later too: where Lightning's ModelPruning breaks
@@ -93,7 +103,12 @@ class ZeroProbe(pl.Callback):
     seed=st.integers(0, 2**31),
 )
 def test_pruned_weights_stay_zero_under_any_optimizer(optimizer, weight_decay, lr, seed):
-    cb = LotteryTicket(init=InitSpec(seed=seed), rounds=3, rate=0.5, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(
+            rounds=3, rate=0.5, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None
+        ),
+        init=InitSpec(seed=seed),
+    )
     probe = ZeroProbe(cb)
     fit(cb, PlainClassifier(optimizer=optimizer, lr=lr, weight_decay=weight_decay), extra=[probe])
     assert probe.steps == 3 * 12 and cb.round == 2
@@ -153,7 +168,9 @@ def test_the_epoch_samplers_order_is_a_function_of_seed_and_epoch():
 
 
 def test_state_is_one_byte_per_prunable_weight_and_no_theta0():
-    cb = LotteryTicket(rounds=2, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=2, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None)
+    )
     fit(cb)
     b = cb.state_bytes()
     assert b["theta0"] == 0 and b["snapshot"] == 0
@@ -169,7 +186,9 @@ def test_state_is_one_byte_per_prunable_weight_and_no_theta0():
 def test_module_without_spec_is_initialised_from_callback_spec():
     model = PlainClassifier()
     before = model.net[0].weight.detach().clone()
-    cb = LotteryTicket(rounds=1, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=1, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None)
+    )
     train, val = synthetic()
     t = trainer(callbacks=[cb], max_epochs=1, limit_train_batches=0)
     t.fit(model, train, val)
@@ -181,14 +200,20 @@ def test_module_without_spec_is_initialised_from_callback_spec():
 def test_init_copy_for_torch_source_rewinds_to_the_copy():
     model = initialize(PlainClassifier(), InitSpec(source="torch", seed=2))
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
-    cb = LotteryTicket(init_copy=True, rounds=2, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=2, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None),
+        init_copy=True,
+    )
     train, val = synthetic()
     with pytest.warns(UserWarning, match="stores a full copy"):
         trainer(callbacks=[cb], limit_train_batches=1, max_epochs=2).fit(model, train, val)
     assert cb.state_bytes()["theta0"] == sum(t.numel() * 4 for t in start.values())
     assert all(torch.equal(cb.initial(model, n), start[n]) for n in start)
     with pytest.raises(ValueError, match="init_copy=True"):
-        fit(LotteryTicket(rounds=2), initialize(PlainClassifier(), InitSpec(source="torch")))
+        fit(
+            LotteryTicket(PruneConfig(rounds=2, epochs_per_round=1, output_rate=None)),
+            initialize(PlainClassifier(), InitSpec(source="torch")),
+        )
 
 
 @pytest.mark.parametrize("criterion", sorted(CRITERIA))
@@ -197,8 +222,18 @@ def test_every_criterion_keeps_the_highest_scoring_weights(criterion):
     hash's uniforms), computed here from the trained weights and the regenerated w0."""
     from lottery.pruning import CRITERIA, score_key
 
-    cb = LotteryTicket(init=InitSpec(seed=4), rounds=2, criterion=criterion, sleeping_thresholds=(),
-                       sleeping_relative=(), verbose=False)
+    cb = LotteryTicket(
+        PruneConfig(
+            rounds=2,
+            criterion=criterion,
+            sleeping_thresholds=(),
+            sleeping_relative=(),
+            epochs_per_round=1,
+            output_rate=None,
+        ),
+        init=InitSpec(seed=4),
+        verbose=False,
+    )
     trained = {}
 
     class Capture(pl.Callback):  # before the lottery callback: the weights the round ended with
@@ -217,7 +252,16 @@ def test_every_criterion_keeps_the_highest_scoring_weights(criterion):
 
 def test_movement_criterion_prunes_the_sleeping_weights():
     cb = LotteryTicket(
-        init=InitSpec(seed=1), rounds=2, criterion="movement", rate=0.5, sleeping_thresholds=(), sleeping_relative=()
+        PruneConfig(
+            rounds=2,
+            criterion="movement",
+            rate=0.5,
+            sleeping_thresholds=(),
+            sleeping_relative=(),
+            epochs_per_round=1,
+            output_rate=None,
+        ),
+        init=InitSpec(seed=1),
     )
     captured = {}
 
@@ -247,14 +291,24 @@ class ControlProbe(pl.Callback):
 @pytest.mark.parametrize("control", ["reinit", "signed_constant", "random_prune"])
 def test_controls_rewind_survivors_to_the_control_values(control):
     spec = InitSpec(seed=4)
-    cb = LotteryTicket(init=spec, rounds=2, control=control, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(
+            rounds=2,
+            control=control,
+            sleeping_thresholds=(),
+            sleeping_relative=(),
+            epochs_per_round=1,
+            output_rate=None,
+        ),
+        init=spec,
+    )
     probe = ControlProbe(cb)
     model = fit(cb, extra=[probe])
     mask = cb.masks["net.0.weight"]
     got = probe.seen["net.0.weight"]
     w0 = initial_value(model, "net.0.weight")
     if control == "reinit":
-        other = initial_value(model, "net.0.weight", spec.replace(seed=spec.seed + cb.control_seed))
+        other = initial_value(model, "net.0.weight", spec.replace(seed=spec.seed + cb.prune.control_seed))
         assert torch.equal(got[mask], other[mask]) and not torch.equal(got[mask], w0[mask])
     elif control == "signed_constant":
         assert torch.equal(got[mask], (torch.sign(w0) * w0.double().std().float())[mask])
@@ -266,7 +320,16 @@ def test_controls_rewind_survivors_to_the_control_values(control):
 
 
 def test_sleeping_fractions_and_check_are_recorded():
-    cb = LotteryTicket(rounds=2, sleeping_thresholds=(1e-5, 1e-2), sleeping_relative=(0.1,), sleeping_check=1e-2)
+    cb = LotteryTicket(
+        PruneConfig(
+            rounds=2,
+            sleeping_thresholds=(1e-5, 1e-2),
+            sleeping_relative=(0.1,),
+            sleeping_check=1e-2,
+            epochs_per_round=1,
+            output_rate=None,
+        )
+    )
     fit(cb)
     rec = cb.history[0]
     f_small, f_big = rec["sleeping/net.0.weight/abs_1e-05"], rec["sleeping/net.0.weight/abs_0.01"]
@@ -287,7 +350,10 @@ def test_best_val_and_early_stopping_epoch():
             self.epochs.append({k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")})
 
     seen = Seen()
-    cb = LotteryTicket(rounds=3, epochs_per_round=4, sleeping_thresholds=(), sleeping_relative=(), verbose=False)
+    cb = LotteryTicket(
+        PruneConfig(rounds=3, epochs_per_round=4, sleeping_thresholds=(), sleeping_relative=(), output_rate=None),
+        verbose=False,
+    )
     fit(cb, PlainClassifier(lr=5e-2), extra=[seen])
     assert len(seen.epochs) == 12
     for r, rec in enumerate(cb.history):
@@ -321,8 +387,19 @@ def test_step_rounds_and_rewind_modes(tmp_path):
 
     for rewind in ("step", "lr", "none"):
         seen = Weights()
-        cb = LotteryTicket(rounds=3, steps_per_round=10, rewind=rewind, rewind_step=2, sleeping_thresholds=(),
-                           sleeping_relative=(), save_masks=tmp_path / rewind, verbose=False)
+        cb = LotteryTicket(
+            PruneConfig(
+                rounds=3,
+                steps_per_round=10,
+                rewind=rewind,
+                rewind_step=2,
+                sleeping_thresholds=(),
+                sleeping_relative=(),
+                output_rate=None,
+            ),
+            save_masks=tmp_path / rewind,
+            verbose=False,
+        )
         fit(cb, PlainClassifier(scheduler=True), extra=[seen], max_epochs=10)
         assert [r["step"] for r in cb.history] == [10, 20, 30], rewind
         assert (cb.state_bytes()["snapshot"] > 0) == (rewind == "step")
@@ -337,13 +414,24 @@ def test_lr_schedule_is_replayed_after_rewind():
         def on_train_epoch_start(self, trainer, pl_module):
             lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
-    cb = LotteryTicket(rounds=2, epochs_per_round=2, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=2, epochs_per_round=2, sleeping_thresholds=(), sleeping_relative=(), output_rate=None)
+    )
     fit(cb, PlainClassifier(scheduler=True, lr=0.1), extra=[Lr()])
     assert lrs == pytest.approx([0.1, 0.05, 0.1, 0.05])
 
 
 def test_target_density_sets_the_number_of_rounds():
-    cb = LotteryTicket(target_density=0.5, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(
+            rounds=None,
+            target_density=0.5,
+            sleeping_thresholds=(),
+            sleeping_relative=(),
+            epochs_per_round=1,
+            output_rate=None,
+        )
+    )
     fit(cb)
     assert len(cb.history) == 5 and cb.history[-1]["remaining_pct"] <= 52.5
 
@@ -359,13 +447,13 @@ def test_target_density_sets_the_number_of_rounds():
         ({"scope": "net"}, r"scope: 'net' is not valid; choose one of layer, global"),
         ({"control": "shuffle"}, r"control: 'shuffle' is not valid"),
         ({"epochs_per_round": 0}, r"epochs_per_round: 0 is not valid"),
-        ({"rounds": None}, r"give exactly one of rounds"),
+        ({"rounds": None}, r"prune.rounds / prune.target_density: give exactly one"),
         ({"target_density": 1.5, "rounds": None}, r"target_density: 1.5 is not valid"),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        LotteryTicket(**{"rounds": 2, **kwargs})
+        LotteryTicket(PruneConfig(**{"rounds": 2, **kwargs}))
 
 
 @pytest.mark.parametrize(
@@ -378,16 +466,19 @@ def test_bad_arguments_fail_at_construction(kwargs, message):
 def test_bad_parameter_names_fail_before_training(kwargs, message):
     model = PlainClassifier()
     with pytest.raises(ValueError, match=message):
-        fit(LotteryTicket(rounds=2, **kwargs), model)
+        prune = PruneConfig(rounds=2, layer_rates=kwargs.pop("layer_rates", {}))
+        fit(LotteryTicket(prune, **kwargs), model)
     assert model.global_step == 0
 
 
 def test_mask_shape_mismatch_on_resume(tmp_path):
-    cb = LotteryTicket(rounds=2, sleeping_thresholds=(), sleeping_relative=())
+    cb = LotteryTicket(
+        PruneConfig(rounds=2, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None)
+    )
     fit(cb)
     state = cb.state_dict()
     state["masks"]["net.0.weight"]["shape"] = [16, 20]
-    other = LotteryTicket(rounds=2)
+    other = LotteryTicket(PruneConfig(rounds=2, epochs_per_round=1, output_rate=None))
     other.load_state_dict(state)
     with pytest.raises(ValueError, match=r"checkpoint mask for 'net.0.weight' has shape \(16, 20\)"):
         other.on_fit_start(trainer(), PlainClassifier())
@@ -421,7 +512,15 @@ def test_stacked_members_have_their_own_masks_and_w0():
     specs = (InitSpec(seed=1), InitSpec(seed=2, scheme="kaiming_uniform"))
     model = initialize(StackedClassifier(), specs)
     cb = LotteryTicket(
-        rounds=3, parameters=["w1", "w2"], criterion="random", sleeping_thresholds=(), sleeping_relative=()
+        PruneConfig(
+            rounds=3,
+            criterion="random",
+            sleeping_thresholds=(),
+            sleeping_relative=(),
+            epochs_per_round=1,
+            output_rate=None,
+        ),
+        parameters=["w1", "w2"],
     )
     probe = RewindProbe(cb)
     fit(cb, model, extra=[probe])

@@ -38,10 +38,11 @@ def test_mask_mul_refuses_what_it_cannot_do() -> None:
 @needs_kernel
 def test_lottery_state_is_one_byte_per_weight_on_cpu() -> None:
     from lottery.callbacks import LotteryTicket
+    from lottery.config import PruneConfig
     from lottery.init import InitSpec
     from tests.lightning_helpers import PlainClassifier, synthetic, trainer
 
-    cb = LotteryTicket(init=InitSpec(), rounds=3, verbose=False)
+    cb = LotteryTicket(PruneConfig(rounds=3, epochs_per_round=1, output_rate=None), init=InitSpec(), verbose=False)
     model = PlainClassifier()
     trainer(callbacks=[cb]).fit(model, *synthetic())
     state = cb.state_bytes()

@@ -146,9 +146,9 @@ def test_signed_constant_uses_the_ticket_masks(ticket, tmp_path: Path) -> None:
 def test_bad_mask_sources_fail_before_training_naming_run_and_layer(ticket, tmp_path: Path) -> None:
     source, _, _ = ticket
     with pytest.raises(ConfigError, match="does not exist"):
-        _cfg(tmp_path, f"prune.masks_from={tmp_path / 'nope'}")
+        run(_cfg(tmp_path, f"prune.masks_from={tmp_path / 'nope'}"))
     with pytest.raises(ConfigError, match=f"holds {ROUNDS} levels"):
-        _cfg(tmp_path, f"prune.masks_from={source}", f"prune.rounds={ROUNDS + 1}")
+        run(_cfg(tmp_path, f"prune.masks_from={source}", f"prune.rounds={ROUNDS + 1}"))
     with pytest.raises(ConfigError, match="prune.rewind"):
         _cfg(tmp_path, f"prune.masks_from={source}", "prune.rewind=lr")
     # masks of another architecture: the error names the source and the layer
@@ -180,13 +180,17 @@ def test_reinit_control_resumed_mid_run_ends_identical(ticket, tmp_path: Path, m
 
 def test_the_callback_names_an_empty_or_missing_source(tmp_path: Path) -> None:
     from lottery.callbacks import LotteryTicket
-    from lottery.pruning.levels import MaskSourceError
-
+    from lottery.config import PruneConfig
     (tmp_path / "empty" / "masks").mkdir(parents=True)
-    with pytest.raises(MaskSourceError, match="holds no masks"):
-        LotteryTicket(masks_from=tmp_path / "empty")
-    with pytest.raises(MaskSourceError, match="does not exist"):
-        LotteryTicket(masks_from=tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="prune.masks_from: .* holds no masks"):
+        LotteryTicket(PruneConfig(rounds=None, masks_from=tmp_path / "empty", epochs_per_round=1, output_rate=None))
+    with pytest.raises(ConfigError, match="prune.masks_from: .* does not exist"):
+        LotteryTicket(PruneConfig(rounds=None, masks_from=tmp_path / "nowhere", epochs_per_round=1, output_rate=None))
     for r in range(3):
         save_level(tmp_path / "three" / "masks", r, {"w": torch.ones(2, 2, dtype=torch.bool)})
-    assert LotteryTicket(masks_from=tmp_path / "three").rounds == 3  # rounds default to the source's levels
+    assert (
+        LotteryTicket(
+            PruneConfig(rounds=None, masks_from=tmp_path / "three", epochs_per_round=1, output_rate=None)
+        ).rounds
+        == 3
+    )  # rounds default to the source's levels

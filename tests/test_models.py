@@ -8,6 +8,7 @@ from torch import nn
 
 from lottery.callbacks import LotteryTicket
 from lottery.classifier import Classifier
+from lottery.config import PruneConfig
 from lottery.data import DATASETS, TensorBatches
 from lottery.init import InitSpec, initialize
 from lottery.models import MODELS, build, resolve
@@ -62,8 +63,12 @@ def test_one_imp_round_on_synthetic_data(name: str) -> None:
     x, y = torch.randn(16, *shape, generator=g), torch.randint(0, 10, (16,), generator=g)
     net = build(name, shape, 10)
     initialize(net, InitSpec(seed=3, scheme="kaiming_normal"))
-    lottery = LotteryTicket(rounds=2, steps_per_round=2, rate=0.2, verbose=False, sleeping_thresholds=(),
-                            sleeping_relative=())
+    lottery = LotteryTicket(
+        PruneConfig(
+            rounds=2, steps_per_round=2, rate=0.2, sleeping_thresholds=(), sleeping_relative=(), output_rate=None
+        ),
+        verbose=False,
+    )
     module = Classifier(net, lr=1e-3, eval_names=("val",))
     trainer(callbacks=[lottery], max_epochs=-1, limit_val_batches=0).fit(module, TensorBatches(x, y, 8, shuffle=True))
     assert lottery.done and len(lottery.history) == 2

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lottery.callbacks import LotteryTicket
+from lottery.config import PruneConfig
 from lottery.init import InitSpec
 from tests.lightning_helpers import PlainClassifier, synthetic, trainer
 
@@ -30,7 +31,9 @@ class BufferProbe(pl.Callback):
 
 def test_a_rewind_to_init_resets_batchnorm_statistics() -> None:
     module, probe = BatchNormClassifier(), BufferProbe()
-    imp = LotteryTicket(init=InitSpec(seed=3), rounds=3, epochs_per_round=1, verbose=False)
+    imp = LotteryTicket(
+        PruneConfig(rounds=3, epochs_per_round=1, output_rate=None), init=InitSpec(seed=3), verbose=False
+    )
     trainer(callbacks=[imp, probe], max_epochs=-1).fit(module, *synthetic())
     first = probe.seen[0]
     assert int(first["net.1.num_batches_tracked"]) == 0 and bool((first["net.1.running_var"] == 1).all())
@@ -42,10 +45,13 @@ def test_a_rewind_to_init_resets_batchnorm_statistics() -> None:
 
 def test_a_rewind_to_step_restores_the_snapshots_statistics() -> None:
     module, probe = BatchNormClassifier(), BufferProbe()
-    imp = LotteryTicket(init=InitSpec(seed=3), rounds=3, epochs_per_round=1, rewind="step", rewind_step=5,
-                        verbose=False)
+    imp = LotteryTicket(
+        PruneConfig(rounds=3, epochs_per_round=1, rewind="step", rewind_step=5, output_rate=None),
+        init=InitSpec(seed=3),
+        verbose=False,
+    )
     trainer(callbacks=[imp, probe], max_epochs=-1).fit(module, *synthetic())
-    snapshot = imp._snapshot
+    snapshot = imp.rewind.snapshot
     assert snapshot is not None and int(snapshot["net.1.num_batches_tracked"]) == 5
     for later in probe.seen[1:]:
         assert int(later["net.1.num_batches_tracked"]) == 5

@@ -43,3 +43,16 @@ def non_finite_metrics(metrics: Mapping[str, Any], members: int | None) -> dict[
             continue
         found.setdefault(member, f"{key} {number}")
     return found
+
+
+def divergence(metrics: Mapping[str, Any], params: Mapping[str, torch.Tensor], members: int | None,
+               round_: int, epoch: int, step: int) -> dict[str, Any] | None:
+    """When and what went non-finite (``members``: the stacked members that did), or None if nothing did."""
+    found = non_finite_metrics(metrics, members)
+    for member, what in non_finite_members(params, members).items():
+        found.setdefault(member, what)
+    if not found:
+        return None
+    first = found[min(found, key=lambda m: -1 if m is None else m)]
+    return {"round": round_, "epoch": epoch, "step": step, "what": first,
+            "members": sorted(m for m in found if m is not None)}

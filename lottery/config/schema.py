@@ -1,4 +1,5 @@
-"""The experiment config: typed sections, defaults, help text and the checks that need the registries."""
+"""The experiment config: typed sections, defaults, help text and the checks that need nothing but the values
+(what needs a registry, the data or a file on disk is checked in ``lottery.preflight``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any, Literal
 
 from lottery import checks
 from lottery.config.typed import ConfigError, non_defaults
+from lottery.init.spec import InitSpec
 
 
 def opt(default: Any, help: str) -> Any:  # noqa: A002  (the metadata key OpenLTH and argparse use)
@@ -82,7 +84,8 @@ class PruneConfig:
     rewind: Literal["init", "step", "lr", "none"] = opt("init", "what the survivors go back to each round")
     rewind_step: int = opt(0, "step of the snapshot for rewind=step")
     reset_optimizer: bool = opt(True, "clear optimiser state at each rewind")
-    control: Literal["reinit", "random_prune", "signed_constant", None] = opt(None, "a control experiment")
+    control: str | None = opt(None, "a control experiment (lottery.pruning.controls.CONTROLS): reinit, "
+                                    "random_prune or signed_constant; null: the ticket itself")
     control_seed: int = opt(1_000_003, "seed offset of the reinit control")
     masks_from: str | None = opt(None, "a finished run's directory: train its per-round masks, each level once, "
                                        "with the control's weights (null control: the ticket itself)")
@@ -93,6 +96,46 @@ class PruneConfig:
     sleeping_thresholds: list[float] = opt([1e-5, 1e-4, 1e-3], "absolute |w − w0| thresholds of sleeping weights")
     sleeping_relative: list[float] = opt([0.01, 0.1], "thresholds × std(w0)")
     sleeping_check: float | None = opt(None, "zero the sleepers below this relative τ and re-measure accuracy")
+
+    def check(self, prefix: str = "prune.") -> None:
+        """Every check that needs nothing but these values, worded for the CLI and the callback alike (the
+        registries and the mask files are checked where the callback is built). Raises ``ConfigError``."""
+        try:
+            self._check(prefix)
+        except ConfigError:
+            raise
+        except ValueError as e:  # lottery.checks speaks ValueError
+            raise ConfigError(str(e)) from None
+
+    def _check(self, f: str) -> None:
+        for name, choices in (("scope", ("layer", "global")), ("rewind", ("init", "step", "lr", "none")),
+                              ("monitor_mode", ("min", "max"))):
+            checks.choice(f + name, getattr(self, name), choices)
+        if (self.rounds is None) == (self.target_density is None) and not (self.masks_from and self.rounds is None):
+            raise ConfigError(f"{f}rounds / {f}target_density: give exactly one (set the other to null)")
+        for name in ("rounds", "epochs_per_round"):
+            checks.at_least(f + name, getattr(self, name), 1, "an integer")
+        for name, value, limit in (("rounds", self.rounds, MAX_ROUNDS), ("epochs_per_round", self.epochs_per_round,
+                                   MAX_EPOCHS), ("steps_per_round", self.steps_per_round, MAX_STEPS)):
+            checks.in_range(f + name, value, 1, limit)
+        for name in ("control_seed", "prune_seed"):
+            checks.seed(f + name, getattr(self, name))
+        for name in ("sleeping_thresholds", "sleeping_relative"):
+            for i, tau in enumerate(getattr(self, name)):
+                checks.at_least(f"{f}{name}[{i}]", tau, 0, "a threshold")
+        checks.at_least(f + "sleeping_check", self.sleeping_check, 0, "a threshold")
+        checks.at_least(f + "rewind_step", self.rewind_step, 0, "an integer")
+        checks.fraction(f + "target_density", self.target_density, closed_low=False)
+        for name in ("rate", "conv_rate", "output_rate"):
+            checks.fraction(f + name, getattr(self, name))
+        for key, rate in self.layer_rates.items():
+            checks.fraction(f"{f}layer_rates.{key}", rate)
+        if self.masks_from is not None:
+            if self.rewind not in ("init", "step"):
+                raise ConfigError(f"{f}rewind: {self.rewind!r} is not valid with {f}masks_from; use init or step")
+            if self.target_density is not None:
+                raise ConfigError(f"{f}target_density: not valid with {f}masks_from (the levels are the source's); "
+                                  f"use {f}rounds")
 
 
 @dataclass
@@ -154,9 +197,7 @@ class Config:
     def run_name(self) -> str:
         return f"{self.name}-{self.run_hash()}"
 
-    def init_spec(self) -> Any:
-        from lottery.init import InitSpec
-
+    def init_spec(self) -> InitSpec:
         i = self.init
         return InitSpec(seed=self.seed if i.seed is None else i.seed, scheme=i.scheme, scale=i.scale,
                         source=i.source, bias=i.bias, sobol_start_dim=i.sobol_start_dim, generator=i.generator)
@@ -179,20 +220,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(str(e)) from None
 
 
-def _check_generator(cfg: Config, source: str, path: str) -> None:
-    from lottery.data import DATASETS
-    from lottery.init.learned import check_fits
-    from lottery.models import build
-
-    info = DATASETS[cfg.data.dataset]
-    net = build(cfg.model.name, info.shape, info.classes, **cfg.model.kwargs)
-    check_fits(source, path, {n: tuple(p.shape) for n, p in net.named_parameters() if p.dim() >= 2})
-
-
 def _validate(cfg: Config) -> None:
     from lottery.data import DATASETS
-    from lottery.models import resolve
-    from lottery.pruning import CRITERIA
 
     d, o, p, t = cfg.data, cfg.optim, cfg.prune, cfg.train
     if d.dataset not in DATASETS:
@@ -200,8 +229,7 @@ def _validate(cfg: Config) -> None:
     for name in ("batch_size", "eval_batch_size", "train_subset", "test_subset"):
         checks.at_least(f"data.{name}", getattr(d, name), 1, "an integer")
     checks.at_least("data.val_size", d.val_size, 0, "an integer")
-    for name, value in (("seed", cfg.seed), ("init.seed", cfg.init.seed), ("data.split_seed", d.split_seed),
-                        ("prune.control_seed", cfg.prune.control_seed), ("prune.prune_seed", cfg.prune.prune_seed)):
+    for name, value in (("seed", cfg.seed), ("init.seed", cfg.init.seed), ("data.split_seed", d.split_seed)):
         checks.seed(name, value)
     if not _NAME.fullmatch(cfg.name) or set(cfg.name) == {"."}:
         raise ConfigError(f"name: {cfg.name!r} is not valid; use letters, digits, '.', '_', '+' and '-' (it names "
@@ -214,10 +242,7 @@ def _validate(cfg: Config) -> None:
     cfg.output_dir = os.path.expanduser(cfg.output_dir)  # '~/runs' means the home folder, as in a shell
     checks.in_range("train.threads", t.threads, 0, MAX_THREADS, "an integer (0: all cores)")
     try:
-        resolve(cfg.model.name)
-        spec = cfg.init_spec()
-        if spec.generator is not None:
-            _check_generator(cfg, spec.source, spec.generator)
+        cfg.init_spec()  # InitSpec checks its own fields
     except ValueError as e:
         raise ConfigError(str(e)) from None
     if o.lr <= 0:
@@ -231,42 +256,11 @@ def _validate(cfg: Config) -> None:
         checks.at_least(f"optim.milestones[{i}]", m, 1, "an epoch")
     if o.nesterov and (o.name != "sgd" or o.momentum <= 0):
         raise ConfigError("optim.nesterov: true needs optim.name=sgd and optim.momentum > 0")
-    if p.criterion not in CRITERIA:
-        raise ConfigError(f"prune.criterion: {p.criterion!r} is not valid; choose one of {', '.join(sorted(CRITERIA))}")
-    if (p.rounds is None) == (p.target_density is None):
-        raise ConfigError("prune.rounds / prune.target_density: give exactly one (set the other to null)")
-    checks.at_least("prune.rounds", p.rounds, 1, "an integer")
-    checks.at_least("prune.epochs_per_round", p.epochs_per_round, 1, "an integer")
-    for name, value, limit in (("prune.rounds", p.rounds, MAX_ROUNDS), ("prune.epochs_per_round",
-                               p.epochs_per_round, MAX_EPOCHS), ("train.steps_per_call", t.steps_per_call, MAX_EPOCHS)):
-        checks.in_range(name, value, 1, limit)
-    for name in ("sleeping_thresholds", "sleeping_relative"):
-        for i, tau in enumerate(getattr(p, name)):
-            checks.at_least(f"prune.{name}[{i}]", tau, 0, "a threshold")
-    checks.at_least("prune.sleeping_check", p.sleeping_check, 0, "a threshold")
-    checks.at_least("prune.rewind_step", p.rewind_step, 0, "an integer")
-    checks.fraction("prune.target_density", p.target_density, closed_low=False)
-    for name in ("rate", "conv_rate", "output_rate"):
-        checks.fraction(f"prune.{name}", getattr(p, name))
-    for key, rate in p.layer_rates.items():
-        checks.fraction(f"prune.layer_rates.{key}", rate)
-    if p.masks_from is not None:
-        from lottery.pruning.levels import MaskSourceError, load_levels
-
-        if p.rewind not in ("init", "step"):
-            raise ConfigError(f"prune.rewind: {p.rewind!r} is not valid with prune.masks_from; use init or step")
-        if p.target_density is not None:
-            raise ConfigError("prune.target_density: not valid with prune.masks_from (the levels are the source's); "
-                              "use prune.rounds")
-        try:
-            load_levels(p.masks_from, p.rounds)
-        except MaskSourceError as e:
-            raise ConfigError(f"prune.{e}") from None
+    p.check()
     if p.monitor.startswith("val") and d.val_size == 0:
         raise ConfigError(f"prune.monitor: {p.monitor!r} needs a validation split; set data.val_size > 0 "
                           "or monitor test_loss / test_acc")
     checks.at_least("train.eval_every", t.eval_every, 1, "an integer")
-    checks.in_range("prune.steps_per_round", p.steps_per_round, 1, MAX_STEPS)
     checks.in_range("train.eval_every_steps", t.eval_every_steps, 1, MAX_STEPS)
     if p.steps_per_round is not None:
         if t.eval_every_steps is None:
@@ -283,4 +277,4 @@ def _validate(cfg: Config) -> None:
     if p.epochs_per_round % t.eval_every and p.steps_per_round is None:
         raise ConfigError(f"train.eval_every: {t.eval_every} is not valid; it must divide prune.epochs_per_round "
                           f"({p.epochs_per_round}) so every round ends with an evaluation")
-    checks.at_least("train.steps_per_call", t.steps_per_call, 1, "an integer")
+    checks.in_range("train.steps_per_call", t.steps_per_call, 1, MAX_EPOCHS)

@@ -13,11 +13,13 @@ from pathlib import Path
 import torch
 import yaml
 
+from lottery.build import build_datamodule
 from lottery.config import ConfigError, load
 from lottery.config.yaml_text import load_yaml
 from lottery.data import DataMissingError
+from lottery.preflight import check_config
 from lottery.rundir import is_finished, run_dir
-from lottery.runner import build_datamodule, run
+from lottery.runner import run
 from lottery.safe_load import load_weights_only, unreadable
 
 log = logging.getLogger("lottery")
@@ -37,8 +39,8 @@ def train_zoo(config: str, overrides: list[str], datasets: list[str], seeds: lis
     cells = [(d, s) for d in datasets for s in seeds]
     cfgs = []
     for dataset, seed in cells:  # every config checked first, so a bad one does not wait for others to train
-        cfg = load(config, [*overrides, f"data.dataset={dataset}", f"seed={seed}", "prune.rounds=1",
-                            "train.keep_checkpoint=true"])
+        cfg = check_config(load(config, [*overrides, f"data.dataset={dataset}", f"seed={seed}", "prune.rounds=1",
+                                         "train.keep_checkpoint=true"]))
         cfg.name = f"zoo-{cfg.model.name}-{dataset}-s{seed}"
         cfgs.append(cfg)
     for dataset in dict.fromkeys(datasets):  # and every dataset found (or downloaded) before any training

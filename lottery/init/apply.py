@@ -199,3 +199,10 @@ def initialize(module: nn.Module, spec: Specs) -> nn.Module:
         param.copy_(_compute(module, name, specs, *layout))
     setattr(module, SPEC_ATTR, specs)
     return module
+
+
+def shifted(spec: Specs, shift: int) -> Specs:
+    """The start(s) with every seed moved by ``shift`` (the reinit control's w0)."""
+    if isinstance(spec, InitSpec):
+        return spec.replace(seed=(spec.seed + shift) % 2**63)
+    return tuple(s.replace(seed=(s.seed + shift) % 2**63) for s in spec)

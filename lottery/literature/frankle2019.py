@@ -21,11 +21,11 @@ from lottery.literature.verdicts import (
     paired_t,
     tost_paired,
 )
+from lottery.pruning.controls import CONTROLS
 
 METRIC = "test_acc_at_best"  # F&C plot test accuracy at the early-stopping (minimum validation loss) iteration
 MARGIN = 0.005  # ±0.5 pp: what "back to the dense accuracy" is taken to mean (dense seeds spread ≈ 0.2 pp)
 SPARSE_PCT = 21.5  # the levels "≤ 21 %" of F&C's claims
-CONTROLS = ("reinit", "random_prune", "signed_constant")
 
 
 def _levels_claim(tests: dict[int, Test], sparse: list[int], expect_positive: bool) -> tuple[str, str]:

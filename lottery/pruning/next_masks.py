@@ -1,0 +1,76 @@
+"""What the next round's masks are: prune by a criterion (layer-wise or one global threshold), or replay the
+levels a finished run saved (Frankle & Carbin's controls train a ticket's masks with other weights)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from lottery.pruning.criteria import CRITERIA, score_key
+from lottery.pruning.prunable import Prunable
+from lottery.pruning.select import select_global, select_layerwise
+
+Initial = Callable[[str], torch.Tensor]  # a tensor's w0 (every member), regenerated
+
+
+def member_seed(seeds: int | Sequence[int], member: int | None) -> int:
+    return seeds if isinstance(seeds, int) else seeds[member or 0]
+
+
+class PruneByCriterion:
+    """Each unit keeps its highest-scoring survivors down to its density × (1 − rate); with ``scope='global'``
+    the tensors without a rate of their own share one threshold per member. ``seeds`` key the scores of
+    random criteria: one int (stacked members draw by index) or one per member (member k draws what its cell
+    draws alone)."""
+
+    def __init__(self, criterion: str, scope: str, seeds: int | Sequence[int]) -> None:
+        self.score, self.scope, self.seeds = CRITERIA[criterion], scope, seeds
+
+    @torch.no_grad()
+    def __call__(self, t: Prunable, level: int, initial: Initial) -> None:
+        scores, pooled = {}, {}
+        w0: dict[str, torch.Tensor] = {}  # one tensor's w0 (all members), regenerated once, not once per member
+        for name, member in t.units():
+            w, m = t.slice(t.params[name].detach(), member), t.slice(t.masks[name], member)
+
+            def init(name: str = name, member: int | None = member) -> torch.Tensor:
+                if name not in w0:
+                    w0.clear()
+                    w0[name] = initial(name)
+                return t.slice(w0[name], member)
+
+            unit = t.unit(name, member)
+            if isinstance(self.seeds, int):
+                key = score_key(self.seeds, name, level - 1, member or 0)
+            else:
+                key = score_key(self.seeds[member or 0], name, level - 1, 0)
+            scores[unit] = self.score(w, init, key)
+            t.density[unit] *= 1.0 - t.rates[name]
+            if self.scope == "global" and name not in t.own_rate:
+                pooled.setdefault(member, []).append((name, unit))
+            else:
+                m.copy_(select_layerwise(scores[unit], m, t.density[unit]))
+        for member, group in pooled.items():
+            masks = [t.slice(t.masks[n], member) for n, _ in group]
+            sizes = [m.numel() for m in masks]
+            target = sum(t.density[u] * s for (_, u), s in zip(group, sizes, strict=True)) / sum(sizes)
+            for m, new in zip(masks, select_global([scores[u] for _, u in group], masks, target), strict=True):
+                m.copy_(new)
+
+
+class ReplayLevels:
+    """The masks a finished run trained with at each level (``levels[member][level][name]``)."""
+
+    def __init__(self, levels: list[list[dict[str, torch.Tensor]]], seeds: int | Sequence[int],
+                 start_seed: Callable[[int | None], int]) -> None:
+        self.levels, self.seeds, self.start_seed = levels, seeds, start_seed
+
+    def mask(self, source: torch.Tensor, name: str, member: int | None, level: int) -> torch.Tensor:
+        return source
+
+    @torch.no_grad()
+    def __call__(self, t: Prunable, level: int, initial: Initial) -> None:
+        for name, member in t.units():
+            source = self.levels[member or 0][level][name]
+            t.slice(t.masks[name], member).copy_(self.mask(source, name, member, level))

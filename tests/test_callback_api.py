@@ -1,0 +1,66 @@
+"""The callback and the CLI share one definition of an experiment: the callback takes the config's
+``PruneConfig`` (same fields, same defaults, same checks), and declares none of its knobs a second time."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from lottery.callbacks import LotteryTicket
+from lottery.config import Config, ConfigError, PruneConfig, load
+from lottery.preflight import check_config
+from lottery.pruning.controls import CONTROLS
+from tests.lightning_helpers import PlainClassifier
+
+
+def test_the_callbacks_defaults_are_the_configs_field_by_field() -> None:
+    callback, config = LotteryTicket().prune, Config().prune
+    for f in dataclasses.fields(PruneConfig):  # derived from the dataclass: a new field is covered unlisted
+        assert getattr(callback, f.name) == getattr(config, f.name), f.name
+    assert callback.epochs_per_round == 5 and callback.rounds == 20 and callback.output_rate == 0.1
+
+
+def test_no_knob_is_declared_twice_and_the_constructor_stays_small() -> None:
+    params = set(inspect.signature(LotteryTicket).parameters)
+    assert len(params) <= 12
+    sections = {s.name: getattr(Config(), s.name) for s in dataclasses.fields(Config)}
+    sections = {name: value for name, value in sections.items() if dataclasses.is_dataclass(value)}
+    assert "prune" in sections and len(sections) >= 7
+    for name, value in sections.items():
+        twice = (params - {"prune", "init"}) & {f.name for f in dataclasses.fields(value)}
+        assert not twice, f"{sorted(twice)} declared by the callback and by config section {name}"
+
+
+def test_the_callback_checks_what_the_config_checks_with_the_same_words(tmp_path) -> None:
+    bad = {"rate": 1.0, "rewind": "start", "control": "shuffle", "rounds": 0, "criterion": "biggest"}
+    for field, value in bad.items():
+        with pytest.raises(ConfigError) as from_callback:
+            LotteryTicket(PruneConfig(**{field: value}))
+        path = tmp_path / "c.yaml"
+        path.write_text("model: {name: lenet_300_100}\n")
+        try:
+            check_config(load(path, [f"prune.{field}={value}"]))
+        except ConfigError as from_cli:
+            assert str(from_cli) == str(from_callback.value)
+        else:
+            raise AssertionError(f"the CLI accepted prune.{field}={value}")
+
+
+def test_a_configs_prune_section_drives_the_callback_unchanged() -> None:
+    prune = load("configs/lenet300_mnist.yaml", ["prune.rounds=3"]).prune
+    ticket = LotteryTicket(prune)
+    ticket.validate(PlainClassifier())
+    assert ticket.prune is prune and ticket.planned_rounds() == 3 and ticket.epochs_per_round == prune.epochs_per_round
+    # the output layer at output_rate, the others at rate
+    assert ticket.tensors.rates == {"net.0.weight": 0.2, "net.2.weight": 0.2, "net.4.weight": 0.1}
+
+
+def test_controls_are_listed_once() -> None:
+    from lottery import compare
+    from lottery.literature import frankle2019
+
+    assert set(CONTROLS) == {"reinit", "random_prune", "signed_constant"}
+    assert compare.CONTROLS[:-1] == tuple(CONTROLS) and frankle2019.CONTROLS is CONTROLS
+    assert "control" in {f.name for f in dataclasses.fields(PruneConfig)}
