@@ -3,10 +3,13 @@
     python -m lottery.export RUN_DIR [--round K] [--out DIR]
 
 writes ``DIR/ticket/`` (``ticket.json``: the start, model and round; ``config.yaml``; the bit-packed masks of
-levels 0..K, so ``prune.masks_from=DIR/ticket`` retrains rounds 0..K bit for bit) and, for the run's last
-round, the trained pruned network as weights-only files: ``trained-dense.pt`` (dense tensors with zeros) and
-``trained-sparse.pt`` (each pruned weight matrix as CSR parts). ``load_ticket(DIR/ticket)`` rebuilds the
-network at w0 with the masks applied; ``load_sparse`` gives the trained network with sparse layers.
+levels 0..K, so ``prune.masks_from=DIR/ticket`` retrains rounds 0..K bit for bit) and the trained pruned
+network as weights-only files: ``trained-dense.pt`` (dense tensors with zeros) and ``trained-sparse.pt`` (each
+pruned weight matrix as CSR parts). A run keeps the trained weights of its last round only (1 MB for
+LeNet-300-100; every round's would be 20 MB per run); for an earlier round ``--train`` retrains rounds 0..K
+from the ticket, bit for bit the run's own (deterministic), and exports that. ``load_ticket(DIR/ticket)``
+rebuilds the network at w0 with the masks applied; ``load_sparse`` gives the trained network with sparse
+layers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import io
 import json
 import shutil
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +29,15 @@ import yaml
 from torch import nn
 
 from lottery.atomic import write_bytes, write_json, write_text
-from lottery.config import ConfigError, from_dict
+from lottery.config import ConfigError, from_dict, load
 from lottery.config.schema import Config
 from lottery.data import DATASETS
 from lottery.init import InitSpec, initialize
 from lottery.models import build
+from lottery.preflight import check_config
 from lottery.pruning.levels import count_levels, level_path, load_levels
-from lottery.rundir import ended, read_results
+from lottery.rundir import ended, read_results, run_dir
+from lottery.runner import run
 from lottery.safe_load import load_weights_only
 
 FORMAT = 1
@@ -56,7 +62,7 @@ def ticket_network(meta: dict[str, Any]) -> nn.Module:
     return build(meta["model"]["name"], info.shape, info.classes, **meta["model"].get("kwargs", {}))
 
 
-def export(run: Path, round_: int | None, out: Path) -> list[Path]:
+def export(run: Path, round_: int | None, out: Path, train: bool = False) -> list[Path]:
     results = read_results(run, strict=True)
     if ended(results) != "finished":
         raise ConfigError(f"export: {run} is not a finished run (no finished results.json); export a run that "
@@ -85,11 +91,22 @@ def export(run: Path, round_: int | None, out: Path) -> list[Path]:
                                                        "prune": {**results["config"]["prune"], "rounds": k + 1}},
                                                       sort_keys=False))
     written = [ticket]
-    if k == last and (run / WEIGHTS).is_file():
-        state = load_weights_only(run / WEIGHTS)
+    weights = run / WEIGHTS if k == last else None
+    if train and (weights is None or not weights.is_file()):
+        weights = retrain(ticket, out / "retrained") / WEIGHTS
+    if weights is not None and weights.is_file():
+        state = load_weights_only(weights)
         dense = {n: t.contiguous() for n, t in state.items()}
         written += [_save(out / "trained-dense.pt", dense), _save(out / "trained-sparse.pt", sparse_state(dense))]
     return written
+
+
+def retrain(ticket: Path, output_dir: Path) -> Path:
+    """Train the ticket's levels 0..K as its run did (``prune.masks_from``: the same masks, w0, batch order
+    and schedule, so the same numbers); returns the run directory, whose ``weights.pt`` is round K's."""
+    cfg = load(ticket / "config.yaml", [f"prune.masks_from={ticket}", f"output_dir={output_dir}"])
+    run(check_config(cfg))
+    return run_dir(cfg)
 
 
 def sparse_state(dense: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -179,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run", help="a finished run directory (runs/<name>-<hash>)")
     p.add_argument("--round", type=int, help="the level to export (default: the last)")
     p.add_argument("--out", help="output folder (default: RUN/export/round-K)")
+    p.add_argument("--train", action="store_true",
+                   help="for a round before the last (whose trained weights the run does not keep): retrain rounds "
+                        "0..K from the ticket, bit for bit the run's, and export the trained network too")
     args = p.parse_args(argv)
     setup()
 
@@ -192,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) if args.out else run / "export" / f"round-{k:02d}"
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out: {str(out)!r} is a file; give a folder")
-        for path in export(run, args.round, out):
+        written = export(run, args.round, out, train=args.train)
+        for path in written:
             print(path)
+        if len(written) == 1:
+            print(f"round {k}'s trained weights are not kept (only the last round's are); pass --train to retrain "
+                  f"rounds 0..{k} from the ticket (bit for bit the run's) and export them", file=sys.stderr)
         return 0
 
     return run_cli(body)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +68,28 @@ def test_controls_are_listed_once() -> None:
     assert set(CONTROLS) == {"reinit", "random_prune", "signed_constant"}
     assert compare.CONTROLS[:-1] == tuple(CONTROLS) and frankle2019.CONTROLS is CONTROLS
     assert "control" in {f.name for f in dataclasses.fields(PruneConfig)}
+
+
+def _lightning_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    base = ["fit", "--trainer.max_epochs=-1", "--trainer.enable_progress_bar=false", "--trainer.logger=false",
+            "--trainer.enable_checkpointing=false", "--trainer.callbacks+=lottery.callbacks.LotteryTicket",
+            "--trainer.callbacks.prune.rounds=2", "--trainer.callbacks.prune.epochs_per_round=1"]
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run([sys.executable, "-m", "tests.lightning_cli_app", *base, *args], cwd=root, text=True,
+                          capture_output=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_lightning_cli_configures_the_callback_from_the_same_fields() -> None:
+    pytest.importorskip("jsonargparse")  # a dev dependency; `pip install lottery[cli]` for users
+    out = _lightning_cli("--trainer.callbacks.init.scheme=kaiming_normal", "--trainer.callbacks.prune.rate=0.5",
+                         "--trainer.callbacks.prune.output_rate=0.5")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "round 2/2 · 50.0 % remaining" in out.stderr  # prune.rate reached the callback
+
+
+def test_lightning_cli_refuses_a_misspelled_scheme_while_parsing_naming_the_choices() -> None:
+    pytest.importorskip("jsonargparse")
+    out = _lightning_cli("--trainer.callbacks.init.scheme=xavier_nromal")
+    assert out.returncode == 2 and "Traceback" not in out.stderr  # a parse error, not an exception
+    error = out.stderr[out.stderr.index("error:"):]
+    assert "'xavier_normal'" in error and "xavier_nromal" in error and len(error.splitlines()) <= 30, error

@@ -71,13 +71,28 @@ def test_export_refuses_unfinished_runs_and_missing_rounds(tmp_path: Path, mnist
     (tmp_path / "half").mkdir()
     assert export([str(tmp_path / "half")]) == 2
     assert "is not a finished run" in error_line(capsys)
-    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=2", "prune.epochs_per_round=1",
+    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=3", "prune.epochs_per_round=1",
             f"output_dir={tmp_path / 'runs'}", *QUICK]
     assert train(args) == 0
     capsys.readouterr()
     run = run_dir(load(args[0], args[1:]))
     assert export([str(run), "--round", "5"]) == 2
     assert "--round: 5 is not valid; " in error_line(capsys) and not (run / "export").exists()
-    assert export([str(run), "--round", "0"]) == 0  # an earlier level: the ticket only (its weights were not kept)
-    out = run / "export" / "round-00"
+    assert export([str(run), "--round", "1"]) == 0  # an earlier level: the ticket only (its weights were not kept)
+    out = run / "export" / "round-01"
     assert (out / "ticket" / "ticket.json").is_file() and not (out / "trained-dense.pt").exists()
+    assert "pass --train to retrain rounds 0..1" in capsys.readouterr().err
+
+    # --train: round 1's trained network, retrained from the ticket, is the run's own round 1
+    assert export([str(run), "--round", "1", "--train"]) == 0
+    dense = torch.load(out / "trained-dense.pt", weights_only=True)
+    retrained = out / "retrained"
+    again = json.loads(next(retrained.glob("*/results.json")).read_text())["rounds"]
+    original = json.loads((run / "results.json").read_text())["rounds"]
+    assert len(again) == 2 and [r["test_acc"] for r in again] == [r["test_acc"] for r in original[:2]]
+    assert [r["val_loss"] for r in again] == [r["val_loss"] for r in original[:2]]
+    level1 = {k.removeprefix("model."): v for k, v in load_levels(run / "masks", 2)[1].items()}
+    assert all(not bool(m.all()) for m in level1.values())  # a pruned level: the zeros below say something
+    assert all(bool((dense[name][~mask] == 0).all()) and bool((dense[name][mask] != 0).all())
+               for name, mask in level1.items())
+    assert set(dense) == {n for n, _ in ticket_network(load_ticket(out / "ticket").meta).named_parameters()}

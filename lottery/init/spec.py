@@ -5,15 +5,24 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lottery import checks
+from lottery.init.schemes import SCHEMES
 
 SOURCES = ("hash", "sobol", "sobol-paper", "torch", "vae", "ghn")
 LEARNED = ("vae", "ghn")  # decoded by a trained generator file (lottery.init.learned)
 BIAS_RULES = ("zeros", "torch")
 MAX_SEED = checks.MAX_SEED
 SOBOL_DIMS = 21201
+
+
+# the names as types, so that argument parsers built from signatures (LightningCLI's jsonargparse) refuse a
+# misspelled name while parsing, in a few lines that list the choices; schemes registered after this import
+# are accepted by InitSpec itself but not by such a parser
+SchemeName = Literal[tuple(sorted(SCHEMES))]  # type: ignore[valid-type]
+SourceName = Literal[SOURCES]  # type: ignore[valid-type]
+BiasRule = Literal[BIAS_RULES]  # type: ignore[valid-type]
 
 
 def choice_error(field: str, value: object, choices: Any) -> ValueError:
@@ -33,16 +42,14 @@ class InitSpec:
     """
 
     seed: int = 0
-    scheme: str = "xavier_normal"
+    scheme: SchemeName = "xavier_normal"
     scale: float = 1.0
-    source: str = "hash"
-    bias: str = "zeros"
+    source: SourceName = "hash"
+    bias: BiasRule = "zeros"
     sobol_start_dim: int = 1
     generator: str | None = None
 
     def __post_init__(self) -> None:
-        from lottery.init.schemes import SCHEMES
-
         checks.seed("init.seed", self.seed)
         if self.scheme not in SCHEMES:
             raise choice_error("init.scheme", self.scheme, sorted(SCHEMES))
