@@ -93,3 +93,15 @@ def test_lightning_cli_refuses_a_misspelled_scheme_while_parsing_naming_the_choi
     assert out.returncode == 2 and "Traceback" not in out.stderr  # a parse error, not an exception
     error = out.stderr[out.stderr.index("error:"):]
     assert "'xavier_normal'" in error and "xavier_nromal" in error and len(error.splitlines()) <= 30, error
+
+
+def test_the_init_section_is_the_init_spec_field_for_field() -> None:
+    from lottery.config import InitConfig
+    from lottery.init import InitSpec
+
+    names = [sorted(f.name for f in dataclasses.fields(kind)) for kind in (InitConfig, InitSpec)]
+    assert names[0] == names[1]
+    cfg = load("configs/lenet300_mnist.yaml", ["seed=7", "init.scale=0.5", "init.source=sobol"])
+    assert cfg.init_spec() == InitSpec(seed=7, scheme="xavier_normal", scale=0.5, source="sobol")
+    cfg.init.seed = 9
+    assert cfg.init_spec().seed == 9

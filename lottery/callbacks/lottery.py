@@ -13,8 +13,6 @@ record (``history[r]["members"][m]``).
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -23,39 +21,20 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from lottery import checks
 from lottery.callbacks.divergence import divergence
+from lottery.callbacks.plan import plan
 from lottery.callbacks.records import Best, flat_metrics, member_metrics, round_line, round_record, say
-from lottery.callbacks.rewind import rewind
 from lottery.callbacks.schedule import fit_length
 from lottery.callbacks.select import ParamFilter, output_tensor, rates_of, select_parameters
 from lottery.callbacks.state import check_state, load_state, save_state
 from lottery.callbacks.theta0 import Theta0
 from lottery.config import ConfigError, PruneConfig
 from lottery.init import InitSpec
-from lottery.init.apply import shifted
-from lottery.pruning import CRITERIA, MaskedMultiply
-from lottery.pruning.controls import control
-from lottery.pruning.levels import MaskSourceError, check_fits, count_levels, load_levels, save_level
-from lottery.pruning.next_masks import PruneByCriterion
+from lottery.pruning import MaskedMultiply
+from lottery.pruning.levels import MaskSourceError, check_fits, save_level
 from lottery.pruning.prunable import Prunable
 
-log = logging.getLogger("lottery")
 PathLike = str | os.PathLike
-Specs = InitSpec | tuple[InitSpec, ...]
-
-
-def _one_per_member(prune: PruneConfig | Sequence[PruneConfig]) -> list[PruneConfig]:
-    members = [prune] if isinstance(prune, PruneConfig) else list(prune)
-    if not members or not all(isinstance(p, PruneConfig) for p in members):
-        raise ValueError("prune: expected a PruneConfig (or one per stacked member)")
-    own = {"prune_seed": 0, "masks_from": None}  # the only fields stacked members may differ in
-    shared = [dataclasses.replace(p, **own) for p in members]
-    if any(s != shared[0] for s in shared):
-        raise ValueError("prune: stacked members may differ only in prune_seed and masks_from")
-    if len({p.masks_from is None for p in members}) > 1:
-        raise ValueError("prune.masks_from: set for some stacked members but not all")
-    return members
 
 
 class LotteryTicket(pl.Callback):
@@ -91,36 +70,15 @@ class LotteryTicket(pl.Callback):
         verbose: bool = True,
     ) -> None:
         self.theta0 = Theta0()  # where w0 comes from: the module's spec (regenerated) or a stored copy
-        self.members_prune = _one_per_member(PruneConfig() if prune is None else prune)
-        self.prune = p = self.members_prune[0]
-        p.check()
-        try:  # the names the registries know: the same words as the CLI's pre-flight
-            self.control = control(p.control, p.control_seed)
-            checks.choice("prune.criterion", p.criterion, sorted(CRITERIA))
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
-        self.criterion = self.control.criterion(p.criterion)
-        seeds = [q.prune_seed for q in self.members_prune] if len(self.members_prune) > 1 else p.prune_seed
-        self.next_masks = PruneByCriterion(self.criterion, p.scope, seeds)
+        strategies = plan(PruneConfig() if prune is None else prune, self.theta0.seed)
+        self.prune, self.control, self.next_masks = strategies.members[0], strategies.control, strategies.next_masks
+        self.rewind, self.rounds, self.masks_from = strategies.rewind, strategies.rounds, strategies.masks_from
+        self._levels = strategies.levels
+        self.criterion = self.control.criterion(self.prune.criterion)
+        self.epochs_per_round = None if self.prune.steps_per_round is not None else self.prune.epochs_per_round
+        self.steps_per_round = self.prune.steps_per_round
         if init is not None and not isinstance(init, InitSpec):
             raise ValueError(f"init: expected an InitSpec, got {type(init).__name__}")
-        self.epochs_per_round = None if p.steps_per_round is not None else p.epochs_per_round
-        self.steps_per_round = p.steps_per_round
-        self.masks_from = None if p.masks_from is None else [q.masks_from for q in self.members_prune]
-        self.rounds = p.rounds
-        self._levels = None  # per source (member): the masks of each level, read now so a bad one fails here
-        if self.masks_from is not None:
-            try:
-                if self.rounds is None:
-                    for src in self.masks_from:
-                        load_levels(src, 1)  # a missing or empty source is named here, not as "no rounds given"
-                    self.rounds = min(count_levels(src) for src in self.masks_from)
-                self._levels = [load_levels(src, self.rounds) for src in self.masks_from]
-            except MaskSourceError as e:
-                raise ConfigError(f"prune.{e}") from None
-            self.next_masks = self.control.replay(self._levels, seeds, self.theta0.seed)
-        # the LR schedule restarts with every rewind, except when nothing is rewound (fine-tuning)
-        self.rewind = rewind(p.rewind, p.rewind_step, p.reset_optimizer, reset_lr=p.rewind != "none")
         self.init, self.init_copy, self.parameters, self.output_layer = init, init_copy, parameters, output_layer
         self.save_masks = None if save_masks is None else (
             [save_masks] if isinstance(save_masks, (str, os.PathLike)) else list(save_masks))
@@ -361,4 +319,4 @@ class LotteryTicket(pl.Callback):
         }
 
 
-__all__ = ["LotteryTicket", "shifted"]
+__all__ = ["LotteryTicket"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -198,9 +199,10 @@ class Config:
         return f"{self.name}-{self.run_hash()}"
 
     def init_spec(self) -> InitSpec:
-        i = self.init
-        return InitSpec(seed=self.seed if i.seed is None else i.seed, scheme=i.scheme, scale=i.scale,
-                        source=i.source, bias=i.bias, sobol_start_dim=i.sobol_start_dim, generator=i.generator)
+        """The start: ``init``'s fields as they are (the same names as ``InitSpec``'s, tested), the seed
+        defaulting to the top-level one."""
+        fields = {f.name: getattr(self.init, f.name) for f in dataclasses.fields(self.init)}
+        return InitSpec(**{**fields, "seed": self.seed if self.init.seed is None else self.init.seed})
 
 
 _NAME = re.compile(r"[A-Za-z0-9._+-]+")
