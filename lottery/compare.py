@@ -12,164 +12,30 @@ runs one cell (what a sweep agent calls); ``--gather DIR…`` rebuilds the table
 from __future__ import annotations
 
 import argparse
-import copy
 import logging
 import os
-import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lottery.atomic import write_json, write_text
-from lottery.config import Config, ConfigError, InitConfig, from_dict, resolve
-from lottery.config.schema import opt
-from lottery.config.typed import set_dotted
-from lottery.preflight import check_config
-from lottery.pruning.controls import CONTROLS as REGISTERED_CONTROLS
-from lottery.rundir import diverged_message, ended, is_finished, read_results, run_dir
-from lottery.tracking import wandb_credentials
+from lottery.atomic import write_csv, write_json, write_text
+from lottery.config import Config, ConfigError
+from lottery.console import run_cli, setup
+from lottery.grid import Cell, GridConfig, load_grid, record_path, recorded
+from lottery.pack import packs
+from lottery.plot import iterations, plot_all
+from lottery.pruning.levels import count_levels
+from lottery.results import finished_results, rows_of, write_table
+from lottery.rundir import diverged_message, is_finished, run_dir
+from lottery.runner import run_pack
+from lottery.stats import curves, write_stats
+from lottery.tracking import results_from_api, results_from_offline, summary_run, wandb_credentials
 
 log = logging.getLogger("lottery")
-_GRID_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
-START_KEYS = tuple(f.name for f in fields(InitConfig) if f.name != "seed")  # a start: every init field but seed
-# controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
-# ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
-CONTROLS = (*REGISTERED_CONTROLS, "ticket-masks")
-
-
-@dataclass
-class GridConfig:
-    name: str = opt("grid", "grid name: the output folder's default name and the W&B summary run's name")
-    base: str = opt("", "the train config every cell starts from (path relative to this file)")
-    overrides: dict[str, Any] = opt({}, "nested train-config values applied to every cell")
-    starts: list[dict[str, Any]] = opt([{}], "the starts: each a mapping of init fields (scheme, scale, source, …)")
-    sources: list[str] = opt([], "crossed with the starts (a start's own source wins); empty: no crossing")
-    seeds: list[int] = opt([0], "seeds (each start × seed is one cell)")
-    models: list[str] = opt([], "models crossed with everything; empty: the base config's model")
-    output_dir: str = opt("", "where cells, the table, statistics and figures go; empty: runs/<name>")
-    members_per_process: int = opt(1, "cells differing only in start and seed trained together as stacked "
-                                      "members of one network (Sequential models; ResNets run alone); "
-                                      "results as if alone")
-    members_exact: bool = opt(True, "stacked members bit for bit as alone on CPU (per-member products); false: "
-                                    "one batched product per layer, ≈ 15 % faster, equal within float tolerance")
-    controls: list[str] = opt([], "controls trained on every IMP cell's masks, level by level (prune.masks_from): "
-                                  "reinit, random_prune, signed_constant, ticket-masks; empty: none")
-    results_dir: str = opt("", "where every finished cell's record (cells/<run>/results.json, a small JSON) and "
-                               "the table, statistics and figures are kept, e.g. results/<grid> (committed); "
-                               "cells recorded there are skipped; empty: output_dir only")
-
-
-@dataclass
-class Cell:
-    index: int
-    config: Config
-    source: int | None = None  # a control's IMP cell, whose masks it trains with
-
-    @property
-    def label(self) -> str:
-        from lottery.results import treatment
-
-        spec, what = self.config.init_spec(), treatment(self.config)
-        return f"{self.config.model.name} {spec.label}{'' if what == 'ticket' else ' ' + what} seed {spec.seed}"
-
-
-def _merge(into: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    for k, v in more.items():
-        if isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        else:
-            into[k] = copy.deepcopy(v)
-    return into
-
-
-def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, list[Cell]]:  # type: ignore[assignment]
-    """Read and check the whole grid, every cell's config included, before anything runs."""
-    from lottery.config import parse_overrides, read_yaml
-
-    path = Path(path)
-    data = read_yaml(path)
-    data.setdefault("name", path.stem)
-    for key, value in parse_overrides(list(overrides)):
-        set_dotted(data, key, value)
-    grid = from_dict(GridConfig, data, "grid.")
-    if not _GRID_NAME.fullmatch(grid.name) or set(grid.name) == {"."}:
-        raise ConfigError(f"grid.name: {grid.name!r} is not valid; use letters, digits, '.', '_', '+' and '-' (it "
-                          "names a folder under runs/: no path separators, no '..')")
-    if grid.results_dir and Path(grid.results_dir).exists() and not Path(grid.results_dir).is_dir():
-        raise ConfigError(f"grid.results_dir: {grid.results_dir!r} is a file; give a folder (e.g. results/<grid>)")
-    for axis in ("starts", "seeds"):
-        if not getattr(grid, axis):
-            raise ConfigError(f"grid.{axis}: the axis is empty; give at least one value")
-    for axis in ("seeds", "models", "sources"):
-        values = getattr(grid, axis)
-        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
-        if repeated is not None:
-            raise ConfigError(f"grid.{axis}: {repeated!r} appears more than once in {values}; list each once")
-    if "models" in data and not grid.models:
-        raise ConfigError("grid.models: the axis is empty; give at least one model or leave the key out")
-    if "sources" in data and not grid.sources:
-        raise ConfigError("grid.sources: the axis is empty; give at least one source or leave the key out")
-    if grid.members_per_process < 1:
-        raise ConfigError(f"grid.members_per_process: {grid.members_per_process} is not valid; use an integer ≥ 1 "
-                          "(1: every cell in its own network)")
-    for i, control in enumerate(grid.controls):
-        if control not in CONTROLS:
-            raise ConfigError(f"grid.controls[{i}]: {control!r} is not valid; choose one of {', '.join(CONTROLS)}")
-    if len(set(grid.controls)) < len(grid.controls):
-        raise ConfigError(f"grid.controls: {grid.controls} repeats a control")
-    if not grid.base:
-        raise ConfigError("grid.base: missing; name the train config the cells start from (e.g. lenet300_mnist.yaml)")
-    base_path = (path.parent / grid.base) if not Path(grid.base).is_absolute() else Path(grid.base)
-    base = _merge(read_yaml(base_path), grid.overrides)
-    out = Path(grid.output_dir or f"runs/{grid.name}")
-    grid.output_dir = str(out)
-    for i, start in enumerate(grid.starts):
-        unknown = [k for k in start if k not in START_KEYS]
-        if unknown:
-            raise ConfigError(f"grid.starts[{i}].{unknown[0]}: unknown key; a start sets {', '.join(START_KEYS)}")
-    cells: list[Cell] = []
-    seen: dict[tuple, int] = {}
-    for model in grid.models or [None]:
-        for i, start in enumerate(grid.starts):
-            for source in grid.sources or [None]:
-                for seed in grid.seeds:
-                    init = {**base.get("init", {}), **({"source": source} if source else {}), **start}
-                    data = _merge(copy.deepcopy(base), {"init": init, "seed": seed, "output_dir": str(out / "cells")})
-                    if model:
-                        data = _merge(data, {"model": {"name": model}})
-                    data.setdefault("wandb", {}).setdefault("tags", [grid.name])
-                    try:
-                        cfg = check_config(resolve({**data, "name": "cell"}))
-                    except ConfigError as e:
-                        raise ConfigError(f"grid.starts[{i}] ({start}): {e}") from None
-                    spec = cfg.init_spec()
-                    key = (cfg.model.name, spec)  # the whole start, seed included: a new field needs no edit
-                    if key in seen:
-                        raise ConfigError(f"grid.starts[{i}]: duplicate start {spec.label} (seed {seed}, "
-                                          f"{cfg.model.name}); it repeats starts[{seen[key]}]")
-                    seen[key] = i
-                    slug = spec.label.replace("/", "-").replace("×", "x")
-                    cfg.name = f"{cfg.model.name}-{slug}-s{seed}"
-                    cells.append(Cell(len(cells), cfg))
-    if grid.controls and any(c.config.prune.control or c.config.prune.masks_from for c in cells):
-        raise ConfigError("grid.controls: the base config already sets prune.control or prune.masks_from; "
-                          "controls of a ticket need plain IMP cells")
-    for control in grid.controls:
-        for imp in [c for c in cells if c.source is None]:
-            cfg = copy.deepcopy(imp.config)
-            # not validated against the disk: the IMP cell's masks exist only once it has run
-            cfg.prune.masks_from = str(run_dir(imp.config))
-            cfg.prune.control = None if control == "ticket-masks" else control
-            cfg.name = f"{imp.config.name}-{control.replace('_', '-')}"
-            cells.append(Cell(len(cells), cfg, source=imp.index))
-    return grid, cells
-
-
 def _die_with_parent() -> None:
     """Linux: the kernel stops this worker when the grid's process dies (killed, or its terminal closed),
     instead of leaving it training orphaned; its pack resumes from the last checkpoint on the next run."""
@@ -195,19 +61,7 @@ def _cell_worker_init() -> None:
 
 
 def _run_pack(cfgs: list[Config], exact: bool) -> list[dict[str, Any]]:
-    from lottery.runner import run_pack
-
     return run_pack(cfgs, exact=exact)
-
-
-def record_path(grid: GridConfig, cell: Cell) -> Path:
-    return Path(grid.results_dir) / "cells" / cell.config.run_name / "results.json"
-
-
-def recorded(grid: GridConfig, cell: Cell) -> dict[str, Any] | None:
-    """The cell's committed record under ``results_dir``, if it is there and finished."""
-    data = read_results(record_path(grid, cell).parent) if grid.results_dir else None
-    return data if ended(data) else None
 
 
 def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, workers: int = 1) -> list[dict[str, Any]]:
@@ -217,7 +71,6 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
     Cells recorded in ``results_dir`` are skipped; each newly finished cell's record is written there at
     once. IMP cells run before the controls that train with their masks (an IMP cell whose record is
     committed but whose masks are not on this machine runs again: it is deterministic)."""
-    from lottery.pruning.levels import count_levels
     chosen = cells if only is None else [cells[only]]
     total = len(cells)
     out = {c.index: r for c in chosen if (r := recorded(grid, c)) is not None}
@@ -254,8 +107,6 @@ def _keep_record(grid: GridConfig, cell: Cell, result: dict[str, Any]) -> None:
 
 
 def _run_cells(grid: GridConfig, chosen: list[Cell], total: int, workers: int) -> dict[int, dict[str, Any]]:
-    from lottery.pack import packs
-
     groups = [[chosen[i] for i in g] for g in packs([c.config for c in chosen], grid.members_per_process)]
 
     def done(cell: Cell, result: dict[str, Any], state: str) -> None:
@@ -311,22 +162,17 @@ def _run_cells(grid: GridConfig, chosen: list[Cell], total: int, workers: int) -
 
 def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> Path:
     """The tidy table, the statistics and the figures of a set of finished runs."""
-    from lottery.results import rows_of, write_table
-
     diverged = [res for res in results if res.get("diverged")]
     if diverged:  # a diverged cell has no results: listed apart, never averaged in
-        from lottery.atomic import write_csv
 
         write_csv(out / "diverged.csv", [{"run": r["run"], **r["diverged"]} for r in diverged])
         log.warning(f"{len(diverged)} cells diverged and are left out of the table: see {out / 'diverged.csv'}")
     rows = [r for res in results if not res.get("diverged") for r in rows_of(res)]
     table = out / "results.csv"
     write_table(table, rows)
-    from lottery.stats import write_stats
 
     write_stats(table, out)
     if plots:
-        from lottery.plot import iterations, plot_all
 
         plot_all(table, out)
         iterations([res for res in results if not res.get("diverged")], out)
@@ -350,8 +196,6 @@ def sweep_yaml(config_path: str, grid: GridConfig, cells: list[Cell]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.console import run_cli, setup
-
     p = argparse.ArgumentParser(prog="python -m lottery.compare", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="grid YAML (see configs/compare_*.yaml)")
@@ -400,15 +244,12 @@ def export_sweep(config: str, target: str, grid: GridConfig, cells: list[Cell]) 
 def gather(folders: list[str], wandb_sources: list[str]) -> list[dict[str, Any]]:
     """Finished results from run directories and W&B runs (folders of run files or entity/project); never
     trains."""
-    from lottery.results import finished_results
-
     results = finished_results(Path(d) for d in folders)
     online = [src for src in wandb_sources if not Path(src).is_dir()]
     if online and not wandb_credentials():
         raise ConfigError(f"--gather-wandb: {online[0]!r} is a W&B project (not a folder here), and reading it needs "
                           "a W&B API key (WANDB_API_KEY or `wandb login`); or give the folder of offline runs")
     if wandb_sources:
-        from lottery.tracking import results_from_api, results_from_offline
 
         results += [r for src in wandb_sources for r in
                     (results_from_offline([Path(src)]) if Path(src).is_dir() else results_from_api(src))]
@@ -427,8 +268,6 @@ def run_and_report(grid: GridConfig, cells: list[Cell], *, only: int | None, wor
         return
     report(table_folder(grid), results, plots=plots)
     if cells[0].config.wandb.enabled:
-        from lottery.stats import curves
-        from lottery.tracking import summary_run
 
         w = cells[0].config.wandb
         summary_run(grid.name, w.project, w.entity, w.tags, curves(table_folder(grid) / "results.csv"),

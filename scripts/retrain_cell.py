@@ -14,9 +14,9 @@ import argparse
 import sys
 from typing import Any
 
-from lottery.compare import Cell, load_grid, record_path
 from lottery.config import ConfigError
 from lottery.console import run_cli, setup
+from lottery.grid import Cell, load_grid, record_path
 from lottery.rundir import read_results
 from lottery.runner import run
 

@@ -15,8 +15,8 @@ import sys
 import torch
 
 from lottery.build import build_datamodule, build_network
-from lottery.compare import load_grid
 from lottery.console import grid_table_cli
+from lottery.grid import load_grid
 from lottery.init import initialize
 
 

@@ -62,11 +62,11 @@ def test_a_configs_prune_section_drives_the_callback_unchanged() -> None:
 
 
 def test_controls_are_listed_once() -> None:
-    from lottery import compare
+    from lottery import grid
     from lottery.literature import frankle2019
 
     assert set(CONTROLS) == {"reinit", "random_prune", "signed_constant"}
-    assert compare.CONTROLS[:-1] == tuple(CONTROLS) and frankle2019.CONTROLS is CONTROLS
+    assert grid.CONTROLS[:-1] == tuple(CONTROLS) and frankle2019.CONTROLS is CONTROLS
     assert "control" in {f.name for f in dataclasses.fields(PruneConfig)}
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lottery.compare import load_grid, main
+from lottery.compare import main
+from lottery.grid import load_grid
 from lottery.tracking import offline_history, rounds_from_wandb
 from tests.data_fixtures import REAL_ROOT, needs_mnist
 from tests.lightning_helpers import crash_at_epoch

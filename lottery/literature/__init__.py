@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         if grid is not None and not Path(grid).is_file() and not args.grid:
             grid = str(Path(__file__).resolve().parents[2] / grid)  # the page's own grid, from a checkout
         if grid is not None and Path(grid).is_file():
-            from lottery.compare import load_grid
+            from lottery.grid import load_grid
 
             table.attrs["grid_cells"] = len(load_grid(grid)[1])
             table.attrs["config"] = grid
