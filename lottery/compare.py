@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from lottery.atomic import write_csv, write_json, write_text
+from lottery.atomic import write_csv, write_text
 from lottery.config import Config, ConfigError
 from lottery.console import run_cli, setup
 from lottery.grid import Cell, GridConfig, load_grid, record_path, recorded
@@ -30,7 +30,7 @@ from lottery.pack import packs
 from lottery.plot import iterations, plot_all
 from lottery.pruning.levels import count_levels
 from lottery.results import finished_results, rows_of, write_table
-from lottery.rundir import diverged_message, is_finished, run_dir
+from lottery.rundir import diverged_message, is_finished, run_dir, write_results
 from lottery.runner import run_pack
 from lottery.stats import curves, write_stats
 from lottery.tracking import results_from_api, results_from_offline, summary_run, wandb_credentials
@@ -103,7 +103,7 @@ def run_grid(grid: GridConfig, cells: list[Cell], *, only: int | None = None, wo
 
 def _keep_record(grid: GridConfig, cell: Cell, result: dict[str, Any]) -> None:
     if grid.results_dir:
-        write_json(record_path(grid, cell), result)
+        write_results(record_path(grid, cell).parent, result)
 
 
 def _run_cells(grid: GridConfig, chosen: list[Cell], total: int, workers: int) -> dict[int, dict[str, Any]]:
