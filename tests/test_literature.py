@@ -284,3 +284,11 @@ def test_every_committed_results_page_regenerates_byte_identical(page: str, tmp_
     monkeypatch.chdir(RESULTS.parent)
     assert main([*found.group(1).split(), "--out", str(tmp_path / "README.md")]) == 0
     assert (tmp_path / "README.md").read_text() == readme.read_text()
+
+
+def test_a_missing_p_value_says_why() -> None:
+    from lottery.literature.frankle2019 import _p
+
+    assert _p(0.0123, 5) == "p = 0.012"
+    assert _p(float("nan"), 1) == "no test at n = 1"
+    assert _p(float("nan"), 5) == "no test: equal in every seed"

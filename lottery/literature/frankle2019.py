@@ -3,6 +3,7 @@ pruning on its own masks, and against the dense network, at each level."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ def _levels_claim(tests: dict[int, Test], sparse: list[int], expect_positive: bo
     verdicts = [directional(tests[r], expect_positive) for r in sparse]
     hits = sum(v == AGREES for v in verdicts)
     return f"{hits} of {len(sparse)} levels ≤ 21 % (paired t over seeds, Holm over the page)", family(verdicts)
+
+
+def _p(p: float, n: int) -> str:
+    """A p-value as the page prints it; none exists at one seed, nor when every seed's difference is exactly 0
+    (round 0, where a control is the dense network itself)."""
+    if not math.isnan(p):
+        return f"p = {p:.2g}"
+    return "no test at n = 1" if n < 2 else "no test: equal in every seed"
 
 
 def _missing(test: Test, sd: float, page: Page) -> str:
@@ -70,7 +79,7 @@ def frankle2019(df: Any) -> str:
         row = [str(r), f"{remaining(ticket, r):.1f}", pct(by_seed(ticket, r, METRIC))]
         row += [pct(by_seed(groups[c], r, METRIC)) for c in controls]
         cells = [vs_dense.get(r)] + [vs_control[c][r] for c in controls]
-        row += ["–" if t is None else f"{100 * t.diff:+.2f} (p = {t.p_adj:.2g})" for t in cells]
+        row += ["–" if t is None else f"{100 * t.diff:+.2f} ({_p(t.p_adj, t.n)})" for t in cells]
         lines.append("| " + " | ".join(row) + " |")
 
     sd_dense = spread(dense)
@@ -80,14 +89,14 @@ def frankle2019(df: Any) -> str:
         extra = _missing(above_03, sd_dense, page) if v == NOT_DETECTED else ""
         claims.append(("tickets beat the dense network by > 0.3 pp at 13.5 %",
                        f"{100 * above_03.diff:+.2f} pp at {remaining(ticket, r135):.1f} % (paired t of Δ = 0.3 pp: "
-                       f"p = {above_03.p_adj:.2g}, n = {above_03.n}){extra}", v))
+                       f"{_p(above_03.p_adj, above_03.n)}, n = {above_03.n}){extra}", v))
     if r36 is not None:
         t = vs_dense[r36]
         p_tost = tost_paired(by_seed(ticket, r36, METRIC), dense, MARGIN)
         v = equality(t, p_tost)
         claims.append((f"tickets are back to the dense accuracy at ≈ 3.6 % (taken as: within ±{100 * MARGIN:g} pp)",
-                       f"{100 * t.diff:+.2f} pp at {remaining(ticket, r36):.1f} % (paired t p = {t.p_adj:.2g}; "
-                       f"TOST p = {p_tost:.2g}, n = {t.n})"
+                       f"{100 * t.diff:+.2f} pp at {remaining(ticket, r36):.1f} % (paired t {_p(t.p_adj, t.n)}; "
+                       f"TOST {_p(p_tost, t.n)}, n = {t.n})"
                        + ("; significantly different, so not back to it" if v != AGREES and t.significant() else ""),
                        v))
     if reinit_dense and r21 is not None:
@@ -98,7 +107,7 @@ def frankle2019(df: Any) -> str:
         v = directional(t, False)
         extra = _missing(t, sd_dense, page) if v == NOT_DETECTED else ""
         claims.append(("random reinitialisation falls below the dense network from ≈ 21 %",
-                       f"reinit {100 * t.diff:+.2f} pp vs dense at {remaining(ticket, r21):.1f} % (p = {t.p_adj:.2g}, "
+                       f"reinit {100 * t.diff:+.2f} pp vs dense at {remaining(ticket, r21):.1f} % ({_p(t.p_adj, t.n)}, "
                        f"n = {t.n}){first}{extra}", v))
     for c, name in (("reinit", "its random reinitialisation"), ("random_prune", "random pruning at the same "
                                                                                 "layer-wise sparsity")):
@@ -110,8 +119,9 @@ def frankle2019(df: Any) -> str:
         claims.append(("tickets learn faster (earlier early-stopping iteration) than reinitialised ones",
                        f"mean early-stopping {unit} at ≤ 21 % (one number per seed): ticket "
                        f"{mean(per_cell(ticket, stop, sparse)):.1f}, reinit "
-                       f"{mean(per_cell(groups['reinit'], stop, sparse)):.1f} (paired t p = "
-                       f"{faster.p_adj:.2g}, n = {faster.n})" + ("" if full else "; 5-epoch rounds, so coarse"),
+                       f"{mean(per_cell(groups['reinit'], stop, sparse)):.1f} (paired t "
+                       f"{_p(faster.p_adj, faster.n)}, n = {faster.n})"
+                       + ("" if full else "; 5-epoch rounds, so coarse"),
                        directional(faster, False)))
     expected = df.attrs.get("grid_cells")
     budget = ("**50K iterations per round** (F&C's budget), validation every 100 iterations" if full else
