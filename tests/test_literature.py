@@ -292,3 +292,12 @@ def test_a_missing_p_value_says_why() -> None:
     assert _p(0.0123, 5) == "p = 0.012"
     assert _p(float("nan"), 1) == "no test at n = 1"
     assert _p(float("nan"), 5) == "no test: equal in every seed"
+
+
+def test_one_seed_tests_no_claim_and_says_so() -> None:
+    page = PAPERS["frankle2019"](fc_table(ticket_gain=0.01, reinit_drop=0.01, seeds=1))
+    assert set(verdicts(page).values()) == {"not measured"}
+    assert "never significantly below" not in page and "significantly above at" not in page
+    assert "no test at n = 1 (" in page and "p = nan" not in page
+    five = PAPERS["frankle2019"](fc_table(ticket_gain=0.01, reinit_drop=0.01, seeds=5))
+    assert "significantly above at" in five and "no test at n = 1" not in five
