@@ -119,10 +119,12 @@ def frankle2019(df: Any) -> str:
             claims.append((f"at ≤ 21 % remaining the ticket beats {name}", said, v))
     if faster is not None:
         unit = "iteration" if full else "epoch"
+        reinit_cells = per_cell(groups["reinit"], stop, sparse)  # the ticket's mean over the same (paired) seeds
+        paired_ticket = {k: v for k, v in per_cell(ticket, stop, sparse).items() if k in reinit_cells}
         claims.append(("tickets learn faster (earlier early-stopping iteration) than reinitialised ones",
                        f"mean early-stopping {unit} at ≤ 21 % (one number per seed): ticket "
-                       f"{mean(per_cell(ticket, stop, sparse)):.1f}, reinit "
-                       f"{mean(per_cell(groups['reinit'], stop, sparse)):.1f} (paired t "
+                       f"{mean(paired_ticket):.1f}, reinit "
+                       f"{mean(reinit_cells):.1f} (paired t "
                        f"{_p(faster.p_adj, faster.n)}, n = {faster.n})"
                        + ("" if full else "; 5-epoch rounds, so coarse"),
                        directional(faster, False)))
