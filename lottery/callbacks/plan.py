@@ -15,7 +15,7 @@ from lottery.callbacks.rewind import Rewind, rewind
 from lottery.config import ConfigError, PruneConfig
 from lottery.pruning import CRITERIA
 from lottery.pruning.controls import Control, control
-from lottery.pruning.levels import MaskSourceError, count_levels, load_levels
+from lottery.pruning.levels import MaskSourceError, load_levels
 from lottery.pruning.next_masks import PruneByCriterion, ReplayLevels
 
 
@@ -60,11 +60,11 @@ def plan(prune: PruneConfig | Sequence[PruneConfig], start_seed: Callable[[int |
     if p.masks_from is not None:
         sources = [str(q.masks_from) for q in members]
         try:
+            # each source read once, here, so a missing, empty or damaged one fails before training
+            levels = [load_levels(src, rounds) for src in sources]  # rounds None: every level it holds
             if rounds is None:
-                for src in sources:
-                    load_levels(src, 1)  # a missing or empty source is named here, not as "no rounds given"
-                rounds = min(count_levels(src) for src in sources)
-            levels = [load_levels(src, rounds) for src in sources]  # read once, so a bad one fails here
+                rounds = min(len(held) for held in levels)
+                levels = [held[:rounds] for held in levels]
         except MaskSourceError as e:
             raise ConfigError(f"prune.{e}") from None
         next_masks = ctl.replay(levels, seeds, start_seed)
