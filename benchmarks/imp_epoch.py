@@ -22,6 +22,9 @@ from pytorch_lightning.callbacks import ModelPruning
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import logging
+import warnings
+
 from machine import each_device, parser, sync  # noqa: E402
 
 from lottery.callbacks import LotteryTicket
@@ -227,9 +230,6 @@ def table(device: str, args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    import logging
-    import warnings
-
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     main()

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.plugins.precision import Precision
+from pytorch_lightning.strategies import SingleDeviceStrategy
 from torch import nn
 from torch.nn import functional as F
 
@@ -113,9 +115,6 @@ class Classifier(pl.LightningModule):
     def on_train_start(self) -> None:
         # manual_backward on one device in 32-bit precision is loss.backward() plus the backward hooks; when
         # no callback or this module uses those hooks, call backward directly (≈ 0.3 ms less per step here)
-        from pytorch_lightning.plugins.precision import Precision
-        from pytorch_lightning.strategies import SingleDeviceStrategy
-
         hooks = ("on_before_backward", "on_after_backward")
         users = [cb for cb in self.trainer.callbacks for h in hooks
                  if getattr(type(cb), h) is not getattr(pl.Callback, h)]

@@ -12,14 +12,19 @@ runs one cell (what a sweep agent calls); ``--gather DIR…`` rebuilds the table
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
+import multiprocessing
 import os
+import signal
 import sys
 import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from lottery.atomic import write_csv, write_text
@@ -40,9 +45,6 @@ def _die_with_parent() -> None:
     """Linux: the kernel stops this worker when the grid's process dies (killed, or its terminal closed),
     instead of leaving it training orphaned; its pack resumes from the last checkpoint on the next run."""
     if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
@@ -50,8 +52,6 @@ def _die_with_parent() -> None:
 
 
 def _cell_worker_init() -> None:
-    import torch
-
     _die_with_parent()
     torch.set_num_threads(1)
     handler = logging.StreamHandler()
@@ -120,9 +120,6 @@ def _run_cells(grid: GridConfig, chosen: list[Cell], total: int, workers: int) -
 
     results: dict[int, dict[str, Any]] = {}
     if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
         for cell in chosen:  # one thread per process; the hash of a run does not depend on it
             cell.config.train.threads = 1
         saved = {var: os.environ.get(var) for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}

@@ -9,6 +9,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from lottery.atomic import write_csv
+from lottery.config.typed import ConfigError
 from lottery.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, Diverged
 
 
@@ -35,8 +37,6 @@ def setup() -> None:
 def run_cli(body: Callable[[], int | None]) -> int:
     """Run a command's body: a ``ConfigError`` becomes one line on stderr and exit status 2, a run that went
     non-finite (``Diverged``) one line and exit status 3; no traceback."""
-    from lottery.config.typed import ConfigError
-
     try:
         return body() or 0
     except ConfigError as e:
@@ -75,8 +75,6 @@ def grid_table_cli(doc: str | None, argv: list[str] | None, table: Callable[[arg
     def body() -> int:
         rows = table(args)
         if args.out:
-            from lottery.atomic import write_csv
-
             write_csv(Path(args.out), rows)
         return 0
 

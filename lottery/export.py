@@ -31,6 +31,7 @@ from torch import nn
 from lottery.atomic import write_bytes, write_json, write_text
 from lottery.config import ConfigError, from_dict, load
 from lottery.config.schema import Config
+from lottery.console import run_cli, setup
 from lottery.data import DATASETS
 from lottery.init import InitSpec, initialize
 from lottery.models import build
@@ -189,8 +190,6 @@ def load_sparse(path: str | Path, meta: dict[str, Any]) -> nn.Module:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.console import run_cli, setup
-
     p = argparse.ArgumentParser(prog="python -m lottery.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", help="a finished run directory (runs/<name>-<hash>)")

@@ -26,6 +26,7 @@ from lottery.init import initialize
 from lottery.models import build
 from lottery.models.stacked import stack
 from lottery.rundir import run_dir
+from lottery.tracking import log_curves, wandb_logger
 
 log = logging.getLogger("lottery")
 FREE = ("seed", "init", "name", "output_dir", "wandb")  # what may differ between the members of one pack
@@ -142,8 +143,6 @@ def wandb_cell(cfg: Config, path: Path, rounds: list[dict[str, Any]], logs: Path
     """The cell's own W&B run, as an unstacked run logs it: per-epoch training and evaluation metrics (from
     the pack's CSV ``logs``), then at each round's end its ``lottery/*`` metrics, and the sparsity–accuracy
     curves."""
-    from lottery.tracking import log_curves, wandb_logger
-
     epochs = member_epochs(logs, member)
     logger = wandb_logger(cfg, path, to_dict(cfg))
     per_round = [{f"lottery/{k}": v for k, v in r.items() if isinstance(v, (int, float))} for r in rounds]

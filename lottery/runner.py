@@ -35,16 +35,10 @@ from lottery.checkpoints import resume_from, stamp_threads
 from lottery.classifier import Classifier
 from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DataMissingError, TensorDataModule
+from lottery.dry_run import check_forward, check_rewind_step, check_trainer
 from lottery.errors import Diverged
 from lottery.pack import Pack, pack_key, wandb_cell
-from lottery.preflight import (
-    check_config,
-    check_forward,
-    check_output_dir,
-    check_rewind_step,
-    check_trainer,
-    check_wandb,
-)
+from lottery.preflight import check_config, check_output_dir, check_wandb
 from lottery.results import identity
 from lottery.rundir import diverged_message, outcome, read_results, run_dir, run_lock, write_results
 from lottery.tracking import log_curves

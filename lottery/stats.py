@@ -18,6 +18,8 @@ import numpy as np
 from scipy import stats as sps
 
 from lottery.atomic import write_csv, write_text
+from lottery.console import run_cli, table_arguments
+from lottery.results import read_table
 
 ALPHA = 0.05
 
@@ -109,8 +111,6 @@ def mwu_floor_note(rows: list[dict[str, Any]]) -> str:
 
 def curves(table: str | Path, metric: str = "test_acc") -> list[dict[str, Any]]:
     """Mean ± std over seeds per (model, start, round): the curves of the figures and the W&B summary."""
-    from lottery.results import read_table
-
     df = read_table(table)
     out = []
     for (model, start, rnd), g in df.groupby(["model", "start", "round"], sort=True):
@@ -169,8 +169,6 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def write_stats(table: str | Path, out: str | Path) -> list[dict[str, Any]]:
-    from lottery.results import read_table
-
     rows = pairwise(read_table(table))
     write_csv(Path(out) / "stats.csv", rows)
     write_text(Path(out) / "stats.md", markdown(rows))
@@ -178,8 +176,6 @@ def write_stats(table: str | Path, out: str | Path) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.console import run_cli, table_arguments
-
     results, out = table_arguments("python -m lottery.stats", __doc__, argv)
 
     def body() -> int:

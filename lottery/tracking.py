@@ -6,11 +6,16 @@ as their x-axis (``define_metric``), and at the end of a run its rounds become a
 
 from __future__ import annotations
 
+import json
 import os
+import struct
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from lottery.config import resolve
+from lottery.results import identity
 
 X_AXIS = "lottery/remaining_pct"
 
@@ -89,8 +94,6 @@ def summary_run(name: str, project: str, entity: str | None, tags: Sequence[str]
 def read_records(path: Path) -> list[Any]:
     """The protobuf records of a W&B run file (``run-*.wandb``): a 7-byte header, then LevelDB-log blocks of
     32 KiB holding (crc32 u32, length u16, type u8) framed chunks; type 1 full, 2 first, 3 middle, 4 last."""
-    import struct
-
     from wandb.proto import wandb_internal_pb2 as pb
 
     data, pos, block, pending, out = Path(path).read_bytes(), 7, 32768, b"", []
@@ -114,8 +117,6 @@ def read_records(path: Path) -> list[Any]:
 
 def offline_history(run_file: Path) -> list[dict[str, Any]]:
     """Every ``run.log`` row of a W&B run file, values decoded from JSON (offline runs included)."""
-    import json
-
     rows = []
     for record in read_records(run_file):
         if record.WhichOneof("record_type") == "history":
@@ -137,8 +138,6 @@ def rounds_from_wandb(run_file: Path) -> list[dict[str, Any]]:
 
 
 def offline_config(run_file: Path) -> dict[str, Any]:
-    import json
-
     config: dict[str, Any] = {}
     for record in read_records(run_file):
         kind = record.WhichOneof("record_type")
@@ -152,9 +151,6 @@ def offline_config(run_file: Path) -> dict[str, Any]:
 
 def results_from_config_and_rounds(config: dict[str, Any], rounds: list[dict[str, Any]], run: str) -> dict[str, Any]:
     """A ``results.json``-shaped dict from a W&B run's config and per-round rows."""
-    from lottery.config import resolve
-    from lottery.results import identity
-
     cfg = resolve({k: v for k, v in config.items() if not k.startswith("_")})
     ident = {**identity(cfg), "run": run}
     return {"finished": True, "run": run, "config": config, "rounds": [{**ident, **r} for r in rounds]}

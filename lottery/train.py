@@ -45,7 +45,7 @@ def _body(args: argparse.Namespace) -> int:
     if args.print_config:
         print(f"# run directory: {cfg.output_dir}/{cfg.run_name}\n{to_yaml(cfg)}", end="")
         return 0
-    from lottery.runner import run
+    from lottery.runner import run  # Lightning loads only when there is something to train (seconds)
 
     run(cfg, force=args.force)
     return 0

@@ -53,6 +53,15 @@ def test_print_config_round_trips(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert to_dict(again) == to_dict(load(CONFIGS[0].parent / "lenet300_mnist.yaml", ["prune.rounds=3"]))
 
 
+def test_print_config_does_not_import_lightning() -> None:
+    # checking a config is the first thing a user does after a typo; Lightning would add seconds to each try
+    code = ("import sys; from lottery.train import main; "
+            f"main([{str(CONFIGS[0].parent / 'lenet300_mnist.yaml')!r}, '--print-config']); "
+            "print(sorted(m for m in ('pytorch_lightning', 'lightning', 'wandb', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "[]"
+
+
 def test_every_key_has_help_text() -> None:
     rows = describe(Config)
     assert len(rows) > 50 and all(help_text for *_, help_text in rows)

@@ -223,11 +223,8 @@ def validate(cfg: Config) -> None:
 
 
 def _validate(cfg: Config) -> None:
-    from lottery.data import DATASETS
-
+    # the registries (dataset, model, criterion, control) are checked by lottery.preflight, above this layer
     d, o, p, t = cfg.data, cfg.optim, cfg.prune, cfg.train
-    if d.dataset not in DATASETS:
-        raise ConfigError(f"data.dataset: {d.dataset!r} is not valid; choose one of {', '.join(sorted(DATASETS))}")
     for name in ("batch_size", "eval_batch_size", "train_subset", "test_subset"):
         checks.at_least(f"data.{name}", getattr(d, name), 1, "an integer")
     checks.at_least("data.val_size", d.val_size, 0, "an integer")

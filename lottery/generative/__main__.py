@@ -15,7 +15,17 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
+
+from lottery.atomic import write_bytes
 from lottery.config import ConfigError
+from lottery.console import run_cli, setup
+from lottery.data import DATASETS, TensorDataModule
+from lottery.data.sources import DataMissingError
+from lottery.generative.fit import fit_ghn, fit_vae
+from lottery.generative.zoo import collect, train_zoo
+from lottery.init.learned import file_name
+from lottery.models import build, resolve
 
 log = logging.getLogger("lottery")
 
@@ -45,8 +55,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.console import run_cli, setup
-
     args = parser().parse_args(argv)
     setup()
     return run_cli(lambda: _body(args))
@@ -59,8 +67,6 @@ def _positive(name: str, value: int | None) -> None:
 
 def _body(args: argparse.Namespace) -> int:
     if args.command == "zoo":
-        from lottery.generative.zoo import train_zoo
-
         dirs = train_zoo(args.config, args.overrides, args.datasets, args.seeds)
         print("\n".join(str(d) for d in dirs))
         return 0
@@ -71,17 +77,9 @@ def _body(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {args.out!r} is a file; give a folder for the generator file")
-    import torch
-
     if args.threads:
         torch.set_num_threads(args.threads)
-    from lottery.atomic import write_bytes
-    from lottery.init.learned import file_name
-
     if args.kind == "vae":
-        from lottery.generative.fit import fit_vae
-        from lottery.generative.zoo import collect
-
         zoo = collect([Path(r) for r in args.runs])
         log.info(f"zoo: {zoo.model}, {len(zoo.runs)} runs on {', '.join(zoo.datasets)}, layers {list(zoo.weights)}")
         data = fit_vae(zoo, slice_size=args.slice, latent=args.latent, steps=args.steps or 2000, seed=args.seed)
@@ -96,11 +94,6 @@ def _body(args: argparse.Namespace) -> int:
 
 
 def _fit_ghn(args: argparse.Namespace) -> bytes:
-    from lottery.data import DATASETS, TensorDataModule
-    from lottery.data.sources import DataMissingError
-    from lottery.generative.fit import fit_ghn
-    from lottery.models import build, resolve
-
     for dataset in args.datasets:  # every name checked before any data is read
         if dataset not in DATASETS:
             raise ConfigError(f"--datasets: {dataset!r} is not valid; choose from {', '.join(sorted(DATASETS))}")

@@ -14,7 +14,8 @@ from torch import nn
 from tqdm import tqdm
 
 from lottery.generative.zoo import Zoo, slices
-from lottery.init.learned import LayerHypernet, SliceVAE, payload
+from lottery.init.learned import payload
+from lottery.init.learned_nets import LayerHypernet, SliceVAE
 
 log = logging.getLogger("lottery")
 

@@ -20,17 +20,16 @@ import argparse
 from pathlib import Path
 
 from lottery.atomic import write_text
+from lottery.config import ConfigError
+from lottery.console import run_cli
 from lottery.literature import frankle2019, generative, sobol, starts, wijnja2020  # noqa: F401  (registers the pages)
 from lottery.literature.tables import GRIDS, PAPERS, nearest_round
+from lottery.results import read_table
 
 __all__ = ["PAPERS", "main", "nearest_round"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lottery.config import ConfigError
-    from lottery.console import run_cli
-    from lottery.results import read_table
-
     p = argparse.ArgumentParser(prog="python -m lottery.literature", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paper", help=f"one of {', '.join(PAPERS)}")
