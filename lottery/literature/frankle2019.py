@@ -45,6 +45,11 @@ def _p(p: float, n: int) -> str:
     return "no test at n = 1" if n < 2 else "no test: equal in every seed"
 
 
+def _pn(p: float, n: int) -> str:
+    """The p-value and the number of seeds it rests on ("no test at n = 1" already says n)."""
+    return _p(p, n) if n < 2 else f"{_p(p, n)}, n = {n}"
+
+
 def _missing(test: Test, sd: float, page: Page) -> str:
     return f"; smallest detectable at n = {test.n}: {100 * detectable(sd, test.n, page.size):.2f} pp"
 
@@ -91,14 +96,14 @@ def frankle2019(df: Any) -> str:
         extra = _missing(above_03, sd_dense, page) if v == NOT_DETECTED else ""
         claims.append(("tickets beat the dense network by > 0.3 pp at 13.5 %",
                        f"{100 * above_03.diff:+.2f} pp at {remaining(ticket, r135):.1f} % (paired t of Δ = 0.3 pp: "
-                       f"{_p(above_03.p_adj, above_03.n)}, n = {above_03.n}){extra}", v))
+                       f"{_pn(above_03.p_adj, above_03.n)}){extra}", v))
     if r36 is not None:
         t = vs_dense[r36]
         p_tost = tost_paired(by_seed(ticket, r36, METRIC), dense, MARGIN)
         v = equality(t, p_tost)
         claims.append((f"tickets are back to the dense accuracy at ≈ 3.6 % (taken as: within ±{100 * MARGIN:g} pp)",
                        f"{100 * t.diff:+.2f} pp at {remaining(ticket, r36):.1f} % (paired t {_p(t.p_adj, t.n)}; "
-                       f"TOST {_p(p_tost, t.n)}, n = {t.n})"
+                       f"TOST {_pn(p_tost, t.n)})"
                        + ("; significantly different, so not back to it" if v != AGREES and t.significant() else ""),
                        v))
     if reinit_dense and r21 is not None:
@@ -109,8 +114,8 @@ def frankle2019(df: Any) -> str:
         v = directional(t, False)
         extra = _missing(t, sd_dense, page) if v == NOT_DETECTED else ""
         claims.append(("random reinitialisation falls below the dense network from ≈ 21 %",
-                       f"reinit {100 * t.diff:+.2f} pp vs dense at {remaining(ticket, r21):.1f} % ({_p(t.p_adj, t.n)}, "
-                       f"n = {t.n}){first}{extra}", v))
+                       f"reinit {100 * t.diff:+.2f} pp vs dense at {remaining(ticket, r21):.1f} % "
+                       f"({_pn(t.p_adj, t.n)}){first}{extra}", v))
     for c, name in (("reinit", "its random reinitialisation"), ("random_prune", "random pruning at the same "
                                                                                 "layer-wise sparsity")):
         if c in groups and sparse:
@@ -124,8 +129,8 @@ def frankle2019(df: Any) -> str:
         claims.append(("tickets learn faster (earlier early-stopping iteration) than reinitialised ones",
                        f"mean early-stopping {unit} at ≤ 21 % (one number per seed): ticket "
                        f"{mean(paired_ticket):.1f}, reinit "
-                       f"{mean(reinit_cells):.1f} (paired t "
-                       f"{_p(faster.p_adj, faster.n)}, n = {faster.n})"
+                       f"{mean(reinit_cells):.1f} (paired t: "
+                       f"{_pn(faster.p_adj, faster.n)})"
                        + ("" if full else "; 5-epoch rounds, so coarse"),
                        directional(faster, False)))
     expected = df.attrs.get("grid_cells")
