@@ -7,6 +7,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lottery.config import PruneConfig
+
 
 class PlainClassifier(pl.LightningModule):
     """An ordinary user module: nothing here knows about lottery."""
@@ -82,3 +84,10 @@ def crash_at_epoch(n: int, run) -> None:
         mp.setattr(Classifier, "on_train_epoch_start", crash, raising=False)
         with pytest.raises(RuntimeError, match="simulated crash"):
             run()
+
+
+def quick_prune(**fields) -> PruneConfig:
+    """The callback tests' schedule: one epoch per round, every layer at ``rate`` (no separate output rate), no
+    sleeping-weight measurements; ``fields`` override."""
+    return PruneConfig(**{"epochs_per_round": 1, "output_rate": None, "sleeping_thresholds": (),
+                          "sleeping_relative": (), **fields})

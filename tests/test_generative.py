@@ -13,13 +13,13 @@ import yaml
 
 from lottery.atomic import write_bytes
 from lottery.callbacks import LotteryTicket
-from lottery.config import ConfigError, PruneConfig
+from lottery.config import ConfigError
 from lottery.generative.fit import fit_ghn, fit_vae
 from lottery.generative.zoo import collect, slices
 from lottery.init import InitSpec, initial_value, initialize
 from lottery.init.learned import GeneratorError, file_name, load, vae_values
 from tests.data_fixtures import needs_mnist
-from tests.lightning_helpers import PlainClassifier, synthetic, trainer
+from tests.lightning_helpers import PlainClassifier, quick_prune, synthetic, trainer
 from tests.test_lottery_callback import RewindProbe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,7 +106,7 @@ def test_same_spec_same_bits_in_a_new_process_and_other_thread_counts(vae_file: 
 def test_callback_rewinds_equal_the_regenerated_w0(source: str, vae_file: Path, ghn_file: Path):
     spec = InitSpec(seed=5, source=source, generator=str(vae_file if source == "vae" else ghn_file))
     cb = LotteryTicket(
-        PruneConfig(rounds=3, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None),
+        quick_prune(rounds=3),
         init=spec,
     )
     probe = RewindProbe(cb)

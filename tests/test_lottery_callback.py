@@ -13,7 +13,7 @@ from lottery.callbacks import LotteryTicket
 from lottery.config import PruneConfig
 from lottery.init import InitSpec, initial_value, initialize
 from lottery.pruning import CRITERIA
-from tests.lightning_helpers import PlainClassifier, synthetic, trainer
+from tests.lightning_helpers import PlainClassifier, quick_prune, synthetic, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,9 +43,7 @@ def test_layerwise_density_follows_rates_exactly():
 
 def test_global_scope_hits_overall_target():
     cb = LotteryTicket(
-        PruneConfig(
-            rounds=4, scope="global", sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None
-        )
+        quick_prune(rounds=4, scope="global")
     )
     fit(cb)
     total = sum(m.numel() for m in cb.masks.values())
@@ -77,7 +75,7 @@ class RewindProbe(pl.Callback):
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_every_rewind_restores_regenerated_w0_bit_for_bit(optimizer):
     cb = LotteryTicket(
-        PruneConfig(rounds=5, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None),
+        quick_prune(rounds=5),
         init=InitSpec(seed=5),
     )
     probe = RewindProbe(cb)
@@ -104,9 +102,7 @@ class ZeroProbe(pl.Callback):
 )
 def test_pruned_weights_stay_zero_under_any_optimizer(optimizer, weight_decay, lr, seed):
     cb = LotteryTicket(
-        PruneConfig(
-            rounds=3, rate=0.5, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None
-        ),
+        quick_prune(rounds=3, rate=0.5),
         init=InitSpec(seed=seed),
     )
     probe = ZeroProbe(cb)
@@ -169,7 +165,7 @@ def test_the_epoch_samplers_order_is_a_function_of_seed_and_epoch():
 
 def test_state_is_one_byte_per_prunable_weight_and_no_theta0():
     cb = LotteryTicket(
-        PruneConfig(rounds=2, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None)
+        quick_prune(rounds=2)
     )
     fit(cb)
     b = cb.state_bytes()
@@ -187,7 +183,7 @@ def test_module_without_spec_is_initialised_from_callback_spec():
     model = PlainClassifier()
     before = model.net[0].weight.detach().clone()
     cb = LotteryTicket(
-        PruneConfig(rounds=1, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None)
+        quick_prune(rounds=1)
     )
     train, val = synthetic()
     t = trainer(callbacks=[cb], max_epochs=1, limit_train_batches=0)
@@ -201,7 +197,7 @@ def test_init_copy_for_torch_source_rewinds_to_the_copy():
     model = initialize(PlainClassifier(), InitSpec(source="torch", seed=2))
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     cb = LotteryTicket(
-        PruneConfig(rounds=2, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None),
+        quick_prune(rounds=2),
         init_copy=True,
     )
     train, val = synthetic()
@@ -223,14 +219,7 @@ def test_every_criterion_keeps_the_highest_scoring_weights(criterion):
     from lottery.pruning import CRITERIA, score_key
 
     cb = LotteryTicket(
-        PruneConfig(
-            rounds=2,
-            criterion=criterion,
-            sleeping_thresholds=(),
-            sleeping_relative=(),
-            epochs_per_round=1,
-            output_rate=None,
-        ),
+        quick_prune(rounds=2, criterion=criterion),
         init=InitSpec(seed=4),
         verbose=False,
     )
@@ -252,15 +241,7 @@ def test_every_criterion_keeps_the_highest_scoring_weights(criterion):
 
 def test_movement_criterion_prunes_the_sleeping_weights():
     cb = LotteryTicket(
-        PruneConfig(
-            rounds=2,
-            criterion="movement",
-            rate=0.5,
-            sleeping_thresholds=(),
-            sleeping_relative=(),
-            epochs_per_round=1,
-            output_rate=None,
-        ),
+        quick_prune(rounds=2, criterion="movement", rate=0.5),
         init=InitSpec(seed=1),
     )
     captured = {}
@@ -292,14 +273,7 @@ class ControlProbe(pl.Callback):
 def test_controls_rewind_survivors_to_the_control_values(control):
     spec = InitSpec(seed=4)
     cb = LotteryTicket(
-        PruneConfig(
-            rounds=2,
-            control=control,
-            sleeping_thresholds=(),
-            sleeping_relative=(),
-            epochs_per_round=1,
-            output_rate=None,
-        ),
+        quick_prune(rounds=2, control=control),
         init=spec,
     )
     probe = ControlProbe(cb)
@@ -423,14 +397,7 @@ def test_lr_schedule_is_replayed_after_rewind():
 
 def test_target_density_sets_the_number_of_rounds():
     cb = LotteryTicket(
-        PruneConfig(
-            rounds=None,
-            target_density=0.5,
-            sleeping_thresholds=(),
-            sleeping_relative=(),
-            epochs_per_round=1,
-            output_rate=None,
-        )
+        quick_prune(rounds=None, target_density=0.5)
     )
     fit(cb)
     assert len(cb.history) == 5 and cb.history[-1]["remaining_pct"] <= 52.5
@@ -473,7 +440,7 @@ def test_bad_parameter_names_fail_before_training(kwargs, message):
 
 def test_mask_shape_mismatch_on_resume(tmp_path):
     cb = LotteryTicket(
-        PruneConfig(rounds=2, sleeping_thresholds=(), sleeping_relative=(), epochs_per_round=1, output_rate=None)
+        quick_prune(rounds=2)
     )
     fit(cb)
     state = cb.state_dict()
@@ -512,14 +479,7 @@ def test_stacked_members_have_their_own_masks_and_w0():
     specs = (InitSpec(seed=1), InitSpec(seed=2, scheme="kaiming_uniform"))
     model = initialize(StackedClassifier(), specs)
     cb = LotteryTicket(
-        PruneConfig(
-            rounds=3,
-            criterion="random",
-            sleeping_thresholds=(),
-            sleeping_relative=(),
-            epochs_per_round=1,
-            output_rate=None,
-        ),
+        quick_prune(rounds=3, criterion="random"),
         parameters=["w1", "w2"],
     )
     probe = RewindProbe(cb)
