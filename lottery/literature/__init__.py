@@ -22,6 +22,7 @@ from pathlib import Path
 from lottery.atomic import write_text
 from lottery.config import ConfigError
 from lottery.console import run_cli
+from lottery.grid import load_grid
 from lottery.literature import frankle2019, generative, sobol, starts, wijnja2020  # noqa: F401  (registers the pages)
 from lottery.literature.tables import GRIDS, PAPERS, nearest_round
 from lottery.results import read_table
@@ -53,8 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         if grid is not None and not Path(grid).is_file() and not args.grid:
             grid = str(Path(__file__).resolve().parents[2] / grid)  # the page's own grid, from a checkout
         if grid is not None and Path(grid).is_file():
-            from lottery.grid import load_grid
-
             table.attrs["grid_cells"] = len(load_grid(grid)[1])
             table.attrs["config"] = grid
         write_text(out, PAPERS[args.paper](table))
