@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats as sps
 
 from lottery import stats
+from lottery.plot import dense_accuracy
 from lottery.plot import main as plot_main
 from lottery.results import read_table
 from tests.data_fixtures import synthetic_results
@@ -61,13 +63,22 @@ def test_plot_cli_writes_png_and_svg(tmp_path: Path) -> None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         text = svg.read_text()
         assert "<svg" in text and "good (n=6)" in text and "% of weights remaining" in text
-    import pandas as pd
 
     df = pd.read_csv(table)
     for name, column in (("accuracy", "test_acc"), ("accuracy_at_best", "test_acc_at_best")):
         dense = 100 * df[df["round"] == 0][column].mean()  # the dashed line is the data's, not a constant
         assert f"dense (mean {dense:.2f} %)" in (tmp_path / "fig" / f"{name}.svg").read_text(), name
     assert "early-stopping epoch" in (tmp_path / "fig" / "accuracy_at_best.svg").read_text()
+
+
+def test_the_dense_line_is_the_tickets_round_zero_not_a_controls() -> None:
+    rows = [("ticket", 0, 0.97), ("ticket", 0, 0.99), ("ticket", 1, 0.5), ("reinit", 0, 0.80),
+            ("random_prune", 0, 0.97)]
+    df = pd.DataFrame(rows, columns=["control", "round", "test_acc"])
+    assert dense_accuracy(df, "test_acc") == pytest.approx(0.98)
+    # a grid without controls (every row a ticket, or no control column): all its round-0 cells are dense
+    assert dense_accuracy(df[df["control"] != "ticket"].assign(control="ticket"), "test_acc") == pytest.approx(0.885)
+    assert dense_accuracy(df.drop(columns="control"), "test_acc") == pytest.approx((0.97 + 0.99 + 0.80 + 0.97) / 4)
 
 
 def test_figures_are_byte_identical_when_regenerated(tmp_path: Path) -> None:
@@ -114,7 +125,6 @@ def test_notebook_defaults_to_a_committed_table_and_takes_one_start(tmp_path: Pa
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A fresh clone has no runs/: the notebook reads the committed Wijnja table; a one-start table has no
     pairs to test and says so instead of failing."""
-    import pandas as pd
 
     monkeypatch.delenv("LOTTERY_RESULTS", raising=False)
     monkeypatch.chdir(REPO / "notebooks")
@@ -140,7 +150,6 @@ def test_learned_starts_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch:
 def test_holm_in_stats_runs_over_the_whole_page() -> None:
     """A difference significant at its level alone is not once the page shows 20 more levels (one family),
     and the Mann–Whitney floor is stated when 5 vs 5 seeds cannot reach significance."""
-    import pandas as pd
 
     base = [0.970, 0.971, 0.972, 0.973, 0.974]
 
