@@ -24,8 +24,8 @@ from lottery.console import run_cli, table_arguments  # noqa: E402
 from lottery.results import read_table  # noqa: E402
 
 
-def _panels(models: list[str]) -> tuple[Any, list[Any]]:
-    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 5.2), squeeze=False)
+def _panels(models: list[str], sharey: bool = False) -> tuple[Any, list[Any]]:
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 5.2), squeeze=False, sharey=sharey)
     return fig, list(axes[0])
 
 
@@ -143,7 +143,7 @@ def iterations(results: list[dict[str, Any]], out: Path, levels: tuple[float, ..
     by_round = df.groupby("round")["pct"].mean()
     chosen = sorted({int((by_round - level).abs().idxmin()) for level in levels})
     treatments = sorted(df["treatment"].unique(), key=lambda t: (t != "ticket", t))
-    fig, axes = _panels(treatments)
+    fig, axes = _panels(treatments, sharey=True)  # one scale: the panels are read against each other
     for ax, treatment in zip(axes, treatments, strict=True):
         d = df[(df["treatment"] == treatment) & df["round"].isin(chosen)]
         for rnd, g in d.groupby("round"):
@@ -151,7 +151,9 @@ def iterations(results: list[dict[str, Any]], out: Path, levels: tuple[float, ..
             ax.plot(mean.index, 100 * mean.to_numpy(), linewidth=1.3, label=f"{by_round[rnd]:.1f} %")
         ax.set_xlabel("training iteration within the round")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{treatment}: accuracy during training (mean over seeds)")
+        ax.yaxis.set_tick_params(labelleft=True)
+        seeds = d["seed"].nunique()
+        ax.set_title(f"{treatment}: accuracy during training (mean over {seeds} seed{'s' * (seeds != 1)})")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, title="weights remaining")
     return _save(fig, out, "iterations")
