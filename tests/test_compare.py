@@ -241,16 +241,19 @@ def test_grid_workers_die_with_the_grid_process(tmp_path: Path) -> None:
 
     script = tmp_path / "grid.py"
     script.write_text(
-        "import concurrent.futures as cf, multiprocessing as mp, os, time\n"
+        "import concurrent.futures as cf, multiprocessing as mp, os, pathlib, sys, time\n"
         "from lottery.compare import _cell_worker_init\n"
-        "def work(_):\n    time.sleep(120)\n"
+        "def work(i):\n    pathlib.Path(sys.argv[1], f'ready{i}').touch()\n    time.sleep(120)\n"
         "if __name__ == '__main__':\n"
         "    ex = cf.ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'), initializer=_cell_worker_init)\n"
         "    futures = [ex.submit(work, i) for i in range(2)]\n"
-        "    time.sleep(10)  # both workers started and initialised (they import torch)\n"
+        "    # a task runs only after its worker's initializer: both files mean both workers are initialised\n"
+        "    while len(list(pathlib.Path(sys.argv[1]).glob('ready*'))) < 2:\n"
+        "        time.sleep(0.1)\n"
         "    print(' '.join(str(p) for p in ex._processes), flush=True)\n"
         "    time.sleep(120)\n")
-    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+    (tmp_path / "ready").mkdir()
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "ready")], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[1])
     workers = [int(p) for p in parent.stdout.readline().split()]
     assert len(workers) == 2
