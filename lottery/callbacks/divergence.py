@@ -56,3 +56,10 @@ def divergence(metrics: Mapping[str, Any], params: Mapping[str, torch.Tensor], m
     first = found[min(found, key=lambda m: -1 if m is None else m)]
     return {"round": round_, "epoch": epoch, "step": step, "what": first,
             "members": sorted(m for m in found if m is not None)}
+
+
+def divergence_line(diverged: dict[str, Any], members: int | None) -> str:
+    """The one line a diverged run prints (``diverged``: what ``divergence`` found)."""
+    where = f" (members {diverged['members']})" if members else ""
+    return (f"diverged in round {diverged['round'] + 1}, epoch {diverged['epoch'] + 1}: {diverged['what']}{where}; "
+            "training stopped, nothing pruned from it")

@@ -21,12 +21,12 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from lottery.callbacks.divergence import divergence
+from lottery.callbacks.divergence import divergence, divergence_line
 from lottery.callbacks.plan import plan
-from lottery.callbacks.records import Best, flat_metrics, member_metrics, round_line, round_record, say
+from lottery.callbacks.records import Best, flat_metrics, member_history, member_metrics, round_line, round_record, say
 from lottery.callbacks.schedule import fit_length
 from lottery.callbacks.select import ParamFilter, output_tensor, rates_of, select_parameters
-from lottery.callbacks.state import check_state, load_state, save_state
+from lottery.callbacks.state import check_state, held_bytes, load_state, save_state
 from lottery.callbacks.theta0 import Theta0
 from lottery.config import ConfigError, PruneConfig
 from lottery.init import InitSpec
@@ -110,9 +110,6 @@ class LotteryTicket(pl.Callback):
         if self.rounds is not None:
             return self.rounds
         return self.tensors.planned_rounds(self.prune.target_density)
-
-    def _member_ids(self) -> list[int | None]:
-        return self.tensors.ids()
 
     # ------------------------------------------------------------------ set-up
     def validate(self, pl_module: nn.Module) -> None:
@@ -206,7 +203,7 @@ class LotteryTicket(pl.Callback):
         if trainer.sanity_checking or self._diverging(trainer):
             return
         metrics, monitor = trainer.callback_metrics, self.prune.monitor
-        for member in self._member_ids():
+        for member in self.tensors.ids():
             key = monitor if member is None else f"{monitor}/m{member}"
             if key not in metrics:
                 continue
@@ -233,10 +230,7 @@ class LotteryTicket(pl.Callback):
     def records(self, member: int | None = None) -> list[dict[str, Any]]:
         """The finished rounds as an unstacked run records them: stacked member ``member``'s own (``None``:
         the network's history as it is)."""
-        if member is None:
-            return list(self.history)
-        return [{"round": r["round"], "epoch": r["epoch"], "step": r["step"], **r["members"][member]}
-                for r in self.history]
+        return member_history(self.history, member)
 
     def _round_complete(self, trainer: pl.Trainer) -> bool:
         return bool(self.epochs_per_round) and trainer.current_epoch + 1 - self._round_start[0] >= self.epochs_per_round
@@ -248,9 +242,7 @@ class LotteryTicket(pl.Callback):
             self.diverged = divergence(trainer.callback_metrics, weights, self.members, self.round,
                                        trainer.current_epoch, trainer.global_step)
             if self.diverged is not None:
-                where = f" (members {self.diverged['members']})" if self.members else ""
-                say(f"diverged in round {self.round + 1}, epoch {trainer.current_epoch + 1}: "
-                    f"{self.diverged['what']}{where}; training stopped, nothing pruned from it")
+                say(divergence_line(self.diverged, self.members))
         if self.diverged is not None:
             trainer.should_stop = True
         return self.diverged is not None
@@ -304,19 +296,8 @@ class LotteryTicket(pl.Callback):
         self._loaded = state_dict
 
     def state_bytes(self) -> dict[str, int]:
-        """Bytes this callback holds for lottery state: masks, θ0 copies, snapshots."""
-
-        def size(d: dict[str, torch.Tensor] | None) -> int:
-            return sum(t.numel() * t.element_size() for t in (d or {}).values())
-
-        return {
-            "masks": size(self.masks),
-            # the hot path's float mask copies: only on CPU without the C kernel
-            "mask_cache": self._hot.extra_bytes() if self._hot is not None else 0,
-            "theta0": size(self.theta0.copy),
-            "snapshot": size(self.rewind.snapshot),
-            "prunable_weights": sum(m.numel() for m in self.masks.values()),
-        }
+        """Bytes this callback holds for lottery state: masks, θ0 copies, snapshots (``state.held_bytes``)."""
+        return held_bytes(self)
 
 
 __all__ = ["LotteryTicket"]

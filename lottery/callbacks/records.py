@@ -129,3 +129,11 @@ def round_record(t: Prunable, prune: PruneConfig, trainer: pl.Trainer, pl_module
     rec.update(member_metrics(metrics, None))  # the members' means, for the log line
     rec["members"] = members
     return rec
+
+
+def member_history(history: list[dict[str, Any]], member: int | None) -> list[dict[str, Any]]:
+    """The finished rounds as an unstacked run records them: stacked member ``member``'s own (``None``: the
+    history as it is)."""
+    if member is None:
+        return list(history)
+    return [{"round": r["round"], "epoch": r["epoch"], "step": r["step"], **r["members"][member]} for r in history]

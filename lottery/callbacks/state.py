@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from lottery.pruning import pack_bits, unpack_bits
 
 
@@ -67,3 +69,20 @@ def check_state(state: dict[str, Any], rounds: int | None) -> None:
     empty = [n for n, packed in masks.items() if not bool(unpack_bits(packed, "cpu").any())]
     if empty:
         raise ValueError(f"its masks of {empty} keep no weight at all")
+
+
+def held_bytes(ticket: Any) -> dict[str, int]:
+    """Bytes ``ticket`` holds for lottery state: masks, θ0 copies, snapshots, the hot path's mask copies."""
+
+    def size(d: dict[str, torch.Tensor] | None) -> int:
+        return sum(t.numel() * t.element_size() for t in (d or {}).values())
+
+    hot = ticket._hot
+    return {
+        "masks": size(ticket.masks),
+        # the hot path's float mask copies: only on CPU without the C kernel
+        "mask_cache": hot.extra_bytes() if hot is not None else 0,
+        "theta0": size(ticket.theta0.copy),
+        "snapshot": size(ticket.rewind.snapshot),
+        "prunable_weights": sum(m.numel() for m in ticket.masks.values()),
+    }
