@@ -50,6 +50,20 @@ def test_frankle2019_verdicts_follow_the_data() -> None:
     assert "smallest detectable at n = 5" in flat
 
 
+def test_the_frankle2019_page_counts_rows_still_improving_at_the_budgets_end() -> None:
+    df = fc_table(0.0, 0.0)  # best epoch 2 for tickets, 4 for controls
+    df.attrs["round_length"] = ("epochs", 5)
+    assert "ticket 0 of 80 (0 of 45 at ≤ 21 %); reinit 0 of 80 (0 of 45 at ≤ 21 %)" in PAPERS["frankle2019"](df)
+    df.attrs["round_length"] = ("epochs", 4)  # now every control row stopped in its round's last epoch
+    page = PAPERS["frankle2019"](df)
+    assert "ticket 0 of 80 (0 of 45 at ≤ 21 %); reinit 80 of 80 (45 of 45 at ≤ 21 %)" in page
+    assert "the last of its 4 epochs" in page
+    steps = df.assign(best_step=np.where(df["round"] >= 12, 45_000, 44_999))
+    steps.attrs["round_length"] = ("steps", 50_000)  # the last tenth of 50K iterations is the end
+    page = PAPERS["frankle2019"](steps)
+    assert "ticket 20 of 80 (20 of 45 at ≤ 21 %)" in page and "the last tenth of its 50,000 iterations" in page
+
+
 BACK_TO_DENSE = "tickets are back to the dense accuracy at ≈ 3.6 % (taken as: within ±0.5 pp)"
 
 

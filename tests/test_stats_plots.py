@@ -68,7 +68,12 @@ def test_plot_cli_writes_png_and_svg(tmp_path: Path) -> None:
     for name, column in (("accuracy", "test_acc"), ("accuracy_at_best", "test_acc_at_best")):
         dense = 100 * df[df["round"] == 0][column].mean()  # the dashed line is the data's, not a constant
         assert f"dense (mean {dense:.2f} %)" in (tmp_path / "fig" / f"{name}.svg").read_text(), name
-    assert "early-stopping epoch" in (tmp_path / "fig" / "accuracy_at_best.svg").read_text()
+    assert "at early stopping (best validation)" in (tmp_path / "fig" / "accuracy_at_best.svg").read_text()
+    # early stopping in iterations (F&C's unit) where every row has them, in epochs where a table lacks them
+    assert "early-stopping iteration" in (tmp_path / "fig" / "early_stop.svg").read_text()
+    df.assign(best_step=float("nan")).to_csv(tmp_path / "epochs.csv", index=False)
+    assert plot_main([str(tmp_path / "epochs.csv"), "--out", str(tmp_path / "epochs")]) == 0
+    assert "early-stopping epoch" in (tmp_path / "epochs" / "early_stop.svg").read_text()
 
 
 def test_the_dense_line_is_the_tickets_round_zero_not_a_controls() -> None:

@@ -54,8 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         if grid is not None and not Path(grid).is_file() and not args.grid:
             grid = str(Path(__file__).resolve().parents[2] / grid)  # the page's own grid, from a checkout
         if grid is not None and Path(grid).is_file():
-            table.attrs["grid_cells"] = len(load_grid(grid)[1])
+            cells = load_grid(grid)[1]
+            table.attrs["grid_cells"] = len(cells)
             table.attrs["config"] = grid
+            prune = cells[0].config.prune  # every cell of a page's grid trains rounds of one length
+            table.attrs["round_length"] = (("steps", prune.steps_per_round) if prune.steps_per_round else
+                                           ("epochs", prune.epochs_per_round))
         write_text(out, PAPERS[args.paper](table))
         print(f"wrote {out}")
         return 0

@@ -7,7 +7,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lottery.literature.tables import by_seed, coverage, mean, nearest_round, paper, pct, per_cell, remaining, spread
+from lottery.literature.tables import (
+    by_seed,
+    coverage,
+    late_stops,
+    mean,
+    nearest_round,
+    paper,
+    pct,
+    per_cell,
+    remaining,
+    spread,
+)
 from lottery.literature.verdicts import (
     AGREES,
     NOT_DETECTED,
@@ -52,6 +63,31 @@ def _pn(p: float, n: int) -> str:
 
 def _missing(test: Test, sd: float, page: Page) -> str:
     return f"; smallest detectable at n = {test.n}: {100 * detectable(sd, test.n, page.size):.2f} pp"
+
+
+def _budget(groups: dict[str, Any], sparse: list[int], length: tuple[str, int] | None, full: bool) -> list[str]:
+    """The early-stopping figures, and how often a treatment stopped at the round's end (its best validation
+    loss came with the budget's last evaluations: it was still improving, its accuracy a lower bound)."""
+    unit = "iteration" if full else "epoch"
+    out = ["## How fast they learn, and whether the budget sufficed", "",
+           f"![early-stopping {unit}](early_stop.png)", "",
+           f"Early-stopping {unit} (minimum validation loss) within each round, mean ± std over seeds (F&C's "
+           "Figure 4)."]
+    if length is not None:
+        n = length[1]
+        end = f"the last tenth of its {n:,} iterations" if length[0] == "steps" else f"the last of its {n} epochs"
+        counts = []
+        for name, g in groups.items():
+            k, total = late_stops(g, length)
+            k_sparse, sparse_total = late_stops(g[g["round"].isin(sparse)], length)
+            counts.append(f"{name} {k} of {total} ({k_sparse} of {sparse_total} at ≤ 21 %)")
+        out[-1] += (f" Rows whose early stopping fell at the round's end ({end}) were still improving when the "
+                    f"budget ran out, so their accuracy is a lower bound; per (seed, level) row: {'; '.join(counts)}.")
+    if full:
+        out += ["", "![test accuracy during training](iterations.png)", "",
+                "Test accuracy during training at 100, 51.3, 21.1, 7.0, 3.6 and 1.9 % remaining (F&C's Figure 3), "
+                "mean over seeds, a point every 1,000 iterations."]
+    return out
 
 
 @paper("frankle2019", grid="configs/compare_frankle2019.yaml")
@@ -154,4 +190,5 @@ def frankle2019(df: Any) -> str:
         "Controls train on the ticket's own masks, level by level (`prune.masks_from`), with the ticket's seeds, "
         "so every difference is paired by seed (n = seeds).", "",
         *lines, "", "## The published claims", "", *claims_table(claims), "", legend(100 * MARGIN), "",
+        *_budget({c: groups[c] for c in ("ticket", *controls)}, sparse, df.attrs.get("round_length"), full), "",
     ])

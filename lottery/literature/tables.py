@@ -48,6 +48,16 @@ def pct(values: dict[int, float] | list[float]) -> str:
     return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if len(v) > 1 else f"{v.mean():.2f}"
 
 
+def late_stops(df: Any, length: tuple[str, int]) -> tuple[int, int]:
+    """How many of the table's (seed, level) rows stopped early at the round's end, and of how many: still
+    improving when the budget ran out, so their accuracy is a lower bound. ``length``: ``("steps", N)`` (the
+    last tenth of N iterations counts as the end) or ``("epochs", N)`` (the last epoch)."""
+    unit, n = length
+    column = df["best_step" if unit == "steps" else "best_epoch"].dropna()
+    late = column >= (0.9 * n if unit == "steps" else n)
+    return int(late.sum()), len(column)
+
+
 def remaining(df: Any, rnd: int) -> float:
     return float(df[df["round"] == rnd]["remaining_pct"].mean())
 
