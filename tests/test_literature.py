@@ -46,6 +46,10 @@ def test_frankle2019_verdicts_follow_the_data() -> None:
     assert bad["tickets beat the dense network by > 0.3 pp at 13.5 %"] == "refuted"
     assert bad["at ≤ 21 % remaining the ticket beats its random reinitialisation"] == "refuted"
     flat = PAPERS["frankle2019"](fc_table(ticket_gain=0.0, reinit_drop=0.0))
+    assert "Seeds per column" not in flat  # said only while the columns rest on different seeds
+    df = fc_table(ticket_gain=0.0, reinit_drop=0.0)
+    fewer = PAPERS["frankle2019"](df[(df["control"] == "ticket") | (df["seed"] < 3)])
+    assert "Seeds per column: ticket 5, reinit 3, random_prune 3" in fewer
     assert verdicts(flat)["at ≤ 21 % remaining the ticket beats its random reinitialisation"] == "not detected"
     assert "smallest detectable at n = 5" in flat
 

@@ -90,6 +90,15 @@ def _budget(groups: dict[str, Any], sparse: list[int], length: tuple[str, int] |
     return out
 
 
+def _seed_counts(groups: dict[str, Any], names: tuple[str, ...]) -> str:
+    """Said when the columns rest on different seeds (cells remain): a difference is over the seeds both have."""
+    seeds = {name: groups[name]["seed"].nunique() for name in names}
+    if len(set(seeds.values())) < 2:
+        return ""
+    return (" Seeds per column: " + ", ".join(f"{name} {n}" for name, n in seeds.items()) + "; each difference is "
+            "over the seeds both of its columns have, so it need not equal the difference of the column means.")
+
+
 @paper("frankle2019", grid="configs/compare_frankle2019.yaml")
 def frankle2019(df: Any) -> str:
     groups = {c: g for c, g in df.groupby("control")}
@@ -188,7 +197,7 @@ def frankle2019(df: Any) -> str:
         "![test accuracy at early stopping](accuracy_at_best.png)", "",
         "Test accuracy (%) at each round's early-stopping point (minimum validation loss), mean ± std over seeds. "
         "Controls train on the ticket's own masks, level by level (`prune.masks_from`), with the ticket's seeds, "
-        "so every difference is paired by seed (n = seeds).", "",
+        "so every difference is paired by seed (n = seeds)." + _seed_counts(groups, ("ticket", *controls)), "",
         *lines, "", "## The published claims", "", *claims_table(claims), "", legend(100 * MARGIN), "",
         *_budget({c: groups[c] for c in ("ticket", *controls)}, sparse, df.attrs.get("round_length"), full), "",
     ])
