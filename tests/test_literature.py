@@ -125,7 +125,7 @@ def test_wijnja2020_reports_partial_grids_as_not_measured(tmp_path: Path) -> Non
     df = fc_table(0.0, 0.0, rounds=20)
     df = df[df["control"] == "ticket"].assign(scheme="xavier_normal", scale=1.0, source="hash",
                                                start="xavier_normal/hash")
-    df.attrs.update(grid_cells=88, folder=str(tmp_path))
+    df.attrs.update(grid_cells=88, folder=str(tmp_path), round_length=("epochs", 5))  # what main reads from the grid
     text = PAPERS["wijnja2020"](df)
     assert "5 finished cells of the grid's 88" in text and "**83 cells remain**" in text
     assert "| below 3.5 % Xavier beats Kaiming | Xavier or Kaiming cells not finished yet | **not measured** |" in text
@@ -134,6 +134,18 @@ def test_wijnja2020_reports_partial_grids_as_not_measured(tmp_path: Path) -> Non
     assert main(["wijnja2020", str(path)]) == 0
     assert (tmp_path / "README.md").read_text() == text  # the grid's 88 cells come from its config
     assert main(["nature2031", str(path)]) == 2
+
+
+def test_wijnja2020_says_how_often_the_validation_loss_was_still_falling() -> None:
+    df = fc_table(0.0, 0.0, rounds=20)  # best epoch 2 for tickets
+    df = df[df["control"] == "ticket"]
+    df = df.assign(scheme="xavier_normal", scale=1.0, source="hash",
+                   start=np.where(df["seed"] < 2, "xavier_normal/hash", "kaiming_normal/hash"))
+    assert "still falling" not in PAPERS["wijnja2020"](df)  # the round's length unknown: nothing said
+    df.attrs["round_length"] = ("epochs", 5)
+    assert "in 0 of 100 rows (0 %; 0–0 % per start)" in PAPERS["wijnja2020"](df)
+    df.loc[df["seed"] == 0, "best_epoch"] = 5  # one of xavier's two seeds stopped in the last epoch throughout
+    assert "in 20 of 100 rows (20 %; 0–50 % per start)" in PAPERS["wijnja2020"](df)
 
 
 @pytest.mark.parametrize(("target", "expected"), [(100, 0), (21.1, 7), (3.6, 15), (0.01, None)])
