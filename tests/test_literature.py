@@ -101,6 +101,23 @@ def test_holm_runs_over_every_test_on_the_page() -> None:
         crowded.add(Test(0.0, 0.5, 5))
 
 
+def test_an_equivalence_is_corrected_with_the_page_like_a_difference() -> None:
+    from lottery.literature.verdicts import Page, Test, equality, tost_paired
+
+    b = {s: 0.98 for s in range(6)}
+    a = {s: 0.98 + d for s, d in enumerate([0.004, 0.001, 0.003, -0.001, 0.002, 0.0])}  # +0.15 pp, TOST p 0.003
+    verdict = {}
+    for others in (0, 30):
+        page = Page()
+        diff, same = page.add(Test(0.0002, 0.9, 6)), page.add(tost_paired(a, b, 0.005))
+        for _ in range(others):
+            page.add(Test(0.0, 0.5, 6))
+        page.close()
+        verdict[others] = equality(diff, same)
+    assert same.p < 0.05 / 2  # equivalent within ±0.5 pp alone ...
+    assert verdict == {0: "agrees", 30: "inconclusive"}  # ... but not once 30 more tests share the family
+
+
 def test_family_claims_need_every_member() -> None:
     from lottery.literature.verdicts import family
 

@@ -117,6 +117,7 @@ def frankle2019(df: Any) -> str:
                       for r in rounds} for c in controls}
     r135, r36, r21 = nearest_round(ticket, 13.5), nearest_round(ticket, 3.6), nearest_round(ticket, 21.1)
     above_03 = (page.add(paired_t(by_seed(ticket, r135, METRIC), dense, shift=0.003)) if r135 else None)
+    back = page.add(tost_paired(by_seed(ticket, r36, METRIC), dense, MARGIN)) if r36 is not None else None
     reinit_dense = ({r: page.add(paired_t(by_seed(groups["reinit"], r, METRIC), dense)) for r in rounds if r}
                     if "reinit" in groups else {})
     stop = "best_step" if full else "best_epoch"
@@ -142,13 +143,12 @@ def frankle2019(df: Any) -> str:
         claims.append(("tickets beat the dense network by > 0.3 pp at 13.5 %",
                        f"{100 * above_03.diff:+.2f} pp at {remaining(ticket, r135):.1f} % (paired t of Δ = 0.3 pp: "
                        f"{_pn(above_03.p_adj, above_03.n)}){extra}", v))
-    if r36 is not None:
+    if r36 is not None and back is not None:
         t = vs_dense[r36]
-        p_tost = tost_paired(by_seed(ticket, r36, METRIC), dense, MARGIN)
-        v = equality(t, p_tost)
+        v = equality(t, back)
         claims.append((f"tickets are back to the dense accuracy at ≈ 3.6 % (taken as: within ±{100 * MARGIN:g} pp)",
                        f"{100 * t.diff:+.2f} pp at {remaining(ticket, r36):.1f} % (paired t {_p(t.p_adj, t.n)}; "
-                       f"TOST {_pn(p_tost, t.n)})"
+                       f"TOST {_pn(back.p_adj, t.n)})"
                        + ("; significantly different, so not back to it" if v != AGREES and t.significant() else ""),
                        v))
     if reinit_dense and r21 is not None:

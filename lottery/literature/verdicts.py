@@ -1,6 +1,7 @@
 """The rules a results page's verdicts follow, so that no verdict says more than its statistics.
 
-- A page's tests form one family: Holm's correction runs over every p value the page shows (``Page``).
+- A page's tests form one family: Holm's correction runs over every p value the page shows (``Page``),
+  equivalence and non-inferiority tests included.
 - A directional claim *agrees* when the effect is significant in its direction, is *refuted* when it is
   significant the other way, and is *not detected* otherwise, with the smallest difference this n could
   have detected (80 % power): "no effect detected" is never "refuted".
@@ -71,8 +72,7 @@ class Page:
 
 def paired_t(a: dict[int, float], b: dict[int, float], shift: float = 0.0) -> Test:
     """Mean of a − b over the seeds both have; two-sided paired t of a − b = ``shift``."""
-    shared = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in shared])
+    d = _differences(a, b)
     if len(d) < 2 or float(np.std(d)) == 0.0:
         return Test(float(d.mean()) if len(d) else math.nan, math.nan, len(d))
     return Test(float(d.mean()), float(sps.ttest_1samp(d, shift).pvalue), len(d))
@@ -86,24 +86,34 @@ def welch_t(a: Sequence[float], b: Sequence[float]) -> Test:
     return Test(diff, float(sps.ttest_ind(x, y, equal_var=False).pvalue), min(len(x), len(y)), "Welch t")
 
 
-def tost_paired(a: dict[int, float], b: dict[int, float], margin: float) -> float:
-    """Two one-sided tests of |mean(a − b)| < ``margin`` over shared seeds: the larger one-sided p."""
-    shared = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in shared])
-    if len(d) < 2 or float(np.std(d)) == 0.0:
-        return math.nan if len(d) < 2 else (0.0 if abs(d.mean()) < margin else 1.0)
+def tost_paired(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
+    """Two one-sided tests of |mean(a − b)| < ``margin`` over shared seeds (p: the larger one-sided p). A test
+    like any other: its p joins the page's Holm family, so an equivalence is not easier to claim than a
+    difference."""
+    d = _differences(a, b)
+    diff = float(d.mean()) if len(d) else math.nan
+    if len(d) < 2:
+        return Test(diff, math.nan, len(d), "TOST")
+    if float(np.std(d)) == 0.0:
+        return Test(diff, 0.0 if abs(diff) < margin else 1.0, len(d), "TOST")
     lower = sps.ttest_1samp(d, -margin, alternative="greater").pvalue
     upper = sps.ttest_1samp(d, margin, alternative="less").pvalue
-    return float(max(lower, upper))
+    return Test(diff, float(max(lower, upper)), len(d), "TOST")
 
 
-def tost_welch(a: Sequence[float], b: Sequence[float], margin: float) -> float:
-    x, y = np.asarray(a, float), np.asarray(b, float)
-    if len(x) < 2 or len(y) < 2:
-        return math.nan
-    lower = sps.ttest_ind(x + margin, y, equal_var=False, alternative="greater").pvalue
-    upper = sps.ttest_ind(x - margin, y, equal_var=False, alternative="less").pvalue
-    return float(max(lower, upper))
+def noninferior_paired(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
+    """One-sided paired t of a − b > −``margin``: a is not worse than b by the margin or more (joins the
+    page's family like any other test)."""
+    d = _differences(a, b)
+    diff = float(d.mean()) if len(d) else math.nan
+    if len(d) < 2 or float(np.std(d)) == 0.0:
+        return Test(diff, math.nan, len(d), "non-inferiority")
+    return Test(diff, float(sps.ttest_1samp(d, -margin, alternative="greater").pvalue), len(d), "non-inferiority")
+
+
+def _differences(a: dict[int, float], b: dict[int, float]) -> np.ndarray:
+    shared = sorted(set(a) & set(b))
+    return np.array([a[s] - b[s] for s in shared])
 
 
 def detectable(sd: float, n: int, tests: int = 1, groups: int = 1) -> float:
@@ -128,13 +138,14 @@ def directional(test: Test, expect_positive: bool, threshold: float = 0.0) -> st
     return AGREES if above == expect_positive else REFUTED
 
 
-def equality(test: Test, p_tost: float) -> str:
-    """A claim that a and b are equal: a significant difference means not reached; else TOST decides."""
-    if math.isnan(test.p_adj) and math.isnan(p_tost):
+def equality(test: Test, tost: Test) -> str:
+    """A claim that a and b are equal: a significant difference means not reached; else the equivalence test
+    (``tost_paired``, Holm-corrected with the page) decides."""
+    if math.isnan(test.p_adj) and math.isnan(tost.p_adj):
         return NOT_MEASURED
     if test.significant():
         return NOT_REACHED
-    return AGREES if not math.isnan(p_tost) and p_tost < ALPHA else INCONCLUSIVE
+    return AGREES if tost.significant() else INCONCLUSIVE
 
 
 def family(verdicts: Sequence[str]) -> str:

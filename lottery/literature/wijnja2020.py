@@ -11,7 +11,6 @@ import numpy as np
 from lottery.literature.tables import by_seed, coverage, late_stops, mean, nearest_round, paper, pct, remaining
 from lottery.literature.verdicts import (
     AGREES,
-    ALPHA,
     INCONCLUSIVE,
     REFUTED,
     Page,
@@ -22,6 +21,7 @@ from lottery.literature.verdicts import (
     equality,
     family,
     legend,
+    noninferior_paired,
     paired_t,
     tost_paired,
     welch_t,
@@ -39,19 +39,11 @@ def _start(df: Any, scheme: str, scale: float) -> Any:
     return df[(df["scheme"] == scheme) & np.isclose(df["scale"].astype(float), scale)]
 
 
-def _at_least(test: Test, p_noninferior: float) -> str:
+def _at_least(test: Test, no_worse: Test) -> str:
     """"a ≥ b": refuted when significantly below, agrees when above or non-inferior within the margin."""
     if test.significant():
         return AGREES if test.diff > 0 else REFUTED
-    return AGREES if p_noninferior < ALPHA else INCONCLUSIVE
-
-
-def _noninferior(a: dict[int, float], b: dict[int, float]) -> float:
-    from scipy import stats as sps
-
-    shared = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in shared])
-    return float(sps.ttest_1samp(d, -MARGIN, alternative="greater").pvalue) if len(d) > 1 else float("nan")
+    return AGREES if no_worse.significant() else INCONCLUSIVE
 
 
 def collapse_table(df: Any, starts: list[str], rounds: list[int]) -> list[str]:
@@ -77,6 +69,8 @@ def wijnja2020(df: Any) -> str:
     dense = {s: by_seed(group[s], 0, METRIC) for s in starts}
     upto = [r for r in rounds if r and r69 is not None and r <= r69]
     ge = {(s, r): page.add(paired_t(by_seed(group[s], r, METRIC), dense[s])) for s in starts for r in upto}
+    no_worse = {(s, r): page.add(noninferior_paired(by_seed(group[s], r, METRIC), dense[s], MARGIN))
+                for s in starts for r in upto}
     after = r69 + 1 if r69 is not None and r69 + 1 in rounds else None
     below_after = {s: page.add(paired_t(by_seed(group[s], after, METRIC), dense[s])) for s in starts} if after else {}
     xav = df[df["scheme"].str.startswith("xavier") & np.isclose(df["scale"].astype(float), 1.0)]
@@ -93,7 +87,7 @@ def wijnja2020(df: Any) -> str:
         if len(ga) and len(gb):
             pairs.append((f"{a} vs {b} ×{scale:g}", ga, gb))
     nu = {(name, r): (page.add(paired_t(by_seed(ga, r, METRIC), by_seed(gb, r, METRIC))),
-                      tost_paired(by_seed(ga, r, METRIC), by_seed(gb, r, METRIC), MARGIN))
+                      page.add(tost_paired(by_seed(ga, r, METRIC), by_seed(gb, r, METRIC), MARGIN)))
           for name, ga, gb in pairs for r in rounds}
     variant = _variant(df)
     deep_levels = [r for r in rounds if remaining(df, r) <= 3.6]
@@ -109,8 +103,7 @@ def wijnja2020(df: Any) -> str:
                      + " | ".join(pct(by_seed(group[s], r, METRIC)) for _, r in levels) + " |")
     claims: list[tuple[str, str, str]] = []
     if upto:
-        per = {s: family([_at_least(ge[s, r], _noninferior(by_seed(group[s], r, METRIC), dense[s])) for r in upto])
-               for s in starts}
+        per = {s: family([_at_least(ge[s, r], no_worse[s, r]) for r in upto]) for s in starts}
         above = sum(ge[s, r].significant() and ge[s, r].diff > 0 for s in starts for r in upto)
         below = sum(ge[s, r].significant() and ge[s, r].diff < 0 for s in starts for r in upto)
         claims.append(("tickets ≥ the dense network down to 6.9 %",
