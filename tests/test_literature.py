@@ -68,6 +68,24 @@ def test_the_frankle2019_page_counts_rows_still_improving_at_the_budgets_end() -
     assert "ticket 20 of 80 (20 of 45 at ≤ 21 %)" in page and "the last tenth of its 50,000 iterations" in page
 
 
+UNTIL_29 = "winning tickets stay at or above the dense accuracy down to ≈ 2.9 % and fall below it only after"
+
+
+@pytest.mark.parametrize(("rounds", "fall_at", "drop", "expected"), [
+    (19, 17, 0.01, "agrees"),  # at dense down to 2.9 %, 1 pp below at 2.3 and 1.9 %: both halves hold
+    (19, 19, 0.0, "partly"),  # never falls below: the first half holds, the second is not detected
+    (19, 5, 0.01, "refuted"),  # significantly below dense already at 32.9 %
+    (16, 16, 0.0, "partly"),  # down to 3.6 % only: half the claim is measured, so at best partly
+])
+def test_frankle2019_checks_both_halves_of_the_29_percent_claim(rounds: int, fall_at: int, drop: float,
+                                                                 expected: str) -> None:
+    df = fc_table(0.0, 0.0, rounds=rounds)
+    df.loc[(df["control"] == "ticket") & (df["round"] >= fall_at), "test_acc_at_best"] -= drop
+    page = PAPERS["frankle2019"](df)
+    assert verdicts(page)[UNTIL_29] == expected
+    assert ("the fall is not measured" in page) == (rounds == 16)
+
+
 BACK_TO_DENSE = "tickets are back to the dense accuracy at ≈ 3.6 % (taken as: within ±0.5 pp)"
 
 

@@ -22,14 +22,18 @@ from lottery.literature.tables import (
 from lottery.literature.verdicts import (
     AGREES,
     NOT_DETECTED,
+    NOT_MEASURED,
+    PARTLY,
     Page,
     Test,
+    at_least,
     claims_table,
     detectable,
     directional,
     equality,
     family,
     legend,
+    noninferior_paired,
     paired_t,
     tost_paired,
 )
@@ -38,6 +42,8 @@ from lottery.pruning.controls import CONTROLS
 METRIC = "test_acc_at_best"  # F&C plot test accuracy at the early-stopping (minimum validation loss) iteration
 MARGIN = 0.005  # ±0.5 pp: what "back to the dense accuracy" is taken to mean (dense seeds spread ≈ 0.2 pp)
 SPARSE_PCT = 21.5  # the levels "≤ 21 %" of F&C's claims
+UNTIL_29 = "winning tickets stay at or above the dense accuracy down to ≈ 2.9 % and fall below it only after"
+HOLDS_PCT = 2.85  # "winning tickets [fall below dense] only below ≈ 2.9 %": the levels from 2.9 % up hold
 
 
 def _levels_claim(tests: dict[int, Test], sparse: list[int], expect_positive: bool) -> tuple[str, str]:
@@ -90,6 +96,26 @@ def _budget(groups: dict[str, Any], sparse: list[int], length: tuple[str, int] |
     return out
 
 
+def _until_29(ticket: Any, vs_dense: dict[int, Test], no_worse: dict[int, Test], after: list[int]) -> tuple[str, ...]:
+    """Both halves of F&C's claim: at or above dense down to 2.9 % (above, or non-inferior within the margin, at
+    every level) and below it after (significantly, at every level below 2.9 %)."""
+    holds = sorted(no_worse)
+    kept = [at_least(vs_dense[r], no_worse[r]) for r in holds]
+    if max(vs_dense[r].n for r in holds) < 2:
+        return (UNTIL_29, f"no test at n = 1 ({len(holds)} levels from 2.9 % up)", NOT_MEASURED)
+    said = (f"≥ dense (significantly above, or non-inferior within ±{100 * MARGIN:g} pp) at "
+            f"{sum(v == AGREES for v in kept)} of {len(holds)} levels down to {remaining(ticket, holds[-1]):.1f} %")
+    if after:
+        fell = family([directional(vs_dense[r], False) for r in after])
+        said += "; below 2.9 %: " + ", ".join(f"{100 * vs_dense[r].diff:+.2f} pp at {remaining(ticket, r):.1f} % "
+                                              f"({_pn(vs_dense[r].p_adj, vs_dense[r].n)})" for r in after)
+        verdict = family([family(kept), fell])
+    else:  # half a claim checked is not the claim: at best partly
+        said += "; the grid has no level below 2.9 %, so the fall is not measured"
+        verdict = PARTLY if family(kept) == AGREES else family(kept)
+    return UNTIL_29, said, verdict
+
+
 def _seed_counts(groups: dict[str, Any], names: tuple[str, ...]) -> str:
     """Said when the columns rest on different seeds (cells remain): a difference is over the seeds both have."""
     seeds = {name: groups[name]["seed"].nunique() for name in names}
@@ -118,6 +144,8 @@ def frankle2019(df: Any) -> str:
     r135, r36, r21 = nearest_round(ticket, 13.5), nearest_round(ticket, 3.6), nearest_round(ticket, 21.1)
     above_03 = (page.add(paired_t(by_seed(ticket, r135, METRIC), dense, shift=0.003)) if r135 else None)
     back = page.add(tost_paired(by_seed(ticket, r36, METRIC), dense, MARGIN)) if r36 is not None else None
+    holds = [r for r in rounds if r and remaining(ticket, r) >= HOLDS_PCT]
+    no_worse = {r: page.add(noninferior_paired(by_seed(ticket, r, METRIC), dense, MARGIN)) for r in holds}
     reinit_dense = ({r: page.add(paired_t(by_seed(groups["reinit"], r, METRIC), dense)) for r in rounds if r}
                     if "reinit" in groups else {})
     stop = "best_step" if full else "best_epoch"
@@ -151,6 +179,8 @@ def frankle2019(df: Any) -> str:
                        f"TOST {_pn(back.p_adj, t.n)})"
                        + ("; significantly different, so not back to it" if v != AGREES and t.significant() else ""),
                        v))
+    if holds:
+        claims.append(_until_29(ticket, vs_dense, no_worse, [r for r in rounds if r and r not in holds]))
     if reinit_dense and r21 is not None:
         t = reinit_dense[r21]
         below = [r for r in rounds if r and directional(reinit_dense[r], False) == AGREES]

@@ -148,6 +148,16 @@ def equality(test: Test, tost: Test) -> str:
     return AGREES if tost.significant() else INCONCLUSIVE
 
 
+def at_least(test: Test, no_worse: Test) -> str:
+    """"a ≥ b": refuted when significantly below, agrees when significantly above or non-inferior within the
+    margin (``no_worse``: ``noninferior_paired``), inconclusive otherwise."""
+    if math.isnan(test.p_adj) and math.isnan(no_worse.p_adj):
+        return NOT_MEASURED
+    if test.significant():
+        return AGREES if test.diff > 0 else REFUTED
+    return AGREES if no_worse.significant() else INCONCLUSIVE
+
+
 def family(verdicts: Sequence[str]) -> str:
     """A claim about every member of a family holds only if it holds for each."""
     measured = [v for v in verdicts if v != NOT_MEASURED]

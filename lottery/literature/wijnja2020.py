@@ -11,10 +11,10 @@ import numpy as np
 from lottery.literature.tables import by_seed, coverage, late_stops, mean, nearest_round, paper, pct, remaining
 from lottery.literature.verdicts import (
     AGREES,
-    INCONCLUSIVE,
     REFUTED,
     Page,
     Test,
+    at_least,
     claims_table,
     detectable,
     directional,
@@ -37,13 +37,6 @@ PAIRS = [("xavier_normal", "xavier_uniform", 1.0), ("xavier_normal", "xavier_uni
 
 def _start(df: Any, scheme: str, scale: float) -> Any:
     return df[(df["scheme"] == scheme) & np.isclose(df["scale"].astype(float), scale)]
-
-
-def _at_least(test: Test, no_worse: Test) -> str:
-    """"a ≥ b": refuted when significantly below, agrees when above or non-inferior within the margin."""
-    if test.significant():
-        return AGREES if test.diff > 0 else REFUTED
-    return AGREES if no_worse.significant() else INCONCLUSIVE
 
 
 def collapse_table(df: Any, starts: list[str], rounds: list[int]) -> list[str]:
@@ -103,7 +96,7 @@ def wijnja2020(df: Any) -> str:
                      + " | ".join(pct(by_seed(group[s], r, METRIC)) for _, r in levels) + " |")
     claims: list[tuple[str, str, str]] = []
     if upto:
-        per = {s: family([_at_least(ge[s, r], no_worse[s, r]) for r in upto]) for s in starts}
+        per = {s: family([at_least(ge[s, r], no_worse[s, r]) for r in upto]) for s in starts}
         above = sum(ge[s, r].significant() and ge[s, r].diff > 0 for s in starts for r in upto)
         below = sum(ge[s, r].significant() and ge[s, r].diff < 0 for s in starts for r in upto)
         claims.append(("tickets ≥ the dense network down to 6.9 %",
