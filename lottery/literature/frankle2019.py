@@ -198,13 +198,12 @@ def frankle2019(df: Any) -> str:
             said = text if text.startswith("no test") else f"significantly above at {text}"
             claims.append((f"at ≤ 21 % remaining the ticket beats {name}", said, v))
     if faster is not None:
-        unit = "iteration" if full else "epoch"
+        unit, form = ("iteration", ",.0f") if full else ("epoch", ".1f")
         reinit_cells = per_cell(groups["reinit"], stop, sparse)  # the ticket's mean over the same (paired) seeds
         paired_ticket = {k: v for k, v in per_cell(ticket, stop, sparse).items() if k in reinit_cells}
         claims.append(("tickets learn faster (earlier early-stopping iteration) than reinitialised ones",
                        f"mean early-stopping {unit} at ≤ 21 % (one number per seed): ticket "
-                       f"{mean(paired_ticket):.1f}, reinit "
-                       f"{mean(reinit_cells):.1f} (paired t: "
+                       f"{mean(paired_ticket):{form}}, reinit {mean(reinit_cells):{form}} (paired t: "
                        f"{_pn(faster.p_adj, faster.n)})"
                        + ("" if full else "; 5-epoch rounds, so coarse"),
                        directional(faster, False)))
