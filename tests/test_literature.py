@@ -136,6 +136,19 @@ def test_an_equivalence_is_corrected_with_the_page_like_a_difference() -> None:
     assert verdict == {0: "agrees", 30: "inconclusive"}  # ... but not once 30 more tests share the family
 
 
+def test_a_win_count_is_a_test_of_the_page_too() -> None:
+    from lottery.literature.verdicts import Page, sign_test, smallest_winning_rate
+
+    assert smallest_winning_rate(15) == pytest.approx(12 / 15)  # two-sided binomial, α = 0.05: 12 of 15
+    assert smallest_winning_rate(15, tests=104) == 1.0  # after Holm over 104 tests only 15 of 15 would do
+    page = Page()
+    wins = page.add(sign_test(12, 15))
+    for _ in range(3):
+        page.add(sign_test(8, 15))
+    page.close()
+    assert wins.p < 0.05 and not wins.significant() and wins.diff == pytest.approx(0.3)
+
+
 def test_family_claims_need_every_member() -> None:
     from lottery.literature.verdicts import family
 

@@ -9,9 +9,11 @@ from lottery.literature.tables import by_seed, coverage, nearest_round, paper, p
 from lottery.literature.verdicts import (
     AGREES,
     NOT_DETECTED,
+    NOT_MEASURED,
     REFUTED,
     SEED_FREE_SOURCES,
     Page,
+    Test,
     claims_table,
     legend,
     paired_t,
@@ -22,13 +24,13 @@ from lottery.literature.verdicts import (
 METRIC = "test_acc"
 
 
-def _qrng_verdict(wins: int, n: int, favours: bool) -> tuple[str, float, float]:
-    more, fewer = sign_test(wins, n)
-    if n and more < 0.05 and favours:
-        return AGREES, more, fewer
-    if n and fewer < 0.05:
-        return REFUTED, more, fewer
-    return (NOT_DETECTED if n else "not measured"), more, fewer
+def _qrng_verdict(test: Test, favours: bool) -> str:
+    """More wins than chance (and no width significantly the other way) agrees; fewer refutes."""
+    if not test.n:
+        return NOT_MEASURED
+    if test.significant() and test.diff > 0 and favours:
+        return AGREES
+    return REFUTED if test.significant() and test.diff < 0 else NOT_DETECTED
 
 
 @paper("sobol", grid="configs/compare_sobol.yaml")
@@ -49,6 +51,11 @@ def sobol(df: Any) -> str:
             # per cell: one number per seed (mean over its levels), so 20 correlated levels count once
             a, b = per_cell(h, METRIC), per_cell(base, METRIC)
             cells[scheme, scale, source] = (page.add(paired_t(a, b)), a, b)
+    wins, signs = {}, {}
+    for source in sorted({k[2] for k in cells}):
+        pairs = [(a, b) for k, (_, a, b) in cells.items() if k[2] == source]
+        wins[source] = sum(1 for a, b in pairs for s in set(a) & set(b) if a[s] > b[s])
+        signs[source] = page.add(sign_test(wins[source], sum(len(set(a) & set(b)) for a, b in pairs)))
     page.close()
 
     head = ["scheme", "scale", "source", "seeds", *[f"{remaining(df, r):.1f} %" for r in shown],
@@ -64,21 +71,20 @@ def sobol(df: Any) -> str:
     claims: list[tuple[str, str, str]] = []
     for source in sorted({k[2] for k in cells}):
         mine = [(k, v) for k, v in cells.items() if k[2] == source]
-        wins = sum(1 for _, (_, a, b) in mine for s in set(a) & set(b) if a[s] > b[s])
-        n = sum(len(set(a) & set(b)) for _, (_, a, b) in mine)
+        sign, n = signs[source], signs[source].n
         sig = [k for k, (t, _, _) in mine if t.significant()]
-        favours = all(cells[k][0].diff > 0 for k in sig)
-        verdict, more, fewer = _qrng_verdict(wins, n, favours)
+        verdict = _qrng_verdict(sign, all(cells[k][0].diff > 0 for k in sig))
         free = (f" {source} ignores the seed: each of its {len(mine)} (scheme, scale) starts is one "
                 f"initialisation and its cells differ only in data order (n = 1 start per width), so the count "
                 f"speaks for these {len(mine)} starts, not for the layout in general."
                 if source in SEED_FREE_SOURCES else "")
-        floor = smallest_winning_rate(n)
+        floor = smallest_winning_rate(n, page.size)
         claims.append((f"QRNG (Sobol') starts win 60 % of PRNG-vs-QRNG pairs ({source} vs hash)",
                        f"counted per cell (mean test accuracy over its levels, paired by seed): {source} wins "
-                       f"{wins} of {n} cells ({100 * wins / max(1, n):.0f} %; sign test p = {more:.2g} for more, "
-                       f"{fewer:.2g} for fewer wins; at this n only a win rate ≥ {100 * floor:.0f} % would be "
-                       f"detected); cell means differ significantly in {len(sig)} of {len(mine)} widths.{free}",
+                       f"{wins[source]} of {n} cells ({100 * wins[source] / max(1, n):.0f} %; two-sided sign test "
+                       f"p = {sign.p_adj:.2g}; at this n and this page's {page.size} tests only a win rate ≥ "
+                       f"{100 * floor:.0f} % would be detected); cell means differ significantly in {len(sig)} of "
+                       f"{len(mine)} widths.{free}",
                        verdict))
     sig_levels = [(k, t) for k, t in levels.items() if t.significant()]
     detail = [f"- {k[0]}×{k[1]:g} {k[2]} {'above' if t.diff > 0 else 'below'} hash by {100 * abs(t.diff):.2f} pp "

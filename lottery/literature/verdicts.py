@@ -172,18 +172,19 @@ def family(verdicts: Sequence[str]) -> str:
     return PARTLY if AGREES in measured else measured[0] if len(set(measured)) == 1 else INCONCLUSIVE
 
 
-def sign_test(wins: int, n: int) -> tuple[float, float]:
-    """One-sided binomial p values of more wins than chance and of fewer."""
+def sign_test(wins: int, n: int) -> Test:
+    """Two-sided binomial test of a win rate against ½ (``diff``: the win rate − ½), a test like any other on
+    its page (Holm runs over it too)."""
     if n == 0:
-        return math.nan, math.nan
-    return (float(sps.binomtest(wins, n, alternative="greater").pvalue),
-            float(sps.binomtest(wins, n, alternative="less").pvalue))
+        return Test(math.nan, math.nan, 0, "sign test")
+    return Test(wins / n - 0.5, float(sps.binomtest(wins, n).pvalue), n, "sign test")
 
 
-def smallest_winning_rate(n: int) -> float:
-    """The lowest win rate over ``n`` independent units that a one-sided sign test calls significant."""
-    for k in range(n + 1):
-        if sps.binomtest(k, n, alternative="greater").pvalue < ALPHA:
+def smallest_winning_rate(n: int, tests: int = 1) -> float:
+    """The lowest win rate over ``n`` independent units that a two-sided sign test calls significant at
+    α / ``tests`` (Holm's first step)."""
+    for k in range(math.ceil(n / 2), n + 1):
+        if sps.binomtest(k, n).pvalue < ALPHA / max(1, tests):
             return k / n
     return math.nan
 
