@@ -136,6 +136,14 @@ def test_an_equivalence_is_corrected_with_the_page_like_a_difference() -> None:
     assert verdict == {0: "agrees", 30: "inconclusive"}  # ... but not once 30 more tests share the family
 
 
+def test_non_inferiority_without_spread_is_decided_by_the_margin() -> None:
+    from lottery.literature.verdicts import noninferior_paired
+
+    same = {s: 0.98 for s in range(5)}
+    assert noninferior_paired({s: 0.979 for s in range(5)}, same, 0.005).p == 0.0  # 0.1 pp worse in every seed
+    assert noninferior_paired({s: 0.97 for s in range(5)}, same, 0.005).p == 1.0  # 1 pp worse in every seed
+
+
 def test_a_win_count_is_a_test_of_the_page_too() -> None:
     from lottery.literature.verdicts import Page, sign_test, smallest_winning_rate
 

@@ -106,8 +106,10 @@ def noninferior_paired(a: dict[int, float], b: dict[int, float], margin: float) 
     page's family like any other test)."""
     d = _differences(a, b)
     diff = float(d.mean()) if len(d) else math.nan
-    if len(d) < 2 or float(np.std(d)) == 0.0:
+    if len(d) < 2:
         return Test(diff, math.nan, len(d), "non-inferiority")
+    if float(np.std(d)) == 0.0:  # every seed the same difference: decided without a t statistic, as in TOST
+        return Test(diff, 0.0 if diff > -margin else 1.0, len(d), "non-inferiority")
     return Test(diff, float(sps.ttest_1samp(d, -margin, alternative="greater").pvalue), len(d), "non-inferiority")
 
 
