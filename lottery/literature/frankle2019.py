@@ -171,7 +171,7 @@ def frankle2019(df: Any) -> str:
         claims.append(("tickets beat the dense network by > 0.3 pp at 13.5 %",
                        f"{100 * above_03.diff:+.2f} pp at {remaining(ticket, r135):.1f} % (paired t of Δ = 0.3 pp: "
                        f"{_pn(above_03.p_adj, above_03.n)}){extra}", v))
-    if r36 is not None and back is not None:
+    if back is not None:  # set exactly when the grid has a level near 3.6 %
         t = vs_dense[r36]
         v = equality(t, back)
         claims.append((f"tickets are back to the dense accuracy at ≈ 3.6 % (taken as: within ±{100 * MARGIN:g} pp)",
