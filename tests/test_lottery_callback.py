@@ -1,7 +1,4 @@
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 import pytorch_lightning as pl
@@ -12,7 +9,6 @@ from hypothesis import strategies as st
 from lottery.callbacks import LotteryTicket
 from lottery.config import PruneConfig
 from lottery.init import InitSpec, initial_value, initialize
-from lottery.pruning import CRITERIA
 from tests.lightning_helpers import PlainClassifier, quick_prune, synthetic, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,59 +106,6 @@ def test_pruned_weights_stay_zero_under_any_optimizer(optimizer, weight_decay, l
     assert probe.steps == 3 * 12 and cb.round == 2
 
 
-def run_script(tmp_path, mode, order="plain"):
-    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "tests.resume_script", str(tmp_path), mode, order],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-
-def test_kill_and_resume_matches_uninterrupted(tmp_path):
-    full = run_script(tmp_path, "full")
-    assert full.returncode == 0, full.stderr[-2000:]
-    killed = run_script(tmp_path, "kill")
-    assert killed.returncode == 17, killed.stderr[-2000:]
-    assert not (tmp_path / "kill.pt").exists()
-    resumed = run_script(tmp_path, "resume")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a, b = torch.load(tmp_path / "full.pt"), torch.load(tmp_path / "resume.pt")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    ha, hb = json.loads((tmp_path / "full.json").read_text()), json.loads((tmp_path / "resume.json").read_text())
-    assert len(ha) == 3 and ha == hb
-
-
-def kill_and_resume(tmp_path, order):
-    """(uninterrupted, resumed after a kill): final weights and round records."""
-    for mode, code in (("full", 0), ("kill", 17), ("resume", 0)):
-        out = run_script(tmp_path, mode, order)
-        assert out.returncode == code, out.stderr[-2000:]
-    return [(torch.load(tmp_path / f"{m}.pt"), json.loads((tmp_path / f"{m}.json").read_text()))
-            for m in ("full", "resume")]
-
-
-def test_kill_and_resume_with_shuffling_ends_identical_with_the_epoch_sampler(tmp_path):
-    (a, ha), (b, hb) = kill_and_resume(tmp_path / "epoch", "epoch")
-    assert len(ha) == 3 and all(torch.equal(a[k], b[k]) for k in a) and ha == hb
-
-
-def test_the_epoch_samplers_order_is_a_function_of_seed_and_epoch():
-    from lottery.data import EpochSampler
-
-    first, again, other = EpochSampler(100, seed=5), EpochSampler(range(100), seed=5), EpochSampler(100, seed=6)
-    assert list(first) == list(again) != list(other) and sorted(first) == list(range(100))
-    epoch0 = list(first)
-    first.set_epoch(3)
-    assert list(first) != epoch0  # a new order every epoch, as shuffle=True gives
-    again.set_epoch(3)
-    assert list(first) == list(again)  # and the same one in a resumed process, told the epoch by Lightning
-    with pytest.raises(ValueError, match="holds 0 items"):
-        EpochSampler([])
-
-
 def test_state_is_one_byte_per_prunable_weight_and_no_theta0():
     cb = LotteryTicket(
         quick_prune(rounds=2)
@@ -210,87 +153,6 @@ def test_init_copy_for_torch_source_rewinds_to_the_copy():
             LotteryTicket(PruneConfig(rounds=2, epochs_per_round=1, output_rate=None)),
             initialize(PlainClassifier(), InitSpec(source="torch")),
         )
-
-
-@pytest.mark.parametrize("criterion", sorted(CRITERIA))
-def test_every_criterion_keeps_the_highest_scoring_weights(criterion):
-    """Each criterion keeps exactly the top 80 % of its own score (|w|, |w − w0|, |w| − |w0|, |w0|, or the
-    hash's uniforms), computed here from the trained weights and the regenerated w0."""
-    from lottery.pruning import CRITERIA, score_key
-
-    cb = LotteryTicket(
-        quick_prune(rounds=2, criterion=criterion),
-        init=InitSpec(seed=4),
-        verbose=False,
-    )
-    trained = {}
-
-    class Capture(pl.Callback):  # before the lottery callback: the weights the round ended with
-        def on_validation_end(self, trainer, pl_module):
-            if trainer.current_epoch == 0:
-                trained["w"] = pl_module.net[0].weight.detach().clone()
-
-    model = PlainClassifier()
-    trainer(callbacks=[Capture(), cb]).fit(model, *synthetic())
-    w0 = initial_value(model, "net.0.weight")
-    score = CRITERIA[criterion](trained["w"], lambda: w0, score_key(0, "net.0.weight", 0, 0))
-    mask = cb.masks["net.0.weight"]
-    assert int(mask.sum()) == round(640 * 0.8)
-    assert float(score[mask].min()) >= float(score[~mask].max())
-
-
-def test_movement_criterion_prunes_the_sleeping_weights():
-    cb = LotteryTicket(
-        quick_prune(rounds=2, criterion="movement", rate=0.5),
-        init=InitSpec(seed=1),
-    )
-    captured = {}
-
-    class Capture(pl.Callback):  # listed before the lottery callback: sees the trained, unpruned weights
-        def on_validation_end(self, trainer, pl_module):
-            if trainer.current_epoch == 0:
-                captured["w"] = pl_module.net[0].weight.detach().clone()
-
-    model = PlainClassifier()
-    train, val = synthetic()
-    trainer(callbacks=[Capture(), cb]).fit(model, train, val)
-    moved = (captured["w"] - initial_value(model, "net.0.weight")).abs()
-    mask = cb.masks["net.0.weight"]
-    assert int(mask.sum()) == 320
-    assert float(moved[mask].min()) >= float(moved[~mask].max())
-
-
-class ControlProbe(pl.Callback):
-    def __init__(self, cb: LotteryTicket) -> None:
-        self.cb, self.seen = cb, {}
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        if self.cb.round == 1 and not self.seen:
-            self.seen = {n: p.detach().clone() for n, p in pl_module.named_parameters()}
-
-
-@pytest.mark.parametrize("control", ["reinit", "signed_constant", "random_prune"])
-def test_controls_rewind_survivors_to_the_control_values(control):
-    spec = InitSpec(seed=4)
-    cb = LotteryTicket(
-        quick_prune(rounds=2, control=control),
-        init=spec,
-    )
-    probe = ControlProbe(cb)
-    model = fit(cb, extra=[probe])
-    mask = cb.masks["net.0.weight"]
-    got = probe.seen["net.0.weight"]
-    w0 = initial_value(model, "net.0.weight")
-    if control == "reinit":
-        other = initial_value(model, "net.0.weight", spec.replace(seed=spec.seed + cb.prune.control_seed))
-        assert torch.equal(got[mask], other[mask]) and not torch.equal(got[mask], w0[mask])
-    elif control == "signed_constant":
-        assert torch.equal(got[mask], (torch.sign(w0) * w0.double().std().float())[mask])
-    else:
-        assert cb.criterion == "random" and int(mask.sum()) == 512
-        assert torch.equal(got[mask], w0[mask])
-    assert torch.equal(probe.seen["net.0.bias"], torch.zeros(32))  # non-prunable tensors back to θ0
-    assert not got[~mask].any()
 
 
 def test_sleeping_fractions_and_check_are_recorded():
@@ -436,19 +298,6 @@ def test_bad_parameter_names_fail_before_training(kwargs, message):
         prune = PruneConfig(rounds=2, layer_rates=kwargs.pop("layer_rates", {}))
         fit(LotteryTicket(prune, **kwargs), model)
     assert model.global_step == 0
-
-
-def test_mask_shape_mismatch_on_resume(tmp_path):
-    cb = LotteryTicket(
-        quick_prune(rounds=2)
-    )
-    fit(cb)
-    state = cb.state_dict()
-    state["masks"]["net.0.weight"]["shape"] = [16, 20]
-    other = LotteryTicket(PruneConfig(rounds=2, epochs_per_round=1, output_rate=None))
-    other.load_state_dict(state)
-    with pytest.raises(ValueError, match=r"checkpoint mask for 'net.0.weight' has shape \(16, 20\)"):
-        other.on_fit_start(trainer(), PlainClassifier())
 
 
 class StackedClassifier(PlainClassifier):
