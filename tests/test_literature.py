@@ -1,4 +1,6 @@
-"""The results READMEs: every published claim is checked against the table, and the verdict follows the data."""
+"""The results READMEs: every published claim is checked against the table, and the verdict follows the data.
+
+The rules every page shares, and Frankle & Carbin's page; the other papers' pages are in test_literature_pages.py."""
 
 from __future__ import annotations
 
@@ -10,6 +12,18 @@ import pandas as pd
 import pytest
 
 from lottery.literature import PAPERS, main, nearest_round
+from lottery.literature.frankle2019 import _p
+from lottery.literature.verdicts import (
+    Page,
+    Test,
+    equality,
+    family,
+    mann_whitney_floor,
+    noninferior_paired,
+    sign_test,
+    smallest_winning_rate,
+    tost_paired,
+)
 
 
 def fc_table(ticket_gain: float, reinit_drop: float, seeds: int = 5, rounds: int = 16) -> pd.DataFrame:
@@ -103,8 +117,6 @@ def test_a_claim_of_equality_needs_an_equivalence_test(shift: float, noise: floa
 
 
 def test_holm_runs_over_every_test_on_the_page() -> None:
-    from lottery.literature.verdicts import Page, Test
-
     alone = Page()
     t = alone.add(Test(0.01, 0.03, 5))
     alone.close()
@@ -120,8 +132,6 @@ def test_holm_runs_over_every_test_on_the_page() -> None:
 
 
 def test_an_equivalence_is_corrected_with_the_page_like_a_difference() -> None:
-    from lottery.literature.verdicts import Page, Test, equality, tost_paired
-
     b = {s: 0.98 for s in range(6)}
     a = {s: 0.98 + d for s, d in enumerate([0.004, 0.001, 0.003, -0.001, 0.002, 0.0])}  # +0.15 pp, TOST p 0.003
     verdict = {}
@@ -137,16 +147,12 @@ def test_an_equivalence_is_corrected_with_the_page_like_a_difference() -> None:
 
 
 def test_non_inferiority_without_spread_is_decided_by_the_margin() -> None:
-    from lottery.literature.verdicts import noninferior_paired
-
     same = {s: 0.98 for s in range(5)}
     assert noninferior_paired({s: 0.979 for s in range(5)}, same, 0.005).p == 0.0  # 0.1 pp worse in every seed
     assert noninferior_paired({s: 0.97 for s in range(5)}, same, 0.005).p == 1.0  # 1 pp worse in every seed
 
 
 def test_a_win_count_is_a_test_of_the_page_too() -> None:
-    from lottery.literature.verdicts import Page, sign_test, smallest_winning_rate
-
     assert smallest_winning_rate(15) == pytest.approx(12 / 15)  # two-sided binomial, α = 0.05: 12 of 15
     assert smallest_winning_rate(15, tests=104) == 1.0  # after Holm over 104 tests only 15 of 15 would do
     page = Page()
@@ -158,8 +164,6 @@ def test_a_win_count_is_a_test_of_the_page_too() -> None:
 
 
 def test_family_claims_need_every_member() -> None:
-    from lottery.literature.verdicts import family
-
     assert family(["agrees", "agrees"]) == "agrees"
     assert family(["agrees", "not detected"]) == "partly"
     assert family(["agrees", "refuted"]) == "refuted"
@@ -169,39 +173,10 @@ def test_family_claims_need_every_member() -> None:
 
 
 def test_mann_whitney_floor_is_said_where_it_applies() -> None:
-    from lottery.literature.verdicts import mann_whitney_floor
-
     note = mann_whitney_floor(5, 5, 38)
     assert note is not None and "0.0079" in note and "38 tests" in note
     assert mann_whitney_floor(5, 5, 3) is None  # 3 × 0.0079 < 0.05: it could be significant
     assert mann_whitney_floor(11, 11, 38) is None
-
-
-def test_wijnja2020_reports_partial_grids_as_not_measured(tmp_path: Path) -> None:
-    df = fc_table(0.0, 0.0, rounds=20)
-    df = df[df["control"] == "ticket"].assign(scheme="xavier_normal", scale=1.0, source="hash",
-                                               start="xavier_normal/hash")
-    df.attrs.update(grid_cells=88, folder=str(tmp_path), round_length=("epochs", 5))  # what main reads from the grid
-    text = PAPERS["wijnja2020"](df)
-    assert "5 finished cells of the grid's 88" in text and "**83 cells remain**" in text
-    assert "| below 3.5 % Xavier beats Kaiming | Xavier or Kaiming cells not finished yet | **not measured** |" in text
-    path = tmp_path / "results.csv"
-    df.to_csv(path, index=False)
-    assert main(["wijnja2020", str(path)]) == 0
-    assert (tmp_path / "README.md").read_text() == text  # the grid's 88 cells come from its config
-    assert main(["nature2031", str(path)]) == 2
-
-
-def test_wijnja2020_says_how_often_the_validation_loss_was_still_falling() -> None:
-    df = fc_table(0.0, 0.0, rounds=20)  # best epoch 2 for tickets
-    df = df[df["control"] == "ticket"]
-    df = df.assign(scheme="xavier_normal", scale=1.0, source="hash",
-                   start=np.where(df["seed"] < 2, "xavier_normal/hash", "kaiming_normal/hash"))
-    assert "still falling" not in PAPERS["wijnja2020"](df)  # the round's length unknown: nothing said
-    df.attrs["round_length"] = ("epochs", 5)
-    assert "in 0 of 100 rows (0 %; 0–0 % per start)" in PAPERS["wijnja2020"](df)
-    df.loc[df["seed"] == 0, "best_epoch"] = 5  # one of xavier's two seeds stopped in the last epoch throughout
-    assert "in 20 of 100 rows (20 %; 0–50 % per start)" in PAPERS["wijnja2020"](df)
 
 
 @pytest.mark.parametrize(("target", "expected"), [(100, 0), (21.1, 7), (3.6, 15), (0.01, None)])
@@ -209,153 +184,24 @@ def test_nearest_round(target: float, expected: int | None) -> None:
     assert nearest_round(fc_table(0, 0), target) == expected
 
 
-@pytest.mark.parametrize(("gain", "verdict"), [(0.01, "agrees"), (-0.01, "refuted"), (0.0, "not detected")])
-def test_sobol_page_reports_direction_and_verdict(gain: float, verdict: str) -> None:
-    df = fc_table(0.0, 0.0, rounds=6, seeds=8)
-    df = df[df["control"] == "ticket"].assign(scheme="xavier_normal", scale=1.0, source="hash")
-    rng = np.random.default_rng(4)
-    other = df.assign(source="sobol", test_acc=df["test_acc"] + gain + rng.normal(0, 0.0005, len(df)),
-                      run=df["run"] + "-s")
-    text = PAPERS["sobol"](pd.concat([df, other]))
-    row = next(line for line in text.splitlines() if line.startswith("| QRNG"))
-    assert row.endswith(f"**{verdict}** |"), row
-    if gain:
-        assert f"sobol {'above' if gain > 0 else 'below'} hash by 1.0" in text
+def test_a_missing_p_value_says_why() -> None:
+    assert _p(0.0123, 5) == "p = 0.012"
+    assert _p(float("nan"), 1) == "no test at n = 1"
+    assert _p(float("nan"), 5) == "no test: equal in every seed"
 
 
-def test_wins_are_counted_per_cell_not_per_level() -> None:
-    """Seeds 0–6 win slightly at every one of 20 levels, seeds 7–9 lose: 140 of 200 (seed, level) rows
-    (p ≈ 1e-8 if rows were independent), but 7 of 10 cells, which a sign test cannot call (p = 0.17)."""
-    rows = []
-    for source in ("hash", "sobol"):
-        for seed in range(10):
-            for r in range(20):
-                edge = (0.001 if seed < 7 else -0.001) if source == "sobol" else 0.0
-                rows.append({"control": "ticket", "scheme": "xavier_normal", "scale": 1.0, "source": source,
-                             "seed": seed, "round": r, "remaining_pct": 100 * 0.8**r, "run": f"{source}-{seed}",
-                             "test_acc": 0.97 - 0.001 * r + 0.0003 * seed + edge})
-    text = PAPERS["sobol"](pd.DataFrame(rows))
-    row = next(line for line in text.splitlines() if line.startswith("| QRNG"))
-    assert "wins 7 of 10 cells" in row and row.endswith("**not detected** |"), row
-
-
-def test_a_seed_free_start_is_named_as_one_start() -> None:
-    df = fc_table(0.0, 0.0, rounds=4)
-    df = df[df["control"] == "ticket"].assign(scheme="xavier_normal", scale=1.0, source="hash")
-    text = PAPERS["sobol"](pd.concat([df, df.assign(source="sobol-paper", run=df["run"] + "-p")]))
-    assert "| xavier_normal | 1 | sobol-paper | 5 (1 start) |" in text
-    assert "n = 1 start per width" in text
-    assert "(1 start)" not in PAPERS["sobol"](pd.concat([df, df.assign(source="sobol", run=df["run"] + "-s")]))
-
-
-def wijnja_table(after_shift: float, collapse: int = 0) -> pd.DataFrame:
-    """Two starts × 6 seeds × 20 rounds; tickets +0.5 pp over dense down to 6.9 %, ``after_shift`` after it;
-    ``collapse`` cells of the first start drop to 88 % in the last round."""
-    rng = np.random.default_rng(6)
-    rows = []
-    for scheme in ("xavier_normal", "xavier_uniform"):
-        for seed in range(6):
-            for r in range(20):
-                pct_left = 100 * 0.8**r
-                acc = 0.975 + rng.normal(0, 0.0005) + (0.005 if 0 < r <= 12 else after_shift if r > 12 else 0.0)
-                if r == 19 and scheme == "xavier_normal" and seed < collapse:
-                    acc = 0.88
-                rows.append({"control": "ticket", "scheme": scheme, "scale": 1.0, "source": "hash",
-                             "start": f"{scheme}/hash", "seed": seed, "round": r, "remaining_pct": pct_left,
-                             "test_acc": acc, "run": f"{scheme}-{seed}"})
-    return pd.DataFrame(rows)
-
-
-@pytest.mark.parametrize(("after", "expected"), [(-0.005, "agrees"), (0.005, "refuted")])
-def test_wijnja_checks_the_whole_claim_not_half(after: float, expected: str) -> None:
-    v = verdicts(PAPERS["wijnja2020"](wijnja_table(after)))
-    assert v["tickets ≥ the dense network down to 6.9 %"] == "agrees"
-    assert v["… and fall below the dense network right after 6.9 %"] == expected
-
-
-def test_collapsed_cells_are_counted_per_level() -> None:
-    text = PAPERS["wijnja2020"](wijnja_table(0.0, collapse=4))
-    assert "| xavier_normal/hash | 0 | 0 | 0 | 0 | 4 |" in text and "| all | 0 | 0 | 0 | 0 | 4 |" in text
-
-
-def generative_table(vae_gain: float, ghn_first: float, seeds: int = 5, rounds: int = 8) -> pd.DataFrame:
-    rng = np.random.default_rng(2)
-    rows = []
-    for source, label in (("hash", "xavier_normal/hash"), ("vae", "vae-0123456789ab"), ("ghn", "ghn-0123456789ab")):
-        for seed in range(seeds):
-            for r in range(rounds):
-                acc = 0.97 + rng.normal(0, 0.0005)
-                acc += vae_gain if source == "vae" else ghn_first if source == "ghn" and r == 0 else 0.0
-                rows.append({"control": "ticket", "source": source, "start": label, "seed": seed, "round": r,
-                             "remaining_pct": 100 * 0.8**r, "test_acc": acc, "run": f"{source}-{seed}"})
-    return pd.DataFrame(rows)
-
-
-def test_generative_verdicts_follow_the_data(tmp_path: Path) -> None:
-    same = verdicts(PAPERS["generative"](generative_table(vae_gain=0.0, ghn_first=0.01)))
-    assert same["local (VAE) starts: no significant difference from pointwise starts"] == "agrees"
-    assert same["global (GHN) starts converge faster early on"] == "agrees"
-    assert same["global (GHN) starts reach higher accuracy"] == "partly"  # above at round 0 only
-    text = PAPERS["generative"](generative_table(vae_gain=0.01, ghn_first=-0.01))
-    other = verdicts(text)
-    assert other["local (VAE) starts: no significant difference from pointwise starts"] == "not reached"
-    assert other["global (GHN) starts converge faster early on"] == "refuted"
-    assert "- vae above xavier_normal by 1.00 pp" in text
-    path = tmp_path / "results.csv"
-    generative_table(0.0, 0.01).to_csv(path, index=False)
-    pd.DataFrame([{"start": "ghn-0123456789ab", "seed": s, "test_acc": 0.6, "test_loss": 1.2} for s in (1, 2)]) \
-        .to_csv(tmp_path / "at_init.csv", index=False)
-    rng = np.random.default_rng(3)
-    for lead, expected in ((0.05, "agrees"), (-0.05, "refuted")):
-        pd.DataFrame([{"start": start, "seed": s, "step": step, "test_acc": 0.8 + rng.normal(0, 0.002)
-                       + (lead if start.startswith("ghn") and step else 0.0)}
-                      for start in ("xavier_normal/hash", "ghn-0123456789ab") for s in range(5)
-                      for step in (0, 25, 50)]).to_csv(tmp_path / "early.csv", index=False)
-        assert main(["generative", str(path)]) == 0
-        text = (tmp_path / "README.md").read_text()
-        assert "| ghn-0123456789ab | 2 | 60.00 ± 0.00 | 1.200 ± 0.000 | – |" in text
-        assert verdicts(text)["global (GHN) starts lead during the first steps"] == expected
-        measured = re.search(r"step 25 ([+-]\d+\.\d) pp", text)
-        assert measured and abs(float(measured.group(1)) - 100 * lead) < 0.5
-
-
-def starts_table(gap: float, model: str, seeds: int = 6, rounds: int = 5) -> pd.DataFrame:
-    """xavier_normal/hash above xavier_normal×2/hash by ``gap`` at every level (plus seed noise)."""
-    rng = np.random.default_rng(9)
-    rows = []
-    for start, shift in (("xavier_normal/hash", gap), ("xavier_normal×2/hash", 0.0)):
-        for seed in range(seeds):
-            for r in range(rounds):
-                rows.append({"model": model, "dataset": "mnist", "control": "ticket", "start": start, "seed": seed,
-                             "round": r, "remaining_pct": 100 * 0.8**r, "run": f"{start}-{seed}",
-                             "test_acc": 0.97 + shift + rng.normal(0, 0.0005)})
-    return pd.DataFrame(rows)
-
-
-@pytest.mark.parametrize(("gap", "expected"), [(0.01, "agrees"), (-0.01, "refuted"), (0.0, "not detected")])
-def test_the_ranking_carries_over_only_as_the_data_say(gap: float, expected: str, tmp_path: Path) -> None:
-    (tmp_path / "wijnja2020").mkdir()
-    starts_table(0.01, "lenet_300_100").to_csv(tmp_path / "wijnja2020" / "results.csv", index=False)
-    here = starts_table(gap, "lenet5")
-    here.attrs["folder"] = str(tmp_path / "lenet5_mnist")
-    v = verdicts(PAPERS["starts"](here))
-    assert v["the LeNet-300-100 ranking of starts carries over to lenet5 on mnist"] == expected
-
-
-def test_the_output_rate_variant_is_paired_cell_by_cell(tmp_path: Path) -> None:
-    (tmp_path / "wijnja2020").mkdir()
-    (tmp_path / "wijnja2020_output10").mkdir()
-    wijnja_table(0.0, collapse=0).to_csv(tmp_path / "wijnja2020_output10" / "results.csv", index=False)
-    df = wijnja_table(0.0, collapse=4)
-    df.attrs["folder"] = str(tmp_path / "wijnja2020")
-    text = PAPERS["wijnja2020"](df)
-    row = next(line for line in text.splitlines() if line.startswith("| xavier_normal/hash | 1.4 % |"))
-    assert row.endswith("| 4 → 0 |") and "+6.36" in row, row  # 4 of 6 seeds lift from 88 % to ≈ 97.5 %
-    df.attrs["folder"] = str(tmp_path / "other" / "wijnja2020")
-    assert "output layer at 10 %" not in PAPERS["wijnja2020"](df)  # no variant beside it: no section
+def test_one_seed_tests_no_claim_and_says_so() -> None:
+    page = PAPERS["frankle2019"](fc_table(ticket_gain=0.01, reinit_drop=0.01, seeds=1))
+    assert set(verdicts(page).values()) == {"not measured"}
+    assert "never significantly below" not in page and "significantly above at" not in page
+    assert "no test at n = 1 (" in page and "p = nan" not in page
+    five = PAPERS["frankle2019"](fc_table(ticket_gain=0.01, reinit_drop=0.01, seeds=5))
+    assert "significantly above at" in five and "no test at n = 1" not in five
 
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
 PAGE_COMMAND = re.compile(r"this page: `python -m lottery\.literature ([^`]+)`")
 
 
@@ -370,20 +216,3 @@ def test_every_committed_results_page_regenerates_byte_identical(page: str, tmp_
     monkeypatch.chdir(RESULTS.parent)
     assert main([*found.group(1).split(), "--out", str(tmp_path / "README.md")]) == 0
     assert (tmp_path / "README.md").read_text() == readme.read_text()
-
-
-def test_a_missing_p_value_says_why() -> None:
-    from lottery.literature.frankle2019 import _p
-
-    assert _p(0.0123, 5) == "p = 0.012"
-    assert _p(float("nan"), 1) == "no test at n = 1"
-    assert _p(float("nan"), 5) == "no test: equal in every seed"
-
-
-def test_one_seed_tests_no_claim_and_says_so() -> None:
-    page = PAPERS["frankle2019"](fc_table(ticket_gain=0.01, reinit_drop=0.01, seeds=1))
-    assert set(verdicts(page).values()) == {"not measured"}
-    assert "never significantly below" not in page and "significantly above at" not in page
-    assert "no test at n = 1 (" in page and "p = nan" not in page
-    five = PAPERS["frankle2019"](fc_table(ticket_gain=0.01, reinit_drop=0.01, seeds=5))
-    assert "significantly above at" in five and "no test at n = 1" not in five
