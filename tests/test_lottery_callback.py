@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from lottery.callbacks import LotteryTicket
 from lottery.config import PruneConfig
-from lottery.init import InitSpec, initial_value, initialize
+from lottery.generators import has_kernel
+from lottery.init import InitSpec, initial_value, initialize, mark_stacked
+from lottery.pruning.levels import load_levels
 from tests.lightning_helpers import PlainClassifier, quick_prune, synthetic, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,8 +116,6 @@ def test_state_is_one_byte_per_prunable_weight_and_no_theta0():
     b = cb.state_bytes()
     assert b["theta0"] == 0 and b["snapshot"] == 0
     assert b["masks"] == b["prunable_weights"] == 20 * 32 + 32 * 16 + 16 * 4
-    from lottery.generators import has_kernel
-
     # the C kernel multiplies by the bool mask itself; without it, CPU float copies (counted honestly)
     assert b["mask_cache"] == (0 if has_kernel() else 4 * b["prunable_weights"])
     packed = cb.state_dict()["masks"]
@@ -204,8 +204,6 @@ def test_best_val_and_early_stopping_epoch():
 def test_step_rounds_and_rewind_modes(tmp_path):
     """What each rewind puts back at a round's start: ``step`` the snapshot after step 2, ``lr`` and
     ``none`` the weights the previous round ended with; always times the new round's masks."""
-    from lottery.pruning.levels import load_levels
-
     class Weights(pl.Callback):  # listed first: sees each round's end before the lottery callback acts
         def __init__(self):
             self.starts, self.ends, self.snapshot = {}, {}, None
@@ -305,8 +303,6 @@ class StackedClassifier(PlainClassifier):
 
     def __init__(self) -> None:
         super().__init__()
-        from lottery.init import mark_stacked
-
         self.w1 = torch.nn.Parameter(torch.empty(2, 32, 20))
         self.w2 = torch.nn.Parameter(torch.empty(2, 4, 32))
         mark_stacked(self.w1, 2)
