@@ -6,7 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from lottery.compare import main as compare
+from lottery.generative.__main__ import main as generative
+from lottery.inspect import main as inspect_tool
+from lottery.train import main as train
 from tests.data_fixtures import fake_mnist
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -103,11 +108,10 @@ def created(tmp: Path) -> set[str]:
 
 @pytest.mark.parametrize(("override", "must"), OVERRIDES, ids=[o for o, _ in OVERRIDES])
 def test_bad_override(override: str, must: str, sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.train import main
 
     # the case's override comes last, so that it wins over the sandbox's own settings
     args = [LENET, "data.download=false", "data.val_size=50", f"output_dir={sandbox / 'out'}"]
-    assert main([*args, override.format(tmp=sandbox)]) == 2
+    assert train([*args, override.format(tmp=sandbox)]) == 2
     assert must.format(tmp=sandbox) in error_line(capsys)
     assert not created(sandbox)
 
@@ -137,12 +141,10 @@ FILES = [
 
 @pytest.mark.parametrize(("text", "must"), [f[1:] for f in FILES], ids=[f[0] for f in FILES])
 def test_bad_config_file(text: str | None, must: str, sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.train import main
-
     path = sandbox / "bad.yaml"
     if text is not None:
         path.write_bytes(text.encode("latin-1"))
-    assert main([str(path), f"output_dir={sandbox / 'out'}"]) == 2
+    assert train([str(path), f"output_dir={sandbox / 'out'}"]) == 2
     assert must in error_line(capsys)
     assert not created(sandbox)
 
@@ -171,14 +173,10 @@ GRIDS = [
 
 @pytest.mark.parametrize(("change", "must"), GRIDS, ids=[m for _, m in GRIDS])
 def test_bad_grid(change: dict, must: str, sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import yaml
-
-    from lottery.compare import main
-
     grid = {"base": LENET, "starts": [{"scheme": "xavier_normal"}], "seeds": [1],
             "output_dir": str(sandbox / "out"), **change}
     (sandbox / "grid.yaml").write_text(yaml.safe_dump(grid))
-    assert main([str(sandbox / "grid.yaml")]) == 2
+    assert compare([str(sandbox / "grid.yaml")]) == 2
     assert must in error_line(capsys)
     assert not created(sandbox)
 
@@ -196,10 +194,6 @@ CLI = [
 @pytest.mark.parametrize(("args", "must"), CLI, ids=[m for _, m in CLI])
 def test_bad_compare_arguments(args: list[str], must: str, sandbox: Path, capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import yaml
-
-    from lottery.compare import main
-
     (sandbox / "nothing-here").mkdir()
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", str(sandbox / "no-netrc"))
@@ -208,7 +202,7 @@ def test_bad_compare_arguments(args: list[str], must: str, sandbox: Path, capsys
         (sandbox / name / "results.json").write_text(text)
     grid = {"base": LENET, "seeds": [1], "output_dir": str(sandbox / "out")}
     (sandbox / "grid.yaml").write_text(yaml.safe_dump(grid))
-    assert main([str(sandbox / "grid.yaml"), *[a.format(tmp=sandbox) for a in args]]) == 2
+    assert compare([str(sandbox / "grid.yaml"), *[a.format(tmp=sandbox) for a in args]]) == 2
     assert must in error_line(capsys)
     assert not created(sandbox) - {"nothing-here", "truncated", "a-list"}
 
@@ -231,9 +225,7 @@ INSPECT = [
 
 @pytest.mark.parametrize(("args", "must"), INSPECT, ids=[m for _, m in INSPECT])
 def test_bad_inspect_arguments(args: list[str], must: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.inspect import main
-
-    assert main(args) == 2
+    assert inspect_tool(args) == 2
     assert must in error_line(capsys)
 
 
@@ -253,9 +245,7 @@ GENERATIVE = [
 @pytest.mark.parametrize(("args", "must"), GENERATIVE, ids=[m for _, m in GENERATIVE])
 def test_bad_generative_arguments(args: list[str], must: str, sandbox: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.generative.__main__ import main
-
-    assert main([a.format(tmp=sandbox) for a in args]) == 2
+    assert generative([a.format(tmp=sandbox) for a in args]) == 2
     assert must in error_line(capsys)
     assert not created(sandbox)
 

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from lottery import grid
 from lottery.callbacks import LotteryTicket
-from lottery.config import Config, ConfigError, PruneConfig, load
+from lottery.config import Config, ConfigError, InitConfig, PruneConfig, load
+from lottery.init import InitSpec
+from lottery.literature import frankle2019
 from lottery.preflight import check_config
 from lottery.pruning.controls import CONTROLS
 from tests.lightning_helpers import PlainClassifier
@@ -62,9 +65,6 @@ def test_a_configs_prune_section_drives_the_callback_unchanged() -> None:
 
 
 def test_controls_are_listed_once() -> None:
-    from lottery import grid
-    from lottery.literature import frankle2019
-
     assert set(CONTROLS) == {"reinit", "random_prune", "signed_constant"}
     assert grid.CONTROLS[:-1] == tuple(CONTROLS) and frankle2019.CONTROLS is CONTROLS
     assert "control" in {f.name for f in dataclasses.fields(PruneConfig)}
@@ -96,9 +96,6 @@ def test_lightning_cli_refuses_a_misspelled_scheme_while_parsing_naming_the_choi
 
 
 def test_the_init_section_is_the_init_spec_field_for_field() -> None:
-    from lottery.config import InitConfig
-    from lottery.init import InitSpec
-
     names = [sorted(f.name for f in dataclasses.fields(kind)) for kind in (InitConfig, InitSpec)]
     assert names[0] == names[1]
     cfg = load("configs/lenet300_mnist.yaml", ["seed=7", "init.scale=0.5", "init.source=sobol"])

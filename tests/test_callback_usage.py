@@ -90,7 +90,6 @@ def test_output_layer_is_explicit_and_checked() -> None:
 
 
 def test_multihead_attention_projections_are_prunable_by_default() -> None:
-
     class Attn(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -104,7 +103,6 @@ def test_multihead_attention_projections_are_prunable_by_default() -> None:
 
 
 def test_embedding_padding_rows_stay_zero_and_regenerate() -> None:
-
     net = nn.Module()
     net.emb = nn.Embedding(10, 4, padding_idx=3)
     net.plain = nn.Embedding(10, 4)
@@ -115,7 +113,6 @@ def test_embedding_padding_rows_stay_zero_and_regenerate() -> None:
 
 
 def test_prune_regenerates_each_tensors_w0_once_per_round_not_once_per_member() -> None:
-
     net = initialize(stack(nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3)), 4),
                      [InitSpec(seed=s) for s in range(4)])
     cb = LotteryTicket(PruneConfig(rounds=2, criterion="movement", epochs_per_round=1, output_rate=None), verbose=False)

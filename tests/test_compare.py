@@ -4,16 +4,21 @@ files hold every cell's curve, sweeps and gathering rebuild the same results."""
 from __future__ import annotations
 
 import logging
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import yaml
 
 from lottery.compare import main
 from lottery.grid import load_grid
 from lottery.tracking import offline_history, rounds_from_wandb
+from lottery.train import main as train
 from tests.data_fixtures import REAL_ROOT, needs_mnist
 from tests.lightning_helpers import crash_at_epoch
 
@@ -171,10 +176,6 @@ def test_parallel_workers_give_the_serial_one_thread_table(tmp_path: Path) -> No
 @needs_mnist
 def test_controls_axis_and_committed_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              caplog: pytest.LogCaptureFixture) -> None:
-    import shutil
-
-    import pytorch_lightning as pl
-
     axes = {"starts": [{"scheme": "xavier_normal"}], "controls": ["reinit", "random_prune"]}
     packed = grid_file(tmp_path, "packed", members_per_process=2, results_dir=str(tmp_path / "res-packed"), **axes)
     alone = grid_file(tmp_path, "alone", results_dir=str(tmp_path / "res-alone"), **axes)
@@ -222,8 +223,6 @@ def test_controls_axis_and_committed_records(tmp_path: Path, monkeypatch: pytest
 
 
 def test_overrides_may_follow_the_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.train import main as train
-
     path = grid_file(tmp_path, "mixed")
     assert main([str(path), "--list", "seeds=[7]"]) == 0  # argparse alone would refuse this order
     listed = capsys.readouterr().out.strip().splitlines()
@@ -235,9 +234,6 @@ def test_overrides_may_follow_the_options(tmp_path: Path, capsys: pytest.Capture
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_grid_workers_die_with_the_grid_process(tmp_path: Path) -> None:
     """Killing `lottery.compare --workers N` must not leave its workers training orphaned."""
-    import signal
-    import subprocess
-    import time
 
     script = tmp_path / "grid.py"
     script.write_text(

@@ -11,6 +11,7 @@ import yaml
 
 from lottery.config import Config, ConfigError, describe, load, resolve, to_dict
 from lottery.train import main
+from scripts.config_reference import callback_table, table
 from tests.data_fixtures import REAL_ROOT, fake_mnist
 
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")
@@ -135,8 +136,6 @@ def test_missing_config_file_and_a_subprocess_sees_no_traceback(tmp_path: Path) 
 
 
 def test_readme_config_reference_is_current() -> None:
-    from scripts.config_reference import callback_table, table
-
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert table() in readme, "README's config reference is stale: rerun python scripts/config_reference.py"
     assert callback_table() in readme, "README's callback arguments are stale: rerun scripts/config_reference.py"

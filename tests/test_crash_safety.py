@@ -28,7 +28,6 @@ def _flip_middle(data: bytes) -> bytes:
 
 
 def _nan_weights(data: bytes) -> bytes:
-
     ckpt = torch.load(io.BytesIO(data), weights_only=True)
     next(iter(ckpt["state_dict"].values())).view(-1)[:3] = float("nan")
     buf = io.BytesIO()
@@ -37,7 +36,6 @@ def _nan_weights(data: bytes) -> bytes:
 
 
 def _foreign(data: bytes) -> bytes:
-
     ckpt = torch.load(io.BytesIO(data), weights_only=True)
     ckpt["state_dict"] = {k: torch.zeros(3, 3) for k in ckpt["state_dict"]}
     buf = io.BytesIO()
@@ -117,8 +115,6 @@ def test_a_disk_that_fills_after_the_probe_leaves_no_run_directory(tmp_path: Pat
 
 def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-
-
     io_ = AtomicCheckpointIO()
     path = tmp_path / "checkpoints" / "last.ckpt"
     io_.save_checkpoint({"state_dict": {"w": torch.ones(3)}, "epoch": 1}, path)

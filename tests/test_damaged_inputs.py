@@ -3,6 +3,8 @@ or field and what to do, exit 2, and leaves nothing behind."""
 
 from __future__ import annotations
 
+import gzip
+import importlib
 import io
 import json
 from pathlib import Path
@@ -11,8 +13,19 @@ import numpy as np
 import pytest
 import torch
 
+from lottery.checkpoints import sidecar
+from lottery.config import load
+from lottery.data import sources
+from lottery.generative.__main__ import main as generative
+from lottery.init.learned import FORMAT, GeneratorError, file_name
+from lottery.init.learned import load as load_generator
+from lottery.literature import main as literature
+from lottery.pruning.levels import MaskSourceError, load_levels, save_level
+from lottery.runner import run_dir
+from lottery.stats import main as stats
 from lottery.train import main as train
 from tests.data_fixtures import fake_mnist
+from tests.lightning_helpers import crash_at_epoch
 from tests.test_bad_inputs import LENET, error_line
 
 BAD_TABLES = [
@@ -27,8 +40,6 @@ BAD_TABLES = [
 @pytest.mark.parametrize(("content", "must"), [t[1:] for t in BAD_TABLES], ids=[t[0] for t in BAD_TABLES])
 def test_reading_tools_refuse_a_bad_table(tool: str, content: bytes, must: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib
-
     table = tmp_path / "results.csv"
     table.write_bytes(content)
     main = importlib.import_module(tool).main
@@ -40,9 +51,6 @@ def test_reading_tools_refuse_a_bad_table(tool: str, content: bytes, must: str, 
 
 
 def test_reading_tools_refuse_an_out_of_the_wrong_kind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.literature import main as literature
-    from lottery.stats import main as stats
-
     table = Path(__file__).resolve().parents[1] / "results" / "sobol_quick" / "results.csv"
     (tmp_path / "afile").write_text("x\n")
     with pytest.raises(SystemExit) as stop:
@@ -54,8 +62,6 @@ def test_reading_tools_refuse_an_out_of_the_wrong_kind(tmp_path: Path, capsys: p
 
 def test_fit_vae_refuses_an_out_that_is_a_file_and_an_empty_run_config(tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.generative.__main__ import main as generative
-
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("")
@@ -70,9 +76,6 @@ def test_fit_vae_refuses_an_out_that_is_a_file_and_an_empty_run_config(tmp_path:
 
 
 def test_a_generator_with_the_right_name_but_missing_parts_is_refused(tmp_path: Path) -> None:
-    from lottery.init.learned import FORMAT, GeneratorError, file_name
-    from lottery.init.learned import load as load_generator
-
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "kind": "vae", "meta": {"latent": 2, "hidden": 8}, "state": {}}, buf)
     path = tmp_path / file_name("vae", buf.getvalue())
@@ -107,8 +110,6 @@ def test_a_model_that_does_not_fit_the_data_is_named_before_training(override: s
 
 def test_float_idx_images_and_an_empty_test_split_are_refused(data: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    import gzip
-
     raw = data / "MNIST" / "raw"
     images = raw / "t10k-images-idx3-ubyte.gz"
     pixels = np.frombuffer(gzip.decompress(images.read_bytes())[16:], np.uint8).astype(">f4")
@@ -143,8 +144,6 @@ def test_dangling_and_looping_output_links_are_refused(data: Path, tmp_path: Pat
 
 
 def test_a_failed_download_leaves_no_empty_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lottery.data import sources
-
     def offline(target: Path) -> None:
         (target / "MNIST" / "raw").mkdir(parents=True)  # what torchvision creates before it fails
         raise OSError("no network")
@@ -159,11 +158,6 @@ def test_a_failed_download_leaves_no_empty_folders(tmp_path: Path, monkeypatch: 
 
 def test_a_checkpoint_from_another_schedule_or_with_empty_masks_is_refused(data: Path, tmp_path: Path,
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.checkpoints import sidecar
-    from lottery.config import load
-    from lottery.runner import run_dir
-    from tests.lightning_helpers import crash_at_epoch
-
     args = run_args(tmp_path, "prune.rounds=3")
     crash_at_epoch(3, lambda: train(args))
     capsys.readouterr()  # the crashed run's round lines
@@ -192,8 +186,6 @@ def test_a_checkpoint_from_another_schedule_or_with_empty_masks_is_refused(data:
 
 
 def test_mask_levels_that_keep_no_weight_are_refused(tmp_path: Path) -> None:
-    from lottery.pruning.levels import MaskSourceError, load_levels, save_level
-
     save_level(tmp_path / "masks", 0, {"0.weight": torch.ones(4, 3, dtype=torch.bool)})
     save_level(tmp_path / "masks", 1, {"0.weight": torch.zeros(4, 3, dtype=torch.bool)})
     assert len(load_levels(tmp_path, 1)) == 1  # the whole level 0 reads

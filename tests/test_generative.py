@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from torch import nn
 
 from lottery.atomic import write_bytes
 from lottery.callbacks import LotteryTicket
 from lottery.config import ConfigError
 from lottery.generative.fit import fit_ghn, fit_vae
-from lottery.generative.zoo import collect, slices
+from lottery.generative.zoo import Zoo, collect, slices
 from lottery.init import InitSpec, initial_value, initialize
 from lottery.init.learned import GeneratorError, file_name, load, vae_values
 from tests.data_fixtures import needs_mnist
@@ -174,9 +175,7 @@ def test_the_cli_refuses_a_corrupt_generator_before_training(vae_file: Path, tmp
 def test_a_vae_serves_a_users_own_module_by_position() -> None:
     """The committed LeNet-300-100 VAE is keyed '1.weight', '3.weight', '5.weight'; a user's own MLP names its
     layers net.0/net.2/net.4 and still gets a learned start, regenerable, with the zoo layers' spread."""
-    from torch import nn
 
-    from lottery.init import InitSpec, initial_value, initialize
 
     path = next(p for p in sorted((REPO / "generators").glob("vae-*.pt"))
                 if torch.load(p, weights_only=True)["meta"]["model"] == "lenet_300_100")
@@ -241,8 +240,6 @@ def test_zoo_fit_and_train_from_the_command_line(mnist_root: Path, tmp_path: Pat
 
 
 def test_conv_kernels_are_the_slices_and_other_kernel_sizes_are_refused(tmp_path: Path):
-    from lottery.generative.zoo import Zoo
-
     g = torch.Generator().manual_seed(0)
     centre = torch.zeros(3, 3, dtype=torch.float64)
     centre[1, 1] = 0.3  # every kernel peaks at its centre: a structure the VAE must learn

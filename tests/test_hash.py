@@ -1,4 +1,6 @@
+import contextlib
 import hashlib
+import io
 import subprocess
 import sys
 
@@ -117,8 +119,6 @@ def test_bit_identical_across_processes():
     fresh = subprocess.run([sys.executable, "-c", DIGEST], capture_output=True, text=True, check=True).stdout
     lines = fresh.split()
     assert len(lines) == 3 and len(set(lines)) == 3
-    import contextlib
-    import io
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):

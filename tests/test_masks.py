@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from lottery.callbacks import LotteryTicket
+from lottery.config import PruneConfig
 from lottery.generators import can_mask_mul, has_kernel, mask_mul
+from lottery.init import InitSpec
 from lottery.pruning import keep_top, pack_bits, select_global, select_layerwise, unpack_bits
+from lottery.pruning.levels import MaskSourceError, level_path, load_levels, save_level
+from tests.lightning_helpers import PlainClassifier, synthetic, trainer
 
 needs_kernel = pytest.mark.skipif(not has_kernel(), reason="C kernel not built")
 
@@ -37,11 +43,6 @@ def test_mask_mul_refuses_what_it_cannot_do() -> None:
 
 @needs_kernel
 def test_lottery_state_is_one_byte_per_weight_on_cpu() -> None:
-    from lottery.callbacks import LotteryTicket
-    from lottery.config import PruneConfig
-    from lottery.init import InitSpec
-    from tests.lightning_helpers import PlainClassifier, synthetic, trainer
-
     cb = LotteryTicket(PruneConfig(rounds=3, epochs_per_round=1, output_rate=None), init=InitSpec(), verbose=False)
     model = PlainClassifier()
     trainer(callbacks=[cb]).fit(model, *synthetic())
@@ -89,10 +90,6 @@ def test_global_selection_uses_one_threshold_across_tensors() -> None:
 
 
 def test_a_damaged_level_file_is_named(tmp_path) -> None:
-    import numpy as np
-
-    from lottery.pruning.levels import MaskSourceError, level_path, load_levels, save_level
-
     save_level(tmp_path, 0, {"w": torch.ones(5, 7, dtype=torch.bool)})
     assert torch.equal(load_levels(tmp_path)[0]["w"], torch.ones(5, 7, dtype=torch.bool))
     np.savez(level_path(tmp_path, 0), **{"w": np.zeros(2, dtype=np.uint8), "w::shape": np.array([5, 7])})

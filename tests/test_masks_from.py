@@ -9,12 +9,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from lottery.config import ConfigError, load
+from lottery.callbacks import LotteryTicket
+from lottery.config import ConfigError, PruneConfig, load
 from lottery.data import DATASETS
 from lottery.init import InitSpec, initialize
 from lottery.models import build
 from lottery.pruning.levels import load_levels, save_level
 from lottery.runner import run, run_dir
+from tests.data_fixtures import REAL_ROOT
 from tests.lightning_helpers import crash_at_epoch
 from tests.test_train_cli import CONFIGS, QUICK, needs_mnist
 
@@ -52,8 +54,6 @@ def ticket(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: None) -
 
 @pytest.fixture(scope="module")
 def monkeypatch_module():
-    from tests.data_fixtures import REAL_ROOT
-
     mp = pytest.MonkeyPatch()
     mp.setenv("LOTTERY_DATA", str(REAL_ROOT))
     yield
@@ -164,7 +164,6 @@ def test_bad_mask_sources_fail_before_training_naming_run_and_layer(ticket, tmp_
 
 @needs_mnist
 def test_reinit_control_resumed_mid_run_ends_identical(ticket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-
     source, _, _ = ticket
     _, whole, _ = _control(tmp_path / "whole", source, "reinit")
     # round 2 starts: rounds 0–1 are in the checkpoint, with round 2's masks
@@ -179,8 +178,6 @@ def test_reinit_control_resumed_mid_run_ends_identical(ticket, tmp_path: Path, m
 
 
 def test_the_callback_names_an_empty_or_missing_source(tmp_path: Path) -> None:
-    from lottery.callbacks import LotteryTicket
-    from lottery.config import PruneConfig
     (tmp_path / "empty" / "masks").mkdir(parents=True)
     with pytest.raises(ConfigError, match="prune.masks_from: .* holds no masks"):
         LotteryTicket(PruneConfig(rounds=None, masks_from=tmp_path / "empty", epochs_per_round=1, output_rate=None))

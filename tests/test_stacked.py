@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -150,7 +152,6 @@ def test_stacking_names_what_it_cannot_stack() -> None:
 @pytest.mark.parametrize("model", ["lenet_300_100", "lenet5"])
 def test_learned_starts_stack_member_by_member(model: str) -> None:
     """The committed generators: a stacked member's w0 is the network's alone (vae keys layers by name)."""
-    from pathlib import Path
 
     gens = Path(__file__).resolve().parents[1] / "generators"
     vae = next(p for p in sorted(gens.glob("vae-*.pt")) if torch.load(p, weights_only=True)["meta"]["model"] == model)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
+from nbclient import NotebookClient
 from scipy import stats as sps
 
 from lottery import stats
@@ -89,7 +92,6 @@ def test_the_dense_line_is_the_tickets_round_zero_not_a_controls() -> None:
 def test_figures_are_byte_identical_when_regenerated(tmp_path: Path) -> None:
     """A rerun of a finished grid rewrites its committed figures: same table, same bytes (no date, no
     random SVG ids), so a diff shows only real changes."""
-    import time
 
     table = synthetic_results(tmp_path / "results.csv")
     assert plot_main([str(table), "--out", str(tmp_path / "a")]) == 0
@@ -104,8 +106,6 @@ def test_figures_are_byte_identical_when_regenerated(tmp_path: Path) -> None:
 
 def execute_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[list, str]:
     """Run ``notebooks/<name>`` top to bottom in a kernel; its outputs and their text. No cell may fail."""
-    import nbformat
-    from nbclient import NotebookClient
 
     for key, value in {**env, "LOTTERY_FIGURES": str(tmp_path / "figures")}.items():
         monkeypatch.setenv(key, value)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lottery.config import load
+from lottery.plot import iterations
 from lottery.runner import run_dir
 from lottery.train import main
 from tests.lightning_helpers import crash_at_epoch
@@ -42,7 +43,6 @@ def test_rounds_end_at_their_step_with_that_steps_evaluation(tmp_path: Path, mni
         assert last["test_acc"] == pytest.approx(r["test_acc"]) and last["val_loss"] == pytest.approx(r["val_loss"])
         best = min((p for p in curve if p["round"] == r["round"]), key=lambda p: p["val_loss"])
         assert best["step"] == r["best_step"]
-    from lottery.plot import iterations
 
     paths = iterations([res], tmp_path / "fig", levels=(100.0, 64.0))  # F&C's Figure 3 from the curves
     svg = (tmp_path / "fig" / "iterations.svg").read_text()

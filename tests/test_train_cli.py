@@ -22,9 +22,6 @@ QUICK = ["data.train_subset=1200", "data.val_size=300", "data.test_subset=600", 
 
 def quick_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Path]:
     """A 2-round LeNet-300-100 run on an MNIST subset under ``tmp_path``: its CLI arguments and run directory."""
-    from lottery.config import load
-    from lottery.runner import run_dir
-    from tests.data_fixtures import REAL_ROOT
 
     monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
     args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=2", "prune.epochs_per_round=1",

@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from lottery.checkpoints import AtomicCheckpointIO, sidecar
+from lottery.data.sources import read_cifar10
+from lottery.init.learned import GeneratorError, file_name
+from lottery.init.learned import load as load_generator
 from lottery.train import main
 from tests.data_fixtures import fake_cifar10
 from tests.test_train_cli import CONFIGS, needs_mnist, quick_run
@@ -48,8 +52,6 @@ def test_the_payload_runs_under_a_plain_unpickler(tmp_path: Path) -> None:
 @needs_mnist
 def test_a_crafted_checkpoint_with_a_matching_hash_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from lottery.checkpoints import sidecar
-
     args, path = quick_run(tmp_path, monkeypatch)
     ckpt = path / "checkpoints" / "last.ckpt"
     ckpt.parent.mkdir(parents=True)
@@ -66,7 +68,6 @@ def test_a_crafted_checkpoint_with_a_matching_hash_is_refused_unread(tmp_path: P
 
 def test_lightning_resumes_through_the_weights_only_reader(tmp_path: Path) -> None:
     """``trainer.fit(ckpt_path=…)`` reads through AtomicCheckpointIO, which must not unpickle code either."""
-    from lottery.checkpoints import AtomicCheckpointIO
 
     marker, path = tmp_path / "ran", tmp_path / "last.ckpt"
     path.write_bytes(crafted_checkpoint(marker))
@@ -93,9 +94,6 @@ def test_a_crafted_zoo_checkpoint_is_refused_by_fit_vae(tmp_path: Path) -> None:
 
 
 def test_a_crafted_generator_file_is_refused_unread(tmp_path: Path) -> None:
-    from lottery.init.learned import GeneratorError, file_name
-    from lottery.init.learned import load as load_generator
-
     marker = tmp_path / "ran"
     buf = io.BytesIO()
     torch.save({"format": 1, "kind": "vae", "meta": Payload(marker)}, buf)
@@ -107,8 +105,6 @@ def test_a_crafted_generator_file_is_refused_unread(tmp_path: Path) -> None:
 
 
 def test_a_crafted_cifar_batch_is_refused_and_real_batches_still_load(tmp_path: Path) -> None:
-    from lottery.data.sources import read_cifar10
-
     root = fake_cifar10(tmp_path / "data", per_batch=4)
     arrays = read_cifar10(root, download=False)  # pickled numpy arrays, as the real files hold
     assert arrays.train_x.shape == (20, 3, 32, 32) and arrays.test_y.shape == (4,)
