@@ -24,6 +24,16 @@ from lottery.results import read_table
 ALPHA = 0.05
 
 
+def p_text(p: float, digits: int = 2) -> str:
+    """``p`` to ``digits`` significant figures, or more where rounding would carry it across α: a significant
+    0.0496 must not read "0.05", nor a non-significant 0.0504."""
+    for d in range(digits, 7):
+        s = f"{p:.{d}g}"
+        if (float(s) < ALPHA) == (p < ALPHA) and (float(s) != ALPHA or p == ALPHA):
+            return s
+    return repr(p)
+
+
 def holm(pvalues: list[float]) -> list[float]:
     """Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order."""
     m = len(pvalues)
@@ -149,7 +159,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             wins = r["win_rate_a"] if r["diff"] > 0 else 1 - r["win_rate_a"]
             mark = " ✓" if r["significant_mwu"] else ""
             lines.append(f"- **{better} > {worse}** by {100 * abs(r['diff']):.2f} pp (Welch p_holm = "
-                         f"{r['welch_p_holm']:.3g}, MWU p_holm = {r['mwu_p_holm']:.3g}, "
+                         f"{p_text(r['welch_p_holm'], 3)}, MWU p_holm = {p_text(r['mwu_p_holm'], 3)}, "
                          f"|d| = {abs(r['cohens_d']):.2f}, |δ| = {abs(r['cliffs_delta']):.2f}, "
                          f"win rate {wins:.2f}){mark}")
         same = len(block) - len(diff)

@@ -29,6 +29,14 @@ def test_holm_matches_the_hand_computed_step_down() -> None:
     assert stats.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # 2 × 0.8 capped at 1; monotone
 
 
+@pytest.mark.parametrize(("p", "shown"), [(0.0123, "0.012"), (0.0496, "0.0496"), (0.0504, "0.0504"),
+                                          (0.04996, "0.04996"), (0.05, "0.05"), (0.051, "0.051"), (3.6e-05, "3.6e-05")])
+def test_a_p_value_is_never_rounded_across_alpha(p: float, shown: str) -> None:
+    """Two significant figures, unless they would turn a significant 0.0496 into "0.05" (or 0.0504 too)."""
+    assert stats.p_text(p) == shown
+    assert (float(shown) < stats.ALPHA) == (p < stats.ALPHA)
+
+
 def test_effect_sizes_and_win_rates() -> None:
     a, b = np.array([1.0, 2.0, 3.0]), np.array([2.0, 3.0, 4.0])
     assert stats.cohens_d(a, b) == pytest.approx(-1.0)

@@ -38,6 +38,7 @@ from lottery.literature.verdicts import (
     tost_paired,
 )
 from lottery.pruning.controls import CONTROLS
+from lottery.stats import p_text
 
 METRIC = "test_acc_at_best"  # F&C plot test accuracy at the early-stopping (minimum validation loss) iteration
 MARGIN = 0.005  # ±0.5 pp: what "back to the dense accuracy" is taken to mean (dense seeds spread ≈ 0.2 pp)
@@ -58,7 +59,7 @@ def _p(p: float, n: int) -> str:
     """A p-value as the page prints it; none exists at one seed, nor when every seed's difference is exactly 0
     (round 0, where a control is the dense network itself)."""
     if not math.isnan(p):
-        return f"p = {p:.2g}"
+        return f"p = {p_text(p)}"
     return "no test at n = 1" if n < 2 else "no test: equal in every seed"
 
 

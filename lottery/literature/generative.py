@@ -22,6 +22,7 @@ from lottery.literature.verdicts import (
     paired_t,
     tost_paired,
 )
+from lottery.stats import p_text
 
 METRIC = "test_acc"
 MARGIN = 0.005  # ±0.5 pp for "no difference"
@@ -84,7 +85,7 @@ def generative(df: Any) -> str:
             if v == NOT_DETECTED else ""
         claims.append(("global (GHN) starts converge faster early on",
                        f"after the first epoch (dense, round 0): ghn {100 * first.diff:+.2f} pp vs xavier_normal, "
-                       f"p = {first.p_adj:.2g}{mde}", v))
+                       f"p = {p_text(first.p_adj)}{mde}", v))
         if steps:
             verdicts = [directional(t, True) for _, t in steps]
             claims.append(("global (GHN) starts lead during the first steps",
@@ -130,7 +131,7 @@ def generative(df: Any) -> str:
                                + " |")
         early_lines.append("")
     detail = [f"- {s} {'above' if t.diff > 0 else 'below'} xavier_normal by {100 * abs(t.diff):.2f} pp at "
-              f"{remaining(df, r):.1f} %: paired t p_holm = {t.p_adj:.2g}"
+              f"{remaining(df, r):.1f} %: paired t p_holm = {p_text(t.p_adj)}"
               for s in learned for r, t in tests[s].items() if t.significant()]
     return "\n".join([
         "# Learned starts: a VAE (local) and a hypernetwork (global) against Xavier normal", "",

@@ -28,6 +28,7 @@ from lottery.literature.verdicts import (
     legend,
     paired_t,
 )
+from lottery.stats import p_text
 
 METRIC = "test_acc"
 REFERENCE = ("wijnja2020", "sobol")
@@ -76,7 +77,7 @@ def starts(df: Any) -> str:
     for s in order:
         g = df[df["start"] == s]
         t = here.get((order[0], s))
-        vs = "–" if t is None else f"{-100 * t.diff:+.2f} (p = {t.p_adj:.2g})"
+        vs = "–" if t is None else f"{-100 * t.diff:+.2f} (p = {p_text(t.p_adj)})"
         lines.append(f"| {s} | {g['seed'].nunique()} | " + " | ".join(pct(by_seed(g, r, METRIC)) for r in shown)
                      + f" | {pct(per_cell(g, METRIC))} | {vs} |")
     ranking = sorted(order, key=lambda s: -mean(per_cell(df[df["start"] == s], METRIC)))
@@ -105,7 +106,7 @@ def starts(df: Any) -> str:
                        f"{100 * detectable(sd, n, page.size):.2f} pp). Significant here but not on LeNet-300-100: "
                        f"{'; '.join(new) or 'none'}", verdict))
     sig = [f"- {s} {'above' if t.diff > 0 else 'below'} {order[0]} by {100 * abs(t.diff):.2f} pp at "
-           f"{remaining(df, r):.1f} % (paired t p_holm = {t.p_adj:.2g})" for (s, r), t in levels.items()
+           f"{remaining(df, r):.1f} % (paired t p_holm = {p_text(t.p_adj)})" for (s, r), t in levels.items()
            if t.significant()]
     config = df.attrs.get("config", "the grid's config")
     return "\n".join([

@@ -10,6 +10,7 @@ import numpy as np
 
 PAPERS: dict[str, Callable[[Any], str]] = {}
 GRIDS: dict[str, str] = {}  # page → the grid config it reports (its cell count is the page's "of N")
+COLLAPSED = 0.90  # a cell below 90 % has lost whole digits (the output layer starved), not a few points
 
 
 def paper(name: str, grid: str | None = None) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
@@ -81,3 +82,16 @@ def coverage(df: Any, expected_cells: int | None = None) -> str:
 def spread(values: dict[int, float]) -> float:
     v = np.array(list(values.values()))
     return float(v.std(ddof=1)) if len(v) > 1 else math.nan
+
+
+def collapse_table(df: Any, starts: list[str], rounds: list[int], metric: str = "test_acc") -> list[str]:
+    """Cells below ``COLLAPSED`` per start (the table's ``start`` column) and level, and over the starts shown."""
+    head = ["start", *[f"{remaining(df, r):.1f} %" for r in rounds]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in starts:
+        g = df[df["start"] == s]
+        counts = [sum(v < COLLAPSED for v in by_seed(g, r, metric).values()) for r in rounds]
+        lines.append(f"| {s} | " + " | ".join(str(c) for c in counts) + " |")
+    shown = df[df["start"].isin(starts)]
+    totals = [sum(v < COLLAPSED for v in shown.loc[shown["round"] == r, metric] if not math.isnan(v)) for r in rounds]
+    return [*lines, "| all | " + " | ".join(str(t) for t in totals) + " |"]

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-from lottery.stats import holm
+from lottery.stats import ALPHA, holm
 
-ALPHA = 0.05
 POWER = 0.8
 AGREES, REFUTED, NOT_DETECTED = "agrees", "refuted", "not detected"
 NOT_REACHED, INCONCLUSIVE, PARTLY, NOT_MEASURED = "not reached", "inconclusive", "partly", "not measured"

@@ -8,7 +8,18 @@ from typing import Any
 
 import numpy as np
 
-from lottery.literature.tables import by_seed, coverage, late_stops, mean, nearest_round, paper, pct, remaining
+from lottery.literature.tables import (
+    COLLAPSED,
+    by_seed,
+    collapse_table,
+    coverage,
+    late_stops,
+    mean,
+    nearest_round,
+    paper,
+    pct,
+    remaining,
+)
 from lottery.literature.verdicts import (
     AGREES,
     REFUTED,
@@ -26,10 +37,10 @@ from lottery.literature.verdicts import (
     tost_paired,
     welch_t,
 )
+from lottery.stats import p_text
 
 METRIC = "test_acc"
 MARGIN = 0.005  # ±0.5 pp for "≈" and "≥" (the seeds' spread at one level is ≈ 0.1–0.3 pp)
-COLLAPSED = 0.90  # a cell below 90 % has lost whole digits (the output layer starved), not a few points
 TARGETS = [100, 51.2, 21.0, 6.9, 3.5, 2.3, 1.4]
 PAIRS = [("xavier_normal", "xavier_uniform", 1.0), ("xavier_normal", "xavier_uniform", 0.5),
          ("xavier_normal", "xavier_uniform", 2.0), ("kaiming_normal", "kaiming_uniform", 1.0)]
@@ -37,17 +48,6 @@ PAIRS = [("xavier_normal", "xavier_uniform", 1.0), ("xavier_normal", "xavier_uni
 
 def _start(df: Any, scheme: str, scale: float) -> Any:
     return df[(df["scheme"] == scheme) & np.isclose(df["scale"].astype(float), scale)]
-
-
-def collapse_table(df: Any, starts: list[str], rounds: list[int]) -> list[str]:
-    head = ["start", *[f"{remaining(df, r):.1f} %" for r in rounds]]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for s in starts:
-        g = df[df["start"] == s]
-        counts = [sum(v < COLLAPSED for v in by_seed(g, r, METRIC).values()) for r in rounds]
-        lines.append(f"| {s} | " + " | ".join(str(c) for c in counts) + " |")
-    totals = [sum(v < COLLAPSED for v in by_seed_all(df, r)) for r in rounds]
-    return [*lines, "| all | " + " | ".join(str(t) for t in totals) + " |"]
 
 
 @paper("wijnja2020", grid="configs/compare_wijnja2020.yaml")
@@ -109,7 +109,7 @@ def wijnja2020(df: Any) -> str:
         verdicts = {s: directional(t, False) for s, t in below_after.items()}
         claims.append(("… and fall below the dense network right after 6.9 %",
                        f"at {remaining(df, after):.1f} %: " + ", ".join(
-                           f"{s} {100 * t.diff:+.2f} pp (p = {t.p_adj:.2g})" for s, t in below_after.items()),
+                           f"{s} {100 * t.diff:+.2f} pp (p = {p_text(t.p_adj)})" for s, t in below_after.items()),
                        family(list(verdicts.values()))))
     if deep:
         verdicts = [directional(xk[r], True) for r in deep]
@@ -117,7 +117,7 @@ def wijnja2020(df: Any) -> str:
         mde = detectable(sd, min(len(by_seed_all(xav, deep[0])), len(by_seed_all(kai, deep[0]))), page.size, 2)
         claims.append(("below 3.5 % Xavier beats Kaiming (normal and uniform pooled, ×1)",
                        "Xavier − Kaiming: " + ", ".join(f"{remaining(df, r):.1f} % {100 * xk[r].diff:+.2f} pp "
-                                                        f"(p = {xk[r].p_adj:.2g})" for r in deep)
+                                                        f"(p = {p_text(xk[r].p_adj)})" for r in deep)
                        + f"; significant at {sum(v == AGREES for v in verdicts)} of {len(deep)} levels (Welch); "
                        f"smallest detectable at {remaining(df, deep[0]):.1f} %: {100 * mde:.2f} pp (the spread "
                        "grows with every collapsed cell below it)", family(verdicts)))
@@ -209,7 +209,7 @@ def _starvation(df: Any, variant: Any, tests: dict[tuple[str, int], Test], level
         b = by_seed(variant[variant["start"] == start], r, METRIC)
         ca, cb = sum(v < COLLAPSED for v in a.values()), sum(v < COLLAPSED for v in b.values())
         lines.append(f"| {start} | {remaining(df, r):.1f} % | {pct(a)} | {pct(b)} | {100 * t.diff:+.2f} "
-                     f"(p = {t.p_adj:.2g}) | {ca} → {cb} |")
+                     f"(p = {p_text(t.p_adj)}) | {ca} → {cb} |")
     return [*lines, ""]
 
 
