@@ -30,6 +30,11 @@ def by_seed(df: Any, rnd: int, metric: str) -> dict[int, float]:
     return {int(s): float(v) for s, v in zip(level["seed"], level[metric], strict=True) if not math.isnan(v)}
 
 
+def by_cell(df: Any, rnd: int, metric: str) -> list[float]:
+    """Every cell's value at ``rnd`` (several starts pooled: cells, not seeds, are the units)."""
+    return [float(v) for v in df.loc[df["round"] == rnd, metric] if not math.isnan(v)]
+
+
 def per_cell(df: Any, metric: str, rounds: list[int] | None = None) -> dict[int, float]:
     """One number per seed (cell): the metric's mean over the rounds (all rounds the cell has if None), so
     that a cell's 20 correlated levels count once."""
@@ -93,5 +98,5 @@ def collapse_table(df: Any, starts: list[str], rounds: list[int], metric: str = 
         counts = [sum(v < COLLAPSED for v in by_seed(g, r, metric).values()) for r in rounds]
         lines.append(f"| {s} | " + " | ".join(str(c) for c in counts) + " |")
     shown = df[df["start"].isin(starts)]
-    totals = [sum(v < COLLAPSED for v in shown.loc[shown["round"] == r, metric] if not math.isnan(v)) for r in rounds]
+    totals = [sum(v < COLLAPSED for v in by_cell(shown, r, metric)) for r in rounds]
     return [*lines, "| all | " + " | ".join(str(t) for t in totals) + " |"]

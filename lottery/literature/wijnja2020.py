@@ -10,6 +10,7 @@ import numpy as np
 
 from lottery.literature.tables import (
     COLLAPSED,
+    by_cell,
     by_seed,
     collapse_table,
     coverage,
@@ -69,7 +70,7 @@ def wijnja2020(df: Any) -> str:
     xav = df[df["scheme"].str.startswith("xavier") & np.isclose(df["scale"].astype(float), 1.0)]
     kai = df[df["scheme"].str.startswith("kaiming") & np.isclose(df["scale"].astype(float), 1.0)]
     deep = [r for r in rounds if r35 is not None and r >= r35] if len(xav) and len(kai) else []
-    xk = {r: page.add(welch_t(list(by_seed_all(xav, r)), list(by_seed_all(kai, r)))) for r in deep}
+    xk = {r: page.add(welch_t(list(by_cell(xav, r, METRIC)), list(by_cell(kai, r, METRIC)))) for r in deep}
     halved = [s for s in starts if "×0.5" in s and s.startswith("xavier")]
     best = {(h, o): page.add(welch_t(list(by_seed(group[h], r23, METRIC).values()),
                                      list(by_seed(group[o], r23, METRIC).values())))
@@ -113,8 +114,8 @@ def wijnja2020(df: Any) -> str:
                        family(list(verdicts.values()))))
     if deep:
         verdicts = [directional(xk[r], True) for r in deep]
-        sd = float(np.std(by_seed_all(kai, deep[0]), ddof=1))
-        mde = detectable(sd, min(len(by_seed_all(xav, deep[0])), len(by_seed_all(kai, deep[0]))), page.size, 2)
+        sd = float(np.std(by_cell(kai, deep[0], METRIC), ddof=1))
+        mde = detectable(sd, min(len(by_cell(xav, deep[0], METRIC)), len(by_cell(kai, deep[0], METRIC))), page.size, 2)
         claims.append(("below 3.5 % Xavier beats Kaiming (normal and uniform pooled, ×1)",
                        "Xavier − Kaiming: " + ", ".join(f"{remaining(df, r):.1f} % {100 * xk[r].diff:+.2f} pp "
                                                         f"(p = {p_text(xk[r].p_adj)})" for r in deep)
@@ -211,9 +212,3 @@ def _starvation(df: Any, variant: Any, tests: dict[tuple[str, int], Test], level
         lines.append(f"| {start} | {remaining(df, r):.1f} % | {pct(a)} | {pct(b)} | {100 * t.diff:+.2f} "
                      f"(p = {p_text(t.p_adj)}) | {ca} → {cb} |")
     return [*lines, ""]
-
-
-def by_seed_all(df: Any, rnd: int) -> list[float]:
-    """Every cell's value at ``rnd`` (several starts pooled: cells, not seeds, are the units)."""
-    level = df[df["round"] == rnd]
-    return [float(v) for v in level[METRIC] if not np.isnan(v)]
