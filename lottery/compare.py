@@ -27,14 +27,14 @@ from typing import Any
 import torch
 import yaml
 
-from lottery.atomic import write_csv, write_text
+from lottery.atomic import write_csv, write_json, write_text
 from lottery.config import Config, ConfigError
 from lottery.console import run_cli, setup
 from lottery.grid import Cell, GridConfig, load_grid, record_path, recorded
 from lottery.pack import packs
 from lottery.plot import iterations, plot_all
 from lottery.pruning.levels import count_levels
-from lottery.results import finished_results, rows_of, write_table
+from lottery.results import environments, finished_results, rows_of, write_table
 from lottery.rundir import diverged_message, is_finished, run_dir, write_results
 from lottery.runner import run_pack
 from lottery.stats import curves, write_stats
@@ -164,9 +164,11 @@ def report(out: Path, results: list[dict[str, Any]], *, plots: bool = True) -> P
 
         write_csv(out / "diverged.csv", [{"run": r["run"], **r["diverged"]} for r in diverged])
         log.warning(f"{len(diverged)} cells diverged and are left out of the table: see {out / 'diverged.csv'}")
-    rows = [r for res in results if not res.get("diverged") for r in rows_of(res)]
+    finished = [res for res in results if not res.get("diverged")]
+    rows = [r for res in finished for r in rows_of(res)]
     table = out / "results.csv"
     write_table(table, rows)
+    write_json(out / "environments.json", environments(finished))
 
     write_stats(table, out)
     if plots:

@@ -9,11 +9,12 @@ from typing import Any
 
 from lottery.atomic import write_csv
 from lottery.config.typed import ConfigError
+from lottery.environment import environment_id
 from lottery.rundir import ended, read_results
 
 IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "control", "start")
 COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "best_epoch",
-           "best_step", "test_acc_at_best", "run")
+           "best_step", "test_acc_at_best", "run", "environment")
 _SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
 
 
@@ -55,8 +56,32 @@ def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
 
 
 def rows_of(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """A run's tidy rows; ``environment`` names the environment that made it (``environments.json`` beside a
+    grid's table holds each one whole)."""
     monitor = results.get("config", {}).get("prune", {}).get("monitor", "val_loss")
-    return [tidy(r, monitor) for r in results["rounds"]]
+    env = run_environment(results)
+    return [{**tidy(r, monitor), "environment": env} for r in results["rounds"]]
+
+
+def run_environment(results: dict[str, Any]) -> str:
+    """The id of the environment that made a run: ``unrecorded``, ``mixed`` (resumed elsewhere) or a hash."""
+    return "mixed" if len(results.get("environments") or []) > 1 else environment_id(results.get("environment"))
+
+
+def environments(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``environments.json`` of a grid's table: each environment id of its column, with how many runs it made
+    and the environment whole (``unrecorded``: runs from before records carried one; ``mixed``: runs resumed
+    in another environment, with each of them)."""
+    out: dict[str, Any] = {}
+    for res in results:
+        key = run_environment(res)
+        entry = out.setdefault(key, {"runs": 0})
+        entry["runs"] += 1
+        if key == "mixed":
+            entry.setdefault("environments", {}).update({environment_id(e): e for e in res["environments"]})
+        elif key != "unrecorded":
+            entry["environment"] = res["environment"]
+    return dict(sorted(out.items()))
 
 
 def finished_results(folders: Iterable[Path]) -> list[dict[str, Any]]:

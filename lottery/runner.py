@@ -36,6 +36,7 @@ from lottery.classifier import Classifier
 from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DataMissingError, TensorDataModule
 from lottery.dry_run import check_forward, check_rewind_step, check_trainer
+from lottery.environment import device_of, environment, environments_of
 from lottery.errors import Diverged
 from lottery.pack import Pack, pack_key, wandb_cell
 from lottery.preflight import check_config, check_output_dir, check_wandb
@@ -83,11 +84,14 @@ def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
 
 
 def _records(pack: Pack, lottery: LotteryTicket, index: int, **fields: Any) -> dict[str, Any]:
-    """Cell ``index``'s ``results.json``: its identity on every round row, then ``fields``."""
+    """Cell ``index``'s ``results.json``: its identity on every round row, then ``fields``, and the
+    environment(s) that trained it (several when a resume ran elsewhere)."""
     c = pack.cells[index]
     ident = identity(c)
     rounds = [{**ident, **r} for r in lottery.records(pack.member(index))]
-    return {**fields, "run": c.run_name, "config": to_dict(c), "identity": ident, "rounds": rounds}
+    envs = environments_of(pack.folders[index])
+    where = {"environment": envs[-1] if envs else None, **({"environments": envs} if len(envs) > 1 else {})}
+    return {**fields, "run": c.run_name, "config": to_dict(c), "identity": ident, **where, "rounds": rounds}
 
 
 def _record_divergence(pack: Pack, lottery: LotteryTicket) -> dict[str, dict[str, Any]]:
@@ -130,13 +134,17 @@ def _train(pack: Pack, *, force: bool, callbacks: list[pl.Callback]) -> dict[str
         return _fit(pack, threads, dm, lottery, module, force=force, callbacks=callbacks)
 
 
-def _write_run_files(pack: Pack, threads: int) -> None:
-    """Each cell's ``config.yaml`` (and a pack's ``pack.json``) before training; a disk that filled since the
-    probe leaves no half-made run directory behind."""
+def _write_run_files(pack: Pack, threads: int, resumed: bool) -> None:
+    """Each cell's ``config.yaml`` and ``environment.json`` (and a pack's ``pack.json``) before training; a disk
+    that filled since the probe leaves no half-made run directory behind."""
     new = [folder for folder in dict.fromkeys([pack.path, *pack.folders]) if not folder.exists()]
+    env = environment(device_of(pack.first.train.accelerator))
     try:
         for c, folder in zip(pack.cells, pack.folders, strict=True):
             write_text(folder / "config.yaml", to_yaml(c))
+            envs = environments_of(folder) if resumed else []
+            if not envs or envs[-1] != env:  # a resume elsewhere is recorded, not hidden
+                write_json(folder / "environment.json", [*envs, env])
         if pack.stacked:
             write_json(pack.path / "pack.json", {"members": [c.run_name for c in pack.cells], "exact": pack.exact})
         if pack.first.train.checkpoint:
@@ -157,7 +165,7 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
             shutil.rmtree(folder, ignore_errors=True)
     resume = path / "checkpoints" / "last.ckpt"
     ckpt = resume_from(path, first, threads, module, lottery)
-    _write_run_files(pack, threads)
+    _write_run_files(pack, threads, resumed=ckpt is not None)
     resuming = f", resuming from {resume}" if ckpt else ""
     log.info(pack.describe(threads, resuming, {name: len(v[0]) for name, v in dm.tensors.items()}))
     pl.seed_everything(first.seed, verbose=False)
@@ -185,7 +193,7 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
     out = {}
     for m, (c, folder) in enumerate(zip(pack.cells, pack.folders, strict=True)):
         rec = _records(pack, lottery, m)
-        out[c.run_name] = {"finished": True, "run": rec["run"], "config": rec["config"], "identity": rec["identity"],
+        out[c.run_name] = {"finished": True, **{k: v for k, v in rec.items() if k != "rounds"},
                            "wall_seconds": wall / len(pack), "rounds": rec["rounds"]}
         if curve is not None:
             out[c.run_name]["curve"] = curve.rows(pack.member(m))

@@ -4,8 +4,11 @@
 
 A control cell retrains its ticket first (its masks are not committed), and that ticket is compared too.
 Cells that a grid trained as stacked members are retrained alone, so a match also shows that stacked
-members equal their cells alone. Exit 0 when every round row (and the evaluation curve) equals the committed
-one bit for bit, 1 at the first difference (printed), 2 for a bad argument.
+members equal their cells alone. Where this environment is the record's (``python -m lottery.environment``),
+every round row (and the evaluation curve) must equal the committed one bit for bit; elsewhere the script says
+which fields of the environment differ and checks the structure exactly and each round's accuracies within
+the seed spread of the committed grid (``lottery.reproduce``). Exit 0 when the retrain reproduces the record,
+1 when it does not (the differences printed), 2 for a bad argument.
 """
 
 from __future__ import annotations
@@ -17,33 +20,38 @@ from typing import Any
 from lottery.config import ConfigError
 from lottery.console import run_cli, setup
 from lottery.grid import Cell, load_grid, record_path
+from lottery.reproduce import compare
+from lottery.results import identity
 from lottery.rundir import read_results
 from lottery.runner import run
 
 
-def differences(committed: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """What differs between two records, row by row and key by key (timings excluded)."""
+def peers(grid: Any, cells: list[Cell], cell: Cell) -> list[dict[str, Any]]:
+    """The committed records of the cell's start and control under its other seeds: the seed spread."""
+    same = {k: v for k, v in identity(cell.config).items() if k not in ("run", "seed")}
     out = []
-    for key in ("rounds", "curve"):
-        old_rows, new_rows = committed.get(key) or [], new.get(key) or []
-        if len(old_rows) != len(new_rows):
-            out.append(f"{key}: {len(old_rows)} committed rows, {len(new_rows)} retrained")
-        for i, (a, b) in enumerate(zip(old_rows, new_rows, strict=False)):
-            for k in sorted(set(a) | set(b)):
-                if a.get(k) != b.get(k):
-                    out.append(f"{key}[{i}].{k}: committed {a.get(k)!r}, retrained {b.get(k)!r}")
+    for other in cells:
+        if other.index != cell.index and {k: v for k, v in identity(other.config).items()
+                                          if k not in ("run", "seed")} == same:
+            rec = read_results(record_path(grid, other).parent)
+            if rec is not None and rec.get("finished"):
+                out.append(rec)
     return out
 
 
-def retrain(cell: Cell, grid: Any) -> list[str]:
+def retrain(cell: Cell, grid: Any, cells: list[Cell]) -> list[str]:
     committed = read_results(record_path(grid, cell).parent, strict=True)
     if committed is None:
         raise ConfigError(f"--cell {cell.index}: {cell.label} has no committed record in {grid.results_dir}")
     train = committed["config"]["train"]  # float sums depend on the thread count: train as the record did
     cell.config.train.threads, cell.config.train.steps_per_call = train["threads"], train["steps_per_call"]
     new = run(cell.config)
-    found = differences(committed, new)
-    state = "identical" if not found else f"{len(found)} differences"
+    mode, envs, found = compare(committed, new, peers(grid, cells, cell))
+    if envs:
+        print(f"cell {cell.index}: the environment differs from the record's, so it is compared {mode} instead "
+              "of bit for bit:\n  " + "\n  ".join(envs))
+    state = f"{mode}: {'identical' if mode == 'bit for bit' else 'consistent'}" if not found else \
+        f"{mode}: {len(found)} differences"
     print(f"cell {cell.index} · {cell.label} · {len(new['rounds'])} rounds · {state} to {record_path(grid, cell)}")
     return found
 
@@ -62,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--cell: {args.cell} is not valid; the grid has cells 0..{len(cells) - 1}")
         cell = cells[args.cell]
         chain = ([cells[cell.source]] if cell.source is not None else []) + [cell]
-        found = [d for c in chain for d in retrain(c, grid)]
+        found = [d for c in chain for d in retrain(c, grid, cells)]
         for line in found[:20]:
             print(line)
         return 1 if found else 0
