@@ -31,9 +31,10 @@ PACKAGES = ("torch", "torchvision", "numpy", "pytorch-lightning", "scipy", "lott
 # same kernels (the same model name is not needed, and not enough: a hypervisor may hide some of them).
 ISA = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
        "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve", "sve2")
-# Variables that change which kernels run or how many threads sum a float
-VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_NUM_THREADS", "ONEDNN_MAX_CPU_ISA",
-             "DNNL_MAX_CPU_ISA", "OMP_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "NVIDIA_TF32_OVERRIDE")
+# Variables that change which kernels run (threads are recorded as torch uses them; Lightning sets cuBLAS's
+# workspace itself for deterministic runs)
+VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA",
+             "NVIDIA_TF32_OVERRIDE")
 # The fields that decide a run's floats; the rest (scipy, torchvision, the platform string) are for the reader
 DECIDING = ("python", "torch", "numpy", "pytorch-lightning", "machine", "cpu_vendor", "cpu_isa", "cpu_capability",
             "blas", "threads", "variables", "device", "cuda", "cudnn", "gpu")
@@ -96,13 +97,6 @@ def environment(device: str = "cpu") -> dict[str, Any]:
                    gpu=torch.cuda.get_device_name(), tf32=torch.backends.cuda.matmul.allow_tf32,
                    cudnn_deterministic=torch.backends.cudnn.deterministic)
     return env
-
-
-def device_of(accelerator: str) -> str:
-    """The device type a run's ``train.accelerator`` trains on (Lightning's ``auto`` takes a GPU when present)."""
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "mps" if accelerator == "mps" else "cpu"
 
 
 def environments_of(folder: Path) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ from lottery.config.schema import Config
 from lottery.console import run_cli, setup
 from lottery.data import DATASETS
 from lottery.init import InitSpec, initialize
-from lottery.models import build
+from lottery.models import build, resolve
 from lottery.preflight import check_config
 from lottery.pruning.levels import count_levels, level_path, load_levels
 from lottery.rundir import ended, read_results, run_dir
@@ -58,12 +58,36 @@ def _bare(name: str) -> str:
     return name.removeprefix("model.")
 
 
-def ticket_network(meta: dict[str, Any]) -> nn.Module:
+def ticket_network(meta: dict[str, Any], trust_code: bool = False) -> nn.Module:
+    """The ticket's network at PyTorch's default init; a model named by import path is built only with
+    ``trust_code`` (importing it runs the module's code, and a ticket may come from anyone)."""
     info = DATASETS[meta["dataset"]]
-    return build(meta["model"]["name"], info.shape, info.classes, **meta["model"].get("kwargs", {}))
+    try:
+        return build(meta["model"]["name"], info.shape, info.classes, trust_code=trust_code,
+                     **meta["model"].get("kwargs", {}))
+    except ValueError as e:
+        raise ConfigError(f"ticket: {e}") from None
 
 
-def export(run: Path, round_: int | None, out: Path, train: bool = False) -> list[Path]:
+def check_meta(meta: Any, file: Path) -> dict[str, Any]:
+    """``ticket.json`` as a ticket's fields of the right types, else one line naming the file and field."""
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ConfigError(f"ticket: {file} is not a ticket of format {FORMAT}")
+    model = meta.get("model")
+    checks = {"dataset": meta.get("dataset") in DATASETS,
+              "model": isinstance(model, dict) and isinstance(model.get("name"), str)
+              and isinstance(model.get("kwargs", {}), dict),
+              "init": isinstance(meta.get("init"), dict),
+              "round": isinstance(meta.get("round"), int) and not isinstance(meta.get("round"), bool)
+              and meta["round"] >= 0}
+    for field, ok in checks.items():
+        if not ok:
+            raise ConfigError(f"ticket: {file}: {field} is not valid ({str(meta.get(field))[:60]!r}); export the run "
+                              "again (python -m lottery.export RUN_DIR)")
+    return meta
+
+
+def export(run: Path, round_: int | None, out: Path, train: bool = False, trust_code: bool = False) -> list[Path]:
     results = read_results(run, strict=True)
     if ended(results) != "finished":
         raise ConfigError(f"export: {run} is not a finished run (no finished results.json); export a run that "
@@ -76,6 +100,11 @@ def export(run: Path, round_: int | None, out: Path, train: bool = False) -> lis
     if not 0 <= k <= last:
         raise ConfigError(f"--round: {round_} is not valid; {run} has rounds 0..{last}")
     cfg = from_dict(Config, results["config"])
+    if train and not trust_code:
+        try:
+            resolve(cfg.model.name, trust_code=False)
+        except ValueError as e:
+            raise ConfigError(f"export: {run}: {e}") from None
     ticket = out / "ticket"
     if ticket.exists():
         shutil.rmtree(ticket)
@@ -86,7 +115,8 @@ def export(run: Path, round_: int | None, out: Path, train: bool = False) -> lis
     record = results["rounds"][k]
     meta = {"format": FORMAT, "run": results["run"], "round": k, "remaining_pct": record.get("remaining_pct"),
             "test_acc": record.get("test_acc"), "model": {"name": cfg.model.name, "kwargs": cfg.model.kwargs},
-            "dataset": cfg.data.dataset, "init": cfg.init_spec().to_dict()}
+            "dataset": cfg.data.dataset, "init": cfg.init_spec().to_dict(),
+            "environment": results.get("environment")}  # the masks are the floats of this environment
     write_json(ticket / "ticket.json", meta)
     write_text(ticket / "config.yaml", yaml.safe_dump({**results["config"], "name": f"{cfg.name}-ticket",
                                                        "prune": {**results["config"]["prune"], "rounds": k + 1}},
@@ -133,18 +163,22 @@ def _save(path: Path, state: dict[str, torch.Tensor]) -> Path:
     return path
 
 
-def load_ticket(path: str | Path) -> Ticket:
-    """The exported ticket's network at w0 (regenerated from its start) with its last level's masks applied."""
+def load_ticket(path: str | Path, trust_code: bool = False) -> Ticket:
+    """The exported ticket's network at w0 (regenerated from its start) with its last level's masks applied.
+    A ticket may come from anyone: one whose model is an import path (code to run) is refused unless
+    ``trust_code=True``, like Hugging Face's ``trust_remote_code``."""
     folder = Path(path)
     try:
         meta = json.loads((folder / "ticket.json").read_text())
     except (OSError, ValueError) as e:
         raise ConfigError(f"ticket: {folder / 'ticket.json'} cannot be read ({type(e).__name__}); export the run "
                           "again (python -m lottery.export RUN_DIR)") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ConfigError(f"ticket: {folder / 'ticket.json'} is not a ticket of format {FORMAT}")
-    spec = InitSpec.from_dict(meta["init"])
-    net = ticket_network(meta)
+    meta = check_meta(meta, folder / "ticket.json")
+    try:
+        spec = InitSpec.from_dict(meta["init"])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"ticket: {folder / 'ticket.json'}: init is not valid ({e})") from None
+    net = ticket_network(meta, trust_code)
     initialize(net, spec)
     masks = {_bare(n): m for n, m in load_levels(folder / "masks", meta["round"] + 1)[-1].items()}
     params = dict(net.named_parameters())
@@ -168,11 +202,11 @@ class SparseLinear(nn.Module):
         return y if self.bias is None else y + self.bias
 
 
-def load_sparse(path: str | Path, meta: dict[str, Any]) -> nn.Module:
+def load_sparse(path: str | Path, meta: dict[str, Any], trust_code: bool = False) -> nn.Module:
     """The trained network of ``trained-sparse.pt`` with every Linear layer sparse (CSR); conv layers get
     their dense kernels back (CPU sparse convolutions do not exist in torch)."""
     state = load_weights_only(Path(path))
-    net = ticket_network(meta)
+    net = ticket_network(meta, trust_code)
     dense = {}
     for name in [n for n in state if n.endswith("::crow")]:
         base = name.removesuffix("::crow")
@@ -198,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train", action="store_true",
                    help="for a round before the last (whose trained weights the run does not keep): retrain rounds "
                         "0..K from the ticket, bit for bit the run's, and export the trained network too")
+    p.add_argument("--trust-code", action="store_true",
+                   help="with --train, allow a run whose model.name is an import path (importing it runs its code)")
     args = p.parse_args(argv)
     setup()
 
@@ -211,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) if args.out else run / "export" / f"round-{k:02d}"
         if out.exists() and not out.is_dir():
             raise ConfigError(f"--out: {str(out)!r} is a file; give a folder")
-        written = export(run, args.round, out, train=args.train)
+        written = export(run, args.round, out, train=args.train, trust_code=args.trust_code)
         for path in written:
             print(path)
         if len(written) == 1:

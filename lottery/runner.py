@@ -36,7 +36,7 @@ from lottery.classifier import Classifier
 from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DataMissingError, TensorDataModule
 from lottery.dry_run import check_forward, check_rewind_step, check_trainer
-from lottery.environment import device_of, environment, environments_of
+from lottery.environment import environment, environments_of
 from lottery.errors import Diverged
 from lottery.pack import Pack, pack_key, wandb_cell
 from lottery.preflight import check_config, check_output_dir, check_wandb
@@ -134,11 +134,10 @@ def _train(pack: Pack, *, force: bool, callbacks: list[pl.Callback]) -> dict[str
         return _fit(pack, threads, dm, lottery, module, force=force, callbacks=callbacks)
 
 
-def _write_run_files(pack: Pack, threads: int, resumed: bool) -> None:
+def _write_run_files(pack: Pack, threads: int, env: dict[str, Any], resumed: bool) -> None:
     """Each cell's ``config.yaml`` and ``environment.json`` (and a pack's ``pack.json``) before training; a disk
     that filled since the probe leaves no half-made run directory behind."""
     new = [folder for folder in dict.fromkeys([pack.path, *pack.folders]) if not folder.exists()]
-    env = environment(device_of(pack.first.train.accelerator))
     try:
         for c, folder in zip(pack.cells, pack.folders, strict=True):
             write_text(folder / "config.yaml", to_yaml(c))
@@ -165,11 +164,7 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
             shutil.rmtree(folder, ignore_errors=True)
     resume = path / "checkpoints" / "last.ckpt"
     ckpt = resume_from(path, first, threads, module, lottery)
-    _write_run_files(pack, threads, resumed=ckpt is not None)
-    resuming = f", resuming from {resume}" if ckpt else ""
-    log.info(pack.describe(threads, resuming, {name: len(v[0]) for name, v in dm.tensors.items()}))
     pl.seed_everything(first.seed, verbose=False)
-    start = time.perf_counter()
     logged = first
     if pack.stacked:  # each cell gets its own W&B run once its records are known
         logged = copy.deepcopy(first)
@@ -178,8 +173,13 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
     curve = curve_recorder(first, lottery)
     own = [curve] if curve is not None else []  # before the lottery: a round's last evaluation is its own
     cells = [(folder, identity(c)) for c, folder in zip(pack.cells, pack.folders, strict=True)]
-    build_trainer(first, path, [*own, lottery, RoundWriter(cells, lottery), *callbacks], logger).fit(
-        module, datamodule=dm, ckpt_path=ckpt)
+    trainer = build_trainer(first, path, [*own, lottery, RoundWriter(cells, lottery), *callbacks], logger)
+    # the environment once the Trainer has set its determinism flags; nothing is written before this
+    _write_run_files(pack, threads, environment(trainer.strategy.root_device.type), resumed=ckpt is not None)
+    resuming = f", resuming from {resume}" if ckpt else ""
+    log.info(pack.describe(threads, resuming, {name: len(v[0]) for name, v in dm.tensors.items()}))
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     if lottery.diverged is not None:
         return _record_divergence(pack, lottery)
     if not lottery.done:

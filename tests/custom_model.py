@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from lottery.models import register
+
 
 class TinyNet(nn.Sequential):
     def __init__(self, input_shape: tuple[int, int, int], num_classes: int, hidden: int = 16) -> None:
@@ -12,4 +14,14 @@ class TinyNet(nn.Sequential):
 
 
 def not_a_module(input_shape: tuple[int, int, int], num_classes: int) -> int:
+    return 3
+
+
+@register("tiny_builder")
+def tiny_builder(input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    return TinyNet(input_shape, num_classes, hidden=5)
+
+
+@register("broken_builder")
+def broken_builder(input_shape: tuple[int, int, int], num_classes: int) -> int:
     return 3

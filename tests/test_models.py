@@ -87,7 +87,10 @@ def test_a_users_model_by_import_path() -> None:
         build("tests.custom_model:TinyNet", MNIST, 10, width=2)
     with pytest.raises(ValueError, match="cannot import 'tests.custom_model:Nope'"):
         resolve("tests.custom_model:Nope")
+    with pytest.raises(ValueError, match="'tests.custom_model:not_a_module' is a function, not an nn.Module class"):
+        build("tests.custom_model:not_a_module", MNIST, 10)  # refused before it is called
+    assert build("tests.custom_model:tiny_builder", MNIST, 10)[1].out_features == 5  # a registered builder
     with pytest.raises(ValueError, match="returned int, not an nn.Module"):
-        build("tests.custom_model:not_a_module", MNIST, 10)
+        build("tests.custom_model:broken_builder", MNIST, 10)
     with pytest.raises(ValueError, match="model.name: 'lenet' is not valid; choose one of .*lenet5"):
         resolve("lenet")

@@ -1,0 +1,116 @@
+"""Records say what made them (issue 31): every run, ticket and grid table carries its environment, and a
+retrain is compared bit for bit only where that environment is the record's, within the seeds' spread
+elsewhere. Both modes flip on a planted mismatch."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from lottery.environment import DECIDING, environment, environment_id, mismatches
+from lottery.environment import main as environment_cli
+from lottery.export import main as export
+from lottery.reproduce import FLOOR, SIGMAS, compare, seed_spread, spread_differences
+from lottery.results import environments, rows_of
+from lottery.train import main as train
+from tests.test_train_cli import needs_mnist, quick_run
+
+ROOT = Path(__file__).resolve().parents[1]
+CELLS = ROOT / "results" / "sobol_quick" / "cells"
+
+
+def committed(start: str = "lenet_300_100-xavier_normal-hash") -> list[dict]:
+    """The committed records of one start, one per seed."""
+    return [json.loads(p.read_text()) for p in sorted(CELLS.glob(f"{start}-s*/results.json"))]
+
+
+def test_the_environment_names_what_decides_the_floats() -> None:
+    env = environment()
+    assert set(DECIDING) - {"cuda", "cudnn", "gpu"} <= set(env)
+    assert env["torch"] and env["numpy"] and env["python"].count(".") == 2 and env["threads"] >= 1
+    assert env["cpu_capability"] and env["device"] == "cpu"
+    assert mismatches(env, copy.deepcopy(env)) == []
+    for field, other in (("torch", "0.0.1"), ("cpu_capability", "NO AVX"), ("threads", 97)):
+        changed = {**env, field: other}
+        assert mismatches(changed, env) == [f"{field}: recorded {other!r}, here {env[field]!r}"]
+        assert environment_id(changed) != environment_id(env)
+    assert environment_id({**env, "platform": "elsewhere"}) == environment_id(env)  # not a deciding field
+    assert mismatches(None, env) == ["environment: not recorded (the record predates records that carry their "
+                                     "environment)"]
+
+
+def test_the_grid_table_names_each_runs_environment() -> None:
+    env = environment()
+    old, new = committed()[:2]
+    new = {**new, "environment": env}
+    resumed = {**new, "run": "r", "environments": [env, {**env, "torch": "x"}]}
+    ids = [rows_of(r)[0]["environment"] for r in (old, new, resumed)]
+    assert ids == ["unrecorded", environment_id(env), "mixed"]
+    table = environments([old, new, resumed])
+    assert table["unrecorded"] == {"runs": 1} and table[environment_id(env)] == {"runs": 1, "environment": env}
+    assert len(table["mixed"]["environments"]) == 2
+
+
+def records_in(env: dict, records: list[dict]) -> list[dict]:
+    return [{**copy.deepcopy(r), "environment": env} for r in records]
+
+
+def test_a_retrain_in_the_records_environment_must_be_bit_for_bit() -> None:
+    env = environment()
+    record, *peers = records_in(env, committed())
+    assert compare(record, copy.deepcopy(record), peers) == ("bit for bit", [], [])
+    changed = copy.deepcopy(record)
+    changed["rounds"][3]["test_acc"] += 1e-7  # far inside the seeds' spread, yet not the same float
+    mode, envs, found = compare(record, changed, peers)
+    old, new = record["rounds"][3]["test_acc"], changed["rounds"][3]["test_acc"]
+    assert (mode, envs) == ("bit for bit", [])
+    assert found == [f"rounds[3].test_acc: committed {old!r}, retrained {new!r}"]
+
+
+def test_a_retrain_elsewhere_is_compared_within_the_seed_spread() -> None:
+    env = environment()
+    record, *peers = committed()
+    elsewhere = {**env, "cpu_capability": "SOMEWHERE ELSE"}
+    retrained = {**copy.deepcopy(record), "environment": elsewhere}
+    spread = seed_spread(peers)
+    bound = SIGMAS * 2**0.5 * spread["test_acc"]
+    assert FLOOR < bound < 0.02  # 5 seeds of LeNet-300-100 on MNIST: a bound of about a point, not a blanket
+    for r in retrained["rounds"]:  # another environment: every accuracy moved, all within the bound
+        r["test_acc"] += 0.5 * bound
+        r["at_best/test_acc"] -= 0.5 * bound
+    mode, envs, found = compare(record, retrained, peers)
+    assert mode == "within the seed spread" and envs[0].startswith("environment: not recorded") and found == []
+
+    planted = copy.deepcopy(retrained)
+    planted["rounds"][5]["test_acc"] += bound  # now 1.5 bounds away
+    assert [f.split(":")[0] for f in spread_differences(record, planted, spread)] == ["rounds[5].test_acc"]
+    structural = copy.deepcopy(retrained)
+    structural["rounds"][2]["remaining_pct"] = 81.0  # IMP's counts are exact in every environment
+    assert spread_differences(record, structural, spread) == [
+        f"rounds[2].remaining_pct: committed {record['rounds'][2]['remaining_pct']!r}, retrained 81.0 (must be equal)"]
+    short = {**retrained, "rounds": retrained["rounds"][:-1]}
+    assert spread_differences(record, short, spread)[0] == "rounds: 16 committed rows, 15 retrained"
+    assert "no seed spread" in spread_differences(record, retrained, seed_spread(peers[:1]))[0]
+
+
+@needs_mnist
+def test_a_run_its_ticket_and_its_environment_file_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    args, path = quick_run(tmp_path, monkeypatch)
+    assert train(args) == 0
+    result = json.loads((path / "results.json").read_text())
+    (env,) = json.loads((path / "environment.json").read_text())
+    assert result["environment"] == env and "environments" not in result
+    assert export([str(path), "--out", str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / "ticket" / "ticket.json").read_text())["environment"] == env
+    capsys.readouterr()
+    assert environment_cli([str(path)]) == 0
+    assert "same environment" in capsys.readouterr().out
+    record = json.loads((path / "results.json").read_text())
+    record["environment"]["torch"] = "0.0.1"
+    (path / "results.json").write_text(json.dumps(record))
+    assert environment_cli([str(path)]) == 0
+    assert f"torch: recorded '0.0.1', here '{env['torch']}'" in capsys.readouterr().out
