@@ -19,7 +19,7 @@ from torch import nn
 
 from lottery.atomic import write_bytes, write_text
 from lottery.config import Config, ConfigError
-from lottery.safe_load import load_weights_only, unreadable
+from lottery.safe_load import first_non_finite, load_weights_only, unreadable
 
 
 def sidecar(path: str | Path) -> Path:
@@ -34,13 +34,23 @@ def accepted_hashes(path: Path) -> list[str]:
     return stamp.read_text().split() if stamp.is_file() else []
 
 
+def trained(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """What training computed: the weights and the optimizers' state. (Callbacks may hold an infinity on
+    purpose, such as ``ModelCheckpoint``'s ``kth_value`` or a best loss not yet seen.)"""
+    return {k: checkpoint.get(k) for k in ("state_dict", "optimizer_states")}
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """``torch.save`` into memory, then a temporary sibling, fsync, rename, with ``<file>.sha256`` beside it;
-    read back with ``weights_only=True`` (a checkpoint can come from anyone)."""
+    read back with ``weights_only=True`` (a checkpoint can come from anyone). A checkpoint holding a
+    non-finite value is not written: the run has diverged (its callback says so and stops it), and the last
+    finite checkpoint stays, rather than being replaced by one nobody can resume."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
+        if first_non_finite(trained(checkpoint)):
+            return
         buf = io.BytesIO()
         torch.save(checkpoint, buf)
         data = buf.getvalue()
@@ -88,10 +98,9 @@ def verify(path: Path, module: nn.Module) -> dict[str, Any]:
     extra = sorted(set(state) - set(expected))
     if extra:
         raise bad(f"was written for another network (it has {extra[0]!r}, which this one does not)")
-    for name, tensor in state.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            bad_count = int((~torch.isfinite(tensor)).sum())
-            raise bad(f"holds non-finite values ({bad_count} in {name!r})")
+    found = first_non_finite(trained(ckpt))  # NaN moments poison the first step as surely as NaN weights
+    if found:
+        raise bad(f"is damaged: it holds non-finite values ({found})")
     for key in ("epoch", "global_step"):
         value = ckpt.get(key)
         if not isinstance(value, int) or value < 0:
@@ -104,8 +113,10 @@ def resume_from(path: Path, cfg: Config, threads: int, module: nn.Module, lotter
     for this network, finite. A run's numbers depend on its thread count (float summation order), so a
     checkpoint written with another count is refused rather than silently mixed."""
     resume, stamp = path / "checkpoints" / "last.ckpt", path / "checkpoints" / "threads"
-    if not (cfg.train.checkpoint and resume.is_file()):
+    if not cfg.train.checkpoint or not (resume.exists() or resume.is_symlink()):
         return None
+    if not resume.is_file():
+        raise ConfigError(f"checkpoint {resume} is not a file; delete it (or pass --force) to start the run over")
     ckpt = verify(resume, module)
     states = [v for k, v in (ckpt.get("callbacks") or {}).items() if str(k).startswith("LotteryTicket")]
     for state in states:

@@ -4,13 +4,26 @@ config layer turns it into ``ConfigError``). Torch-free, so checking a config st
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 MAX_SEED = (1 << 63) - 1  # seeds feed the 64-bit hash with one bit to spare
 
 
 def invalid(field: str, value: object, expected: str) -> ValueError:
     return ValueError(f"{field}: {value!r} is not valid; {expected}")
+
+
+def not_a(path: Path, kind: str) -> str:
+    """Why ``path`` is not a ``kind`` ("file" or "folder"), in words: it does not exist, it is a link that
+    does not resolve, or what it is instead (a symbolic link to /dev/zero exists: it is a device)."""
+    if path.is_symlink() and not path.exists():
+        return f"is a symbolic link to {os.readlink(path)!r}, which does not resolve"
+    if not path.exists():
+        return "does not exist"
+    what = "a folder" if path.is_dir() else "a regular file" if path.is_file() else "a device or other special file"
+    return f"is {what}, not a {kind}"
 
 
 def choice(field: str, value: object, choices: Iterable[object]) -> None:

@@ -53,9 +53,16 @@ def check_wandb(cfg: Config) -> None:
                       "wandb.mode=offline (sync later with `wandb sync`) or wandb.enabled=false")
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
 def check_output_dir(cfg: Config) -> None:
     """The output folder can hold the run: no file in the way, writable, room for at least a little."""
     out = Path(cfg.output_dir)
+    longest = max(out.parts, key=lambda part: len(part.encode()), default="")
+    if len(longest.encode()) > NAME_MAX:
+        raise ConfigError(f"output_dir: {cfg.output_dir[:60]!r}… is not valid; its part {longest[:30]!r}… is "
+                          f"{len(longest.encode())} bytes long, over the {NAME_MAX} a file name may have")
     for folder in (out, *out.parents):
         if folder.is_symlink() and not folder.exists():  # dangling, or a loop (exists() is False for both)
             raise ConfigError(f"output_dir: {cfg.output_dir!r} is not valid; {folder} is a symbolic link to "

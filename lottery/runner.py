@@ -9,6 +9,7 @@ A run lives in ``<output_dir>/<name>-<hash of non-default values>/``:
 from __future__ import annotations
 
 import copy
+import errno
 import io
 import logging
 import shutil
@@ -45,6 +46,7 @@ from lottery.rundir import diverged_message, outcome, read_results, run_dir, run
 from lottery.tracking import log_curves
 
 log = logging.getLogger("lottery")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # what a write while training can hit: one line, not a trace
 
 
 def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) -> dict[str, Any]:  # type: ignore[assignment]
@@ -95,8 +97,9 @@ def _records(pack: Pack, lottery: LotteryTicket, index: int, **fields: Any) -> d
 
 
 def _record_divergence(pack: Pack, lottery: LotteryTicket) -> dict[str, dict[str, Any]]:
-    """Write ``results.json`` (``diverged``, not ``finished``) for each cell whose values went non-finite and
-    drop the pack's checkpoint (it holds them); the other members of a pack are left to train again."""
+    """Write ``results.json`` (``diverged``, not ``finished``) for each cell whose values went non-finite; the
+    other members of a pack are left to train again. The pack's checkpoint stays: it is the last finite one
+    (``AtomicCheckpointIO`` never writes a non-finite checkpoint), the last good weights."""
     info = lottery.diverged or {}
     bad = info["members"] if pack.stacked and info.get("members") else range(len(pack))
     out = {}
@@ -106,7 +109,6 @@ def _record_divergence(pack: Pack, lottery: LotteryTicket) -> dict[str, dict[str
         rec = _records(pack, lottery, m)
         out[c.run_name] = {"finished": False, "diverged": {**info, "members": None}, **rec}
         write_results(pack.folders[m], out[c.run_name])
-    shutil.rmtree(pack.path / "checkpoints", ignore_errors=True)
     return out
 
 
@@ -131,7 +133,14 @@ def _train(pack: Pack, *, force: bool, callbacks: list[pl.Callback]) -> dict[str
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
     with run_lock(pack.path):
-        return _fit(pack, threads, dm, lottery, module, force=force, callbacks=callbacks)
+        try:
+            return _fit(pack, threads, dm, lottery, module, force=force, callbacks=callbacks)
+        except OSError as e:
+            if e.errno not in DISK_FULL:
+                raise
+            raise ConfigError(f"output_dir: cannot write {e.filename or pack.path} ({e.strerror}); free some space "
+                              "(or choose another output_dir) and rerun the same command to go on (from its last "
+                              "checkpoint, if it keeps one); nothing it wrote is marked finished") from None
 
 
 def _write_run_files(pack: Pack, threads: int, env: dict[str, Any], resumed: bool) -> None:

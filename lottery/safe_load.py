@@ -8,6 +8,7 @@ file would run its payload before any check. Everything lottery reads goes throu
 from __future__ import annotations
 
 import io
+import math
 import pickle
 import re
 from pathlib import Path
@@ -38,3 +39,21 @@ def unreadable(e: Exception) -> str:
     if isinstance(e, UnsafeFile):
         return str(e)
     return f"cannot be read (truncated, or not a checkpoint: {type(e).__name__})"
+
+
+def first_non_finite(obj: Any, where: str = "") -> str | None:
+    """Where the first non-finite float in a checkpoint is (``state_dict/'model.1.weight'``, an optimizer's
+    moments, a callback's state), with how many there are; None when every float is finite."""
+    if isinstance(obj, torch.Tensor):
+        if obj.is_floating_point() or obj.is_complex():
+            bad = int((~torch.isfinite(obj)).sum())
+            return f"{bad} in {where or 'a tensor'}" if bad else None
+        return None
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else f"1 in {where}"
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list | tuple) else ()
+    for key, value in items:
+        found = first_non_finite(value, f"{where}/{key!r}" if where else repr(key))
+        if found:
+            return found
+    return None

@@ -35,6 +35,17 @@ def _nan_weights(data: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _nan_moments(data: bytes) -> bytes:
+    """Weights finite, Adam's first moments not: the first step after a resume would be NaN."""
+    ckpt = torch.load(io.BytesIO(data), weights_only=True)
+    shape = next(iter(ckpt["state_dict"].values())).shape  # a round's first epoch starts with empty moments
+    moments = {"step": torch.tensor(1.0), "exp_avg": torch.zeros(shape), "exp_avg_sq": torch.zeros(shape)}
+    ckpt["optimizer_states"][0]["state"].setdefault(0, moments)["exp_avg"].view(-1)[:3] = float("nan")
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    return buf.getvalue()
+
+
 def _foreign(data: bytes) -> bytes:
     ckpt = torch.load(io.BytesIO(data), weights_only=True)
     ckpt["state_dict"] = {k: torch.zeros(3, 3) for k in ckpt["state_dict"]}
@@ -48,7 +59,8 @@ CORRUPTIONS = [
     ("truncated", lambda d: d[: len(d) // 3], False, "cannot be read (truncated, or not a checkpoint"),
     ("empty", lambda d: b"", False, "is empty"),
     ("random bytes", lambda d: bytes(range(256)) * 64, False, "cannot be read"),
-    ("non-finite weights", _nan_weights, False, "holds non-finite values (3 in"),
+    ("non-finite weights", _nan_weights, False, "is damaged: it holds non-finite values (3 in 'state_dict'/"),
+    ("non-finite moments", _nan_moments, False, "holds non-finite values (3 in 'optimizer_states'/0/'state'/"),
     ("another network", _foreign, False, "was written for another network"),
 ]
 

@@ -7,13 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 from lottery.callbacks import LotteryTicket
 from lottery.callbacks.divergence import non_finite_members, non_finite_metrics
+from lottery.checkpoints import trained
 from lottery.config import PruneConfig, load, resolve
-from lottery.errors import EXIT_DIVERGED
-from lottery.runner import outcome, run_cells, run_dir
+from lottery.errors import EXIT_DIVERGED, Diverged
+from lottery.runner import outcome, run, run_cells, run_dir
+from lottery.safe_load import first_non_finite
 from lottery.train import main
 from tests.data_fixtures import REAL_ROOT, needs_mnist
 from tests.lightning_helpers import PlainClassifier, synthetic, trainer
@@ -70,11 +73,35 @@ def test_a_diverging_run_exits_3_and_is_recorded_as_diverged(override: str, tmp_
     path = run_dir(load(args[0], args[1:]))
     result = json.loads((path / "results.json").read_text())
     assert result["finished"] is False and result["diverged"]["round"] == 0 and result["rounds"] == []
-    assert outcome(path) == "diverged" and not (path / "checkpoints").exists()  # no NaN checkpoint to resume
+    assert outcome(path) == "diverged" and not (path / "checkpoints" / "last.ckpt").exists()  # none was finite
     written = (path / "results.json").stat().st_mtime_ns
     assert main(args) == EXIT_DIVERGED  # rerunning says so again, without training
     assert "diverged in round 1" in capsys.readouterr().err
     assert (path / "results.json").stat().st_mtime_ns == written
+
+
+class PoisonAtEpoch(pl.Callback):
+    """Makes the weights NaN at the end of training epoch ``epoch`` (before the IMP callback looks)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            with torch.no_grad():
+                next(iter(pl_module.parameters())).fill_(float("nan"))
+
+
+@needs_mnist
+def test_a_run_that_diverges_later_keeps_its_last_finite_checkpoint(tmp_path: Path) -> None:
+    cfg = load(str(CONFIGS / "lenet300_mnist.yaml"), ["prune.rounds=3", "prune.epochs_per_round=1",
+                                                      f"output_dir={tmp_path}", f"data.root={REAL_ROOT}", *QUICK])
+    with pytest.raises(Diverged, match="checkpoints/ keeps the last finite weights"):
+        run(cfg, callbacks=[PoisonAtEpoch(1)])
+    ckpt = run_dir(cfg) / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["epoch"] == 0 and first_non_finite(trained(saved)) is None  # written after epoch 0, not the NaN of 1
+    assert first_non_finite({"w": torch.tensor([1.0, float("nan")])}) == "1 in 'w'"
 
 
 @needs_mnist

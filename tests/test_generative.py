@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,14 @@ def test_bad_generator_files_are_refused_clearly(vae_file: Path, ghn_file: Path,
         InitSpec(source="vae")
     with pytest.raises(ValueError, match="only used by init.source vae or ghn"):
         InitSpec(source="hash", generator=str(vae_file))
+    blob = torch.load(ghn_file, weights_only=True)  # NaN weights under their own, right hash name
+    next(iter(blob["state"]["hypernet"].values())).view(-1)[0] = float("nan")
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    nan = tmp_path / file_name("ghn", buf.getvalue())
+    nan.write_bytes(buf.getvalue())
+    with pytest.raises(GeneratorError, match=r"is damaged: it holds non-finite weights \(1 in 'hypernet'/"):
+        load(nan)
 
 
 def test_the_cli_refuses_a_corrupt_generator_before_training(vae_file: Path, tmp_path: Path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import pickle
 import subprocess
 import sys
@@ -15,11 +16,14 @@ import pytest
 import torch
 
 from lottery.checkpoints import AtomicCheckpointIO, sidecar
+from lottery.config import ConfigError
 from lottery.data.sources import read_cifar10
+from lottery.export import load_ticket
 from lottery.init.learned import GeneratorError, file_name
 from lottery.init.learned import load as load_generator
 from lottery.train import main
 from tests.data_fixtures import fake_cifar10
+from tests.test_bad_inputs import error_line
 from tests.test_train_cli import CONFIGS, needs_mnist, quick_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,3 +130,40 @@ def test_config_error_is_what_the_cli_reports_for_cifar(tmp_path: Path, capsys: 
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "test_batch is not a CIFAR-10 batch" in err and "\n" not in err, err
     assert not marker.exists() and not (tmp_path / "out").exists()
+
+
+def test_a_config_that_names_a_function_never_calls_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``model.name: os:system`` with the command as a keyword: refused before anything is called (issue 31)."""
+    marker = tmp_path / "ran"
+    config = tmp_path / "payload.yaml"
+    config.write_text(f"model:\n  name: 'os:system'\n  kwargs: {{command: 'touch {marker}'}}\n"
+                      f"output_dir: {tmp_path / 'runs'}\n")
+    assert main([str(config)]) == 2
+    err = error_line(capsys)
+    assert "'os:system' is a builtin_function_or_method, not an nn.Module class or a registered builder" in err
+    assert not marker.exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_shared_ticket_names_registered_models_only(tmp_path: Path) -> None:
+    """A ticket may come from anyone: an import path in it is refused unless the reader trusts its code, and
+    even then only an nn.Module class is ever called."""
+    marker = tmp_path / "ran"
+    ticket = tmp_path / "ticket"
+    ticket.mkdir()
+    meta = {"format": 1, "round": 0, "dataset": "mnist", "init": {"scheme": "xavier_normal"},
+            "model": {"name": "os:system", "kwargs": {"command": f"touch {marker}"}}}
+    (ticket / "ticket.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match=r"^ticket: model.name: 'os:system' is an import path, and importing it "
+                                          r"would run that module's code; load it only if you trust its source"):
+        load_ticket(ticket)
+    with pytest.raises(ConfigError, match="not an nn.Module class or a registered builder"):
+        load_ticket(ticket, trust_code=True)
+    assert not marker.exists()
+    meta["model"] = {"name": "tests.custom_model:TinyNet", "kwargs": {}}
+    (ticket / "ticket.json").write_text(json.dumps(meta))
+    with pytest.raises(ConfigError, match="is an import path"):
+        load_ticket(ticket)
+    for field, bad in (("round", -1), ("dataset", "nope"), ("model", "lenet_300_100"), ("init", [1])):
+        (ticket / "ticket.json").write_text(json.dumps({**meta, field: bad}))
+        with pytest.raises(ConfigError, match=f"ticket: .*ticket.json: {field} is not valid"):
+            load_ticket(ticket)

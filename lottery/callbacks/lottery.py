@@ -121,6 +121,7 @@ class LotteryTicket(pl.Callback):
         self.tensors = Prunable({n: all_params[n] for n in names}, rates, own)
         if self.members and self.prune.sleeping_check is not None:
             raise ValueError("prune.sleeping_check: not supported for stacked members; train the start alone")
+        self.planned_rounds()  # a target density the rates never reach is refused before anything is written
         for paths, what in ((self.masks_from, "prune.masks_from"), (self.save_masks, "save_masks")):
             if paths is not None and len(paths) != (self.members or 1):
                 raise ValueError(f"{what}: {len(paths)} folders for {self.members or 1} member network(s); "

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from lottery.checks import not_a
 from lottery.config.schema import (
     Config,
     DataConfig,
@@ -31,7 +32,7 @@ __all__ = [
 def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} does not exist (or is not a file)")
+        raise ConfigError(f"config file {str(p)!r} {not_a(p, 'file')}; give a YAML config file (see configs/)")
     try:
         data = load_yaml(p.read_text())
     except YAMLLimit as e:

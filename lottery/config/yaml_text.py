@@ -18,13 +18,18 @@ class YAMLLimit(ValueError):
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
-    """``SafeLoader`` that refuses a key given twice in one mapping."""
+    """``SafeLoader`` that refuses a key given twice in one mapping, and keys that are not names (YAML's
+    complex keys, ``? [1, 2]``, are lists or mappings)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                line = key_node.start_mark.line + 1
+                raise YAMLLimit(f"the key at line {line} is a {type(key).__name__}; config keys are "
+                                "names (section.field)")
+            if key in seen:
                 line = key_node.start_mark.line + 1
                 raise YAMLLimit(f"key {key!r} is given twice (again at line {line}); the second would silently "
                                 "replace the first, so merge them into one")

@@ -67,6 +67,9 @@ class TensorDataModule(pl.LightningDataModule):
             return
         arrays = self.load()
         n = len(arrays.train_x)
+        if n == 0:
+            raise ValueError(f"data: the training images of {self.dataset} are empty (0 images); replace the data "
+                             "files")
         checks.in_range("data.val_size", self.val_size, 0, n - 1, "a count of training images")
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = perm[: self.val_size], perm[self.val_size :].sort().values

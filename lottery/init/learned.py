@@ -31,9 +31,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from lottery.checks import not_a
 from lottery.generators import STANDARD_NORMAL, HashStream, draw, stream_key
 from lottery.init.learned_nets import LayerHypernet, Shape, SliceVAE
-from lottery.safe_load import UnsafeFile, load_weights_only
+from lottery.safe_load import UnsafeFile, first_non_finite, load_weights_only
 
 FORMAT = "lottery-generator/1"
 KINDS = ("vae", "ghn")
@@ -90,6 +91,10 @@ def _load(path: str, mtime_ns: int, size: int) -> Generator:
         raise GeneratorError(f"init.generator: {path} cannot be read ({type(e).__name__}: {e})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT or blob.get("kind") != name.group(1):
         raise GeneratorError(f"init.generator: {path} is not a {name.group(1)} generator of format {FORMAT}")
+    bad = first_non_finite(blob.get("state"))  # a start of NaN would train on NaN from the first step
+    if bad:
+        raise GeneratorError(f"init.generator: {path} is damaged: it holds non-finite weights ({bad}); fit it again "
+                             "(python -m lottery.generative fit …)")
     try:  # a file with the right name and format whose contents are incomplete or cut
         return _build(blob, digest)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
@@ -120,7 +125,7 @@ def load(path: str | Path, kind: str | None = None) -> Generator:
                              "named by kind and content hash, e.g. vae-1a2b3c4d5e6f.pt (lottery.generative fit "
                              "writes them; keep the name when you copy one)")
     if not p.is_file():
-        raise GeneratorError(f"init.generator: {str(path)!r} does not exist; fit one with "
+        raise GeneratorError(f"init.generator: {str(path)!r} {not_a(p, 'file')}; fit one with "
                              "python -m lottery.generative fit vae|ghn …")
     stat = p.stat()
     gen = _load(str(p.resolve()), stat.st_mtime_ns, stat.st_size)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from lottery.atomic import write_bytes
+from lottery.checks import not_a
 from lottery.pruning.masks import pack_bits, unpack_bits
 
 _LEVEL = re.compile(r"^round-(\d+)\.npz$")
@@ -61,8 +62,8 @@ def load_levels(source: str | Path, rounds: int | None = None) -> list[dict[str,
     """The masks of levels 0 … rounds − 1 (all consecutive levels when ``rounds`` is None)."""
     folder = mask_folder(source)
     if not folder.is_dir():
-        raise MaskSourceError(f"masks_from: {str(source)!r} does not exist; give the directory of a finished "
-                              "lottery run (it holds masks/round-*.npz)")
+        raise MaskSourceError(f"masks_from: {str(source)!r} {not_a(folder, 'folder')}; give the directory of a "
+                              "finished lottery run (it holds masks/round-*.npz)")
     n = count_levels(folder)
     if n == 0:
         raise MaskSourceError(f"masks_from: {str(source)!r} holds no masks (masks/round-00.npz, round-01.npz, …); "

@@ -55,4 +55,7 @@ class Prunable:
         for k in range(1, 10_000):
             if sum(s * (1 - self.rates[n]) ** k for n, s in sizes.items()) / total <= target_density:
                 return k + 1
-        raise ValueError(f"target_density {target_density} is unreachable with these rates")
+        rates = ", ".join(f"{n} {r:g}" for n, r in sorted(self.rates.items()))
+        raise ValueError(f"prune.target_density: {target_density} is unreachable with these per-round rates "
+                         f"({rates}); give rates > 0 (prune.rate, conv_rate, output_rate, layer_rates) or a "
+                         "reachable density")
