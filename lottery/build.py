@@ -107,10 +107,12 @@ class RoundWriter(pl.Callback):
         self.written = len(self.lottery.history)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._write()
+        if trainer.is_global_zero:  # one writer under DDP
+            self._write()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._write()
+        if trainer.is_global_zero:
+            self._write()
 
 
 def build_loggers(cfg: Config, path: Path) -> list:
@@ -157,5 +159,7 @@ def evaluation_schedule(cfg: Config) -> dict[str, Any]:
 
 
 def steps_per_call(cfg: Config) -> int:
-    # the rewind=step snapshot is taken after a call: one step per call makes it land on rewind_step exactly
-    return 1 if cfg.prune.rewind == "step" else cfg.train.steps_per_call
+    # the rewind=step snapshot is taken after a call: one step per call makes it land on rewind_step exactly;
+    # DDP synchronises gradients once per wrapped forward, so it takes one step per call too
+    one = cfg.prune.rewind == "step" or cfg.train.strategy.startswith("ddp")
+    return 1 if one else cfg.train.steps_per_call

@@ -32,6 +32,10 @@ def setup() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     # Lightning 2.6 + torch 2.14 warn about their own pytree internals on every fit; not the user's business
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # under DDP every rank evaluates the whole validation and test sets, so there is nothing to synchronise;
+    # and Lightning's own all_gather calls a torch function torch has deprecated
+    warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
+    warnings.filterwarnings("ignore", message=r".*all_gather is deprecated.*")
 
 
 def run_cli(body: Callable[[], int | None]) -> int:

@@ -8,6 +8,7 @@ A run lives in ``<output_dir>/<name>-<hash of non-default values>/``:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import io
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from lottery.atomic import write_bytes, write_json, write_text
 from lottery.build import (
@@ -96,7 +98,7 @@ def _records(pack: Pack, lottery: LotteryTicket, index: int, **fields: Any) -> d
     return {**fields, "run": c.run_name, "config": to_dict(c), "identity": ident, **where, "rounds": rounds}
 
 
-def _record_divergence(pack: Pack, lottery: LotteryTicket) -> dict[str, dict[str, Any]]:
+def _record_divergence(pack: Pack, lottery: LotteryTicket, write: bool = True) -> dict[str, dict[str, Any]]:
     """Write ``results.json`` (``diverged``, not ``finished``) for each cell whose values went non-finite; the
     other members of a pack are left to train again. The pack's checkpoint stays: it is the last finite one
     (``AtomicCheckpointIO`` never writes a non-finite checkpoint), the last good weights."""
@@ -108,7 +110,8 @@ def _record_divergence(pack: Pack, lottery: LotteryTicket) -> dict[str, dict[str
         # key order as before: finished, diverged, run, config, identity, rounds
         rec = _records(pack, lottery, m)
         out[c.run_name] = {"finished": False, "diverged": {**info, "members": None}, **rec}
-        write_results(pack.folders[m], out[c.run_name])
+        if write:
+            write_results(pack.folders[m], out[c.run_name])
     return out
 
 
@@ -132,9 +135,10 @@ def _train(pack: Pack, *, force: bool, callbacks: list[pl.Callback]) -> dict[str
         lottery.validate(module)
     except (ValueError, DataMissingError) as e:
         raise ConfigError(str(e)) from None
-    with run_lock(pack.path):
+    zero = rank_zero_only.rank == 0  # under DDP every rank runs this; rank 0 holds the lock and writes
+    with run_lock(pack.path) if zero else contextlib.nullcontext():
         try:
-            return _fit(pack, threads, dm, lottery, module, force=force, callbacks=callbacks)
+            return _fit(pack, threads, dm, lottery, module, force=force, callbacks=callbacks, zero=zero)
         except OSError as e:
             if e.errno not in DISK_FULL:
                 raise
@@ -165,10 +169,11 @@ def _write_run_files(pack: Pack, threads: int, env: dict[str, Any], resumed: boo
 
 
 def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket, module: Classifier, *,
-         force: bool, callbacks: list[pl.Callback]) -> dict[str, dict[str, Any]]:
-    """Train checked cells in ``pack.path`` and write each cell's records."""
+         force: bool, callbacks: list[pl.Callback], zero: bool = True) -> dict[str, dict[str, Any]]:
+    """Train checked cells in ``pack.path`` and write each cell's records (``zero``: this process is rank 0,
+    the one that writes; the other ranks of a DDP run train alike and return the same records unwritten)."""
     first, path = pack.first, pack.path
-    if force:
+    if force and zero:
         for folder in {path, *pack.folders}:
             shutil.rmtree(folder, ignore_errors=True)
     resume = path / "checkpoints" / "last.ckpt"
@@ -184,18 +189,19 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
     cells = [(folder, identity(c)) for c, folder in zip(pack.cells, pack.folders, strict=True)]
     trainer = build_trainer(first, path, [*own, lottery, RoundWriter(cells, lottery), *callbacks], logger)
     # the environment once the Trainer has set its determinism flags; nothing is written before this
-    _write_run_files(pack, threads, environment(trainer.strategy.root_device.type), resumed=ckpt is not None)
-    resuming = f", resuming from {resume}" if ckpt else ""
-    log.info(pack.describe(threads, resuming, {name: len(v[0]) for name, v in dm.tensors.items()}))
+    if zero:
+        _write_run_files(pack, threads, environment(trainer.strategy.root_device.type), resumed=ckpt is not None)
+        resuming = f", resuming from {resume}" if ckpt else ""
+        log.info(pack.describe(threads, resuming, {name: len(v[0]) for name, v in dm.tensors.items()}))
     start = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
     if lottery.diverged is not None:
-        return _record_divergence(pack, lottery)
+        return _record_divergence(pack, lottery, write=zero)
     if not lottery.done:
         raise RuntimeError(f"training stopped before the last round ({len(lottery.history)} rounds done); "
                            f"rerun the same command to resume from {resume}")
     wall = time.perf_counter() - start
-    if not pack.stacked:  # the last round's trained network, weights only (~1 MB for LeNet-300-100): what
+    if zero and not pack.stacked:  # the last round's trained network, weights only (~1 MB for LeNet-300-100): what
         buf = io.BytesIO()  # export ships (a pack's members are not kept: export retrains from the ticket)
         torch.save({n: t.detach().cpu().clone() for n, t in module.model.state_dict().items()}, buf)
         write_bytes(path / "weights.pt", buf.getvalue())
@@ -209,6 +215,8 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
         if pack.stacked:
             out[c.run_name]["pack"] = {"members": [t.run_name for t in pack.cells], "exact": pack.exact,
                                        "wall_seconds": wall}
+        if not zero:
+            continue
         if c.wandb.enabled:
             if pack.stacked:
                 wandb_cell(c, folder, rec["rounds"], path / "logs", m)
@@ -216,8 +224,9 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
                 log_curves(logger[-1], rec["rounds"])
                 logger[-1].experiment.finish()
         write_results(folder, out[c.run_name])
-    if not first.train.keep_checkpoint:
+    if zero and not first.train.keep_checkpoint:
         shutil.rmtree(path / "checkpoints", ignore_errors=True)
     where = ", ".join(str(p) for p in pack.folders) if pack.stacked else path / "rounds.csv"
-    log.info(f"{'pack' if pack.stacked else 'run'} finished in {wall:.0f} s: per-round results in {where}")
+    if zero:
+        log.info(f"{'pack' if pack.stacked else 'run'} finished in {wall:.0f} s: per-round results in {where}")
     return out

@@ -23,6 +23,7 @@ from torch import nn
 
 from lottery.callbacks.divergence import divergence, divergence_line
 from lottery.callbacks.plan import plan
+from lottery.callbacks.ranks import check_ranks_agree
 from lottery.callbacks.records import Best, flat_metrics, member_history, member_metrics, round_line, round_record, say
 from lottery.callbacks.schedule import fit_length
 from lottery.callbacks.select import ParamFilter, output_tensor, rates_of, select_parameters
@@ -139,7 +140,7 @@ class LotteryTicket(pl.Callback):
             self._restore(pl_module)
         else:
             self._start(pl_module)
-        self._save_level()
+        self._save_level(trainer)
         fit_length(trainer, self.planned_rounds(), self.epochs_per_round, self.steps_per_round)
         self._apply()
 
@@ -267,7 +268,7 @@ class LotteryTicket(pl.Callback):
         self.rewind(trainer, pl_module, self)
         self._apply()
         self.round += 1
-        self._save_level()
+        self._save_level(trainer)
         self._round_start = (trainer.current_epoch + 1 if self.epochs_per_round else trainer.current_epoch,
                              trainer.global_step)
         self._best = {}
@@ -277,9 +278,11 @@ class LotteryTicket(pl.Callback):
         self.next_masks(self.tensors, level, lambda name: self.initial(pl_module, name))
         self._hot = None  # masks that were all ones may not be any more
 
-    def _save_level(self) -> None:
-        """The masks this round trains with, one file per member folder (``save_masks``)."""
-        for member, folder in enumerate(self.save_masks or []):
+    def _save_level(self, trainer: pl.Trainer) -> None:
+        """The masks this round trains with, the same on every rank, one file per member folder (``save_masks``;
+        rank 0 writes)."""
+        check_ranks_agree(trainer, self.masks, self.round)
+        for member, folder in enumerate(self.save_masks if trainer.is_global_zero else []):
             save_level(folder, self.round, {n: self.tensors.slice(m, member if self.members else None)
                                             for n, m in self.masks.items()})
 

@@ -68,8 +68,9 @@ class TensorBatches:
         drop_last: bool = False,
         chunk: int = 1,
         normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
-        self.x, self.y, self.batch_size = x, y, batch_size
+        self.x, self.y, self.batch_size, self.shard = x, y, batch_size, shard
         self.shuffle, self.seed, self.augment, self.drop_last = shuffle, seed, augment, drop_last
         self.chunk, self.normalize = chunk, normalize
         self.epoch = 0
@@ -81,8 +82,18 @@ class TensorBatches:
 
     @property
     def batches(self) -> int:
-        n = len(self.x)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, world = len(self.x), self.shard[1]
+        # under DDP a last batch with fewer items than ranks is dropped: a rank must never get an empty shard
+        drop = self.drop_last or 0 < n % self.batch_size < world
+        return n // self.batch_size if drop else -(-n // self.batch_size)
+
+    def _split(self, xb: torch.Tensor, yb: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's part of a batch (``shard`` = (rank, ranks)): contiguous, sizes within one of each
+        other, so DDP's mean of the ranks' gradients is the batch's (exactly so when the parts are equal)."""
+        rank, world = self.shard
+        if world == 1:
+            return xb, yb
+        return xb.tensor_split(world, dim)[rank], yb.tensor_split(world, dim)[rank]
 
     def __len__(self) -> int:
         return -(-self.batches // self.chunk)
@@ -114,6 +125,7 @@ class TensorBatches:
             yb = self.y.index_select(0, idx.reshape(-1)).view(k, idx.shape[1])
             if self.augment is not None:
                 xb = torch.stack([self.augment(xb[m], g) for m, g in enumerate(gens)])
+            xb, yb = self._split(xb, yb, 1)
             yield (xb if self.normalize is None else self.normalize(xb)), yb
 
     def _shared_batches(self, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -127,5 +139,6 @@ class TensorBatches:
                 idx = order[i * bs : (i + 1) * bs]
                 xb, yb = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if self.augment is not None:
-                xb = self.augment(xb, g)
+                xb = self.augment(xb, g)  # the whole batch, so every rank draws what one process would
+            xb, yb = self._split(xb, yb, 0)
             yield (xb if self.normalize is None else self.normalize(xb)), yb

@@ -113,8 +113,10 @@ class TensorDataModule(pl.LightningDataModule):
         x, y = self.tensors["train"]
         # crops pad with black: uint8 0, whose normalised value is the -mean/std of padding after normalising
         augment = Augment(4, torch.zeros(x.shape[1], dtype=x.dtype, device=x.device)) if self.augment else None
+        t = self.trainer  # under DDP each rank trains on its part of every batch (evaluation stays whole)
+        shard = (t.global_rank, t.world_size) if t is not None else (0, 1)
         return TensorBatches(x, y, self.batch_size, shuffle=True, seed=self.seed, augment=augment,
-                             chunk=self.steps_per_call, normalize=self.normalize)
+                             chunk=self.steps_per_call, normalize=self.normalize, shard=shard)
 
     def val_dataloader(self) -> list[TensorBatches]:
         """Validation then test: both evaluated at every evaluation, logged as ``val_*`` and ``test_*``."""
