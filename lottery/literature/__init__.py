@@ -24,6 +24,7 @@ from lottery.config import ConfigError
 from lottery.console import run_cli
 from lottery.grid import load_grid
 from lottery.literature import frankle2019, generative, sobol, starts, wijnja2020  # noqa: F401  (registers the pages)
+from lottery.literature.provenance import environment_section
 from lottery.literature.tables import GRIDS, PAPERS, nearest_round
 from lottery.results import read_table
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             prune = cells[0].config.prune  # every cell of a page's grid trains rounds of one length
             table.attrs["round_length"] = (("steps", prune.steps_per_round) if prune.steps_per_round else
                                            ("epochs", prune.epochs_per_round))
-        write_text(out, PAPERS[args.paper](table))
+        write_text(out, PAPERS[args.paper](table) + environment_section(table))
         print(f"wrote {out}")
         return 0
 

@@ -1,0 +1,45 @@
+"""The section every results page ends with: which environment trained its cells, as far as it is known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lottery.environment import describe
+
+UNRECORDED = ("made before records carried their environment (before 2026-12-06), so not recorded. The "
+              "project's notes of that time name torch 2.14.1 on 2-core AMD EPYC machines (AVX2); "
+              "`constraints/results.txt` pins the package versions this project's machines installed then, as "
+              "far as they are known. A retrain elsewhere is checked within the seeds' spread, not bit for bit")
+
+
+def environment_section(df: Any) -> str:
+    """How many cells each environment of the table made, each described (``environments.json`` beside the
+    table holds them whole)."""
+    folder = Path(str(df.attrs.get("folder", ".")))
+    try:
+        known = json.loads((folder / "environments.json").read_text())
+    except (OSError, ValueError):
+        known = {}
+    column = df["environment"] if "environment" in df.columns else ["unrecorded"] * len(df)
+    cells: dict[str, set[str]] = {}
+    for run, env in zip(df["run"], column, strict=True):
+        cells.setdefault(str(env), set()).add(str(run))
+    rows = ["| environment | cells | what made them |", "|---|---|---|"]
+    for env, runs in sorted(cells.items(), key=lambda kv: (kv[0] == "unrecorded", kv[0])):
+        if env == "unrecorded":
+            what = UNRECORDED
+        elif env == "mixed":
+            what = "resumed in another environment than they started in (see environments.json)"
+        else:
+            entry = known.get(env) if isinstance(known, dict) else None
+            what = describe(entry["environment"]) if isinstance(entry, dict) and "environment" in entry else \
+                "described in environments.json"
+        rows.append(f"| `{env}` | {len(runs)} | {what} |")
+    return "\n".join(["", "## Environment", "",
+                      "Which environment trained each cell (the `environment` column of `results.csv`; "
+                      "`environments.json` holds each one whole). Training is bit-for-bit reproducible only in "
+                      "the environment that made a record: `python -m lottery.environment RUN_DIR` compares yours "
+                      "with a run's, and `scripts/retrain_cell.py` retrains a committed cell and checks it bit for "
+                      "bit there, within the seeds' spread elsewhere.", "", *rows, ""])
