@@ -29,7 +29,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("config", help="YAML config file (see configs/)")
     p.add_argument("overrides", nargs="*", help="section.field=value overrides")
-    p.add_argument("--print-config", action="store_true", help="print the resolved config and run directory; exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config, its run directory and this environment; exit")
     p.add_argument("--force", action="store_true", help="run again even if the run directory holds a finished run")
     return p
 
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 def _body(args: argparse.Namespace) -> int:
     cfg = check_config(load(args.config, args.overrides))
     if args.print_config:
-        print(f"# run directory: {cfg.output_dir}/{cfg.run_name}\n{to_yaml(cfg)}", end="")
+        from lottery.environment import describe, environment  # torch (≈ 1 s) only when it is asked for
+
+        print(f"# run directory: {cfg.output_dir}/{cfg.run_name}\n# environment here: {describe(environment())} "
+              f"(python -m lottery.environment for all of it)\n{to_yaml(cfg)}", end="")
         return 0
     from lottery.runner import run  # Lightning loads only when there is something to train (seconds)
 

@@ -114,3 +114,11 @@ def test_a_run_its_ticket_and_its_environment_file_agree(tmp_path: Path, monkeyp
     (path / "results.json").write_text(json.dumps(record))
     assert environment_cli([str(path)]) == 0
     assert f"torch: recorded '0.0.1', here '{env['torch']}'" in capsys.readouterr().out
+
+
+def test_print_config_shows_this_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    assert train([str(ROOT / "configs" / "lenet300_mnist.yaml"), "--print-config"]) == 0
+    line = capsys.readouterr().out.splitlines()[1]
+    env = environment()
+    assert line.startswith("# environment here: Python ") and f"torch {env['torch']}" in line
+    assert env["cpu_capability"] in line
