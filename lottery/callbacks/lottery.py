@@ -282,7 +282,7 @@ class LotteryTicket(pl.Callback):
         """The masks this round trains with, the same on every rank, one file per member folder (``save_masks``;
         rank 0 writes)."""
         check_ranks_agree(trainer, self.masks, self.round)
-        for member, folder in enumerate(self.save_masks if trainer.is_global_zero else []):
+        for member, folder in enumerate((self.save_masks or []) if trainer.is_global_zero else []):
             save_level(folder, self.round, {n: self.tensors.slice(m, member if self.members else None)
                                             for n, m in self.masks.items()})
 
