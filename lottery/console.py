@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lottery.atomic import write_csv
 from lottery.config.typed import ConfigError
-from lottery.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, Diverged
+from lottery.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_SIGINT, Diverged, Interrupted
 
 
 class TqdmHandler(logging.Handler):
@@ -40,7 +40,8 @@ def setup() -> None:
 
 def run_cli(body: Callable[[], int | None]) -> int:
     """Run a command's body: a ``ConfigError`` becomes one line on stderr and exit status 2, a run that went
-    non-finite (``Diverged``) one line and exit status 3; no traceback."""
+    non-finite (``Diverged``) one line and exit status 3, a signal (``Interrupted``, Ctrl+C) one line and
+    130 (SIGINT) or 143 (SIGTERM); no traceback."""
     try:
         return body() or 0
     except ConfigError as e:
@@ -49,6 +50,13 @@ def run_cli(body: Callable[[], int | None]) -> int:
     except Diverged as e:
         print(f"diverged: {e}", file=sys.stderr)
         return EXIT_DIVERGED
+    except Interrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        print("interrupted: SIGINT; nothing unfinished is marked finished: rerun the same command to go on",
+              file=sys.stderr)
+        return EXIT_SIGINT
 
 
 def table_arguments(prog: str, doc: str | None, argv: list[str] | None) -> tuple[Path, Path]:

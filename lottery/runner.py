@@ -19,6 +19,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.trainer.states import TrainerStatus
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from lottery.atomic import write_bytes, write_json, write_text
@@ -40,7 +42,7 @@ from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DataMissingError, TensorDataModule
 from lottery.dry_run import check_forward, check_rewind_step, check_trainer
 from lottery.environment import environment, environments_of
-from lottery.errors import Diverged
+from lottery.errors import EXIT_SIGINT, EXIT_SIGTERM, Diverged, Interrupted
 from lottery.pack import Pack, pack_key, wandb_cell
 from lottery.preflight import check_config, check_output_dir, check_wandb
 from lottery.results import identity
@@ -194,7 +196,15 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
         resuming = f", resuming from {resume}" if ckpt else ""
         log.info(pack.describe(threads, resuming, {name: len(v[0]) for name, v in dm.tensors.items()}))
     start = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+    except SystemExit as e:  # Lightning ends a fit stopped by a signal with SystemExit (SIGTERM: code 0)
+        if not isinstance(e, SIGTERMException) and trainer.state.status != TrainerStatus.INTERRUPTED:
+            raise
+        what, code = ("SIGTERM", EXIT_SIGTERM) if isinstance(e, SIGTERMException) else ("SIGINT", EXIT_SIGINT)
+        kept = f"from {resume}" if first.train.checkpoint else "from the start (train.checkpoint is off)"
+        raise Interrupted(f"{what} in round {len(lottery.history) + 1} of {path}; nothing is marked finished. "
+                          f"Rerun the same command to resume {kept}", code) from None
     if lottery.diverged is not None:
         return _record_divergence(pack, lottery, write=zero)
     if not lottery.done:

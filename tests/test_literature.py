@@ -216,3 +216,16 @@ def test_every_committed_results_page_regenerates_byte_identical(page: str, tmp_
     monkeypatch.chdir(RESULTS.parent)
     assert main([*found.group(1).split(), "--out", str(tmp_path / "README.md")]) == 0
     assert (tmp_path / "README.md").read_text() == readme.read_text()
+
+
+def test_a_page_reads_its_grid_from_the_tables_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's generic form, without --grid, writes the page of the grid that made the table (the F&C
+    page of the full-budget table is not the 5-epoch grid's), from the repository or from elsewhere."""
+    page = (RESULTS / "frankle2019_full" / "README.md").read_text()
+    monkeypatch.chdir(RESULTS.parent)
+    assert main(["frankle2019", "results/frankle2019_full/results.csv", "--out", str(tmp_path / "here.md")]) == 0
+    assert (tmp_path / "here.md").read_text() == page
+    monkeypatch.chdir(tmp_path)
+    assert main(["frankle2019", str(RESULTS / "frankle2019_full" / "results.csv"), "--out", "there.md"]) == 0
+    assert "the last of its 5 epochs" not in (tmp_path / "there.md").read_text()
+    assert (tmp_path / "there.md").read_text().count("50,000") == page.count("50,000")

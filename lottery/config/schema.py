@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lottery import checks
-from lottery.config.typed import ConfigError, non_defaults
+from lottery.config.typed import ConfigError, document, non_defaults
 from lottery.init.spec import InitSpec
 
 
@@ -204,6 +204,9 @@ class Config:
         fields = {f.name: getattr(self.init, f.name) for f in dataclasses.fields(self.init)}
         return InitSpec(**{**fields, "seed": self.seed if self.init.seed is None else self.init.seed})
 
+
+for _section in (DataConfig, ModelConfig, InitConfig, OptimConfig, PruneConfig, TrainConfig, WandbConfig, Config):
+    document(_section)  # help(PruneConfig) lists the fields with the text --help prints
 
 _NAME = re.compile(r"[A-Za-z0-9._+-]+")
 MAX_NAME = 200  # + "-" + 8 hex digits of the run hash stays well under 255 bytes

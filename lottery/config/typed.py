@@ -139,6 +139,15 @@ def describe(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def document(cls: type) -> type:
+    """Append every field's meaning, type and default (what ``--help`` and the README's reference print: one
+    definition) to the class docstring, so ``help(PruneConfig)`` says what each field does."""
+    head = (cls.__doc__ or "").strip() if not (cls.__doc__ or "").startswith(f"{cls.__name__}(") else ""
+    rows = [f"    {key} ({tp}, default {default}): {text}" for key, tp, default, text in describe(cls)]
+    cls.__doc__ = "\n\n".join(part for part in (head, "Fields:\n" + "\n".join(rows)) if part)
+    return cls
+
+
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
     """Apply one ``a.b.c=value`` override to a nested dict (creating sections as needed)."""
     parts = key.split(".")

@@ -20,15 +20,35 @@ import argparse
 from pathlib import Path
 
 from lottery.atomic import write_text
-from lottery.config import ConfigError
+from lottery.config import ConfigError, read_yaml
 from lottery.console import run_cli
 from lottery.grid import load_grid
 from lottery.literature import frankle2019, generative, sobol, starts, wijnja2020  # noqa: F401  (registers the pages)
 from lottery.literature.provenance import environment_section
-from lottery.literature.tables import GRIDS, PAPERS, nearest_round
+from lottery.literature.tables import PAPERS, nearest_round
 from lottery.results import read_table
 
 __all__ = ["PAPERS", "main", "nearest_round"]
+
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def grid_of(folder: Path) -> str | None:
+    """The grid config (``configs/*.yaml`` here, else in the checkout) whose table is written to ``folder``
+    (its ``results_dir``, else its ``output_dir``): the page must describe the grid that made the table, not
+    the page's usual one. None: no grid is known for it (the page then leaves out what only a grid says)."""
+    for root in (Path("configs"), CHECKOUT / "configs"):
+        for path in sorted(root.glob("compare*.yaml")):
+            try:
+                data = read_yaml(path)
+            except ConfigError:
+                continue
+            where = data.get("results_dir") or data.get("output_dir") or f"runs/{data.get('name', path.stem)}"
+            if (root.parent / str(where)).resolve() == folder.resolve() or Path(str(where)).resolve() == \
+                    folder.resolve():
+                return str(path)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", help="results.csv of the grid")
     p.add_argument("--out", help="the README to write (default: README.md beside the table)")
     p.add_argument("--grid", help="the grid config the table comes from (its cell count is the page's total; "
-                                  "default: the page's own grid)")
+                                  "default: the grid in configs/ whose table lives in the table's folder)")
     args = p.parse_args(argv)
 
     def body() -> int:
@@ -51,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--out: {str(out)!r} is a folder; give the README file to write")
         table = read_table(args.results)
         table.attrs["folder"] = str(Path(args.results).parent)  # for files beside the table (at_init.csv)
-        grid = args.grid or GRIDS.get(args.paper)
-        if grid is not None and not Path(grid).is_file() and not args.grid:
-            grid = str(Path(__file__).resolve().parents[2] / grid)  # the page's own grid, from a checkout
-        if grid is not None and Path(grid).is_file():
+        grid = args.grid or grid_of(Path(args.results).parent)
+        if grid is not None:
             cells = load_grid(grid)[1]
             table.attrs["grid_cells"] = len(cells)
             table.attrs["config"] = grid

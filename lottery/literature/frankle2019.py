@@ -126,7 +126,7 @@ def _seed_counts(groups: dict[str, Any], names: tuple[str, ...]) -> str:
             "over the seeds both of its columns have, so it need not equal the difference of the column means.")
 
 
-@paper("frankle2019", grid="configs/compare_frankle2019.yaml")
+@paper("frankle2019")
 def frankle2019(df: Any) -> str:
     groups = {c: g for c, g in df.groupby("control")}
     ticket = groups.get("ticket")

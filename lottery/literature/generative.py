@@ -36,7 +36,7 @@ def _read(folder: Path, name: str) -> Any:
     return pd.read_csv(path) if path.is_file() else None
 
 
-@paper("generative", grid="configs/compare_generative.yaml")
+@paper("generative")
 def generative(df: Any) -> str:
     df = df[df["control"] == "ticket"]
     base = df[df["source"] == "hash"]

@@ -47,7 +47,7 @@ def _qrng_verdict(test: Test, favours: bool) -> str:
     return REFUTED if test.significant() and test.diff < 0 else NOT_DETECTED
 
 
-@paper("sobol", grid="configs/compare_sobol.yaml")
+@paper("sobol")
 def sobol(df: Any) -> str:
     df = df[df["control"] == "ticket"]
     rounds = sorted(int(r) for r in df["round"].unique())

@@ -9,17 +9,14 @@ from typing import Any
 import numpy as np
 
 PAPERS: dict[str, Callable[[Any], str]] = {}
-GRIDS: dict[str, str] = {}  # page → the grid config it reports (its cell count is the page's "of N")
 COLLAPSED = 0.90  # a cell below 90 % has lost whole digits (the output layer starved), not a few points
 
 
-def paper(name: str, grid: str | None = None) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+def paper(name: str) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
     """Register a results page: ``python -m lottery.literature NAME results.csv`` writes it."""
 
     def register(fn: Callable[[Any], str]) -> Callable[[Any], str]:
         PAPERS[name] = fn
-        if grid is not None:
-            GRIDS[name] = grid
         return fn
 
     return register

@@ -51,7 +51,7 @@ def _start(df: Any, scheme: str, scale: float) -> Any:
     return df[(df["scheme"] == scheme) & np.isclose(df["scale"].astype(float), scale)]
 
 
-@paper("wijnja2020", grid="configs/compare_wijnja2020.yaml")
+@paper("wijnja2020")
 def wijnja2020(df: Any) -> str:
     df = df[df["control"] == "ticket"]
     starts = sorted(df["start"].unique())
