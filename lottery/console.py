@@ -36,6 +36,13 @@ def setup() -> None:
     # and Lightning's own all_gather calls a torch function torch has deprecated
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
     warnings.filterwarnings("ignore", message=r".*all_gather is deprecated.*")
+    # the run directory is ours: its checkpoints/ holds the thread stamp (and a resume's checkpoint) on purpose
+    warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")  # per-epoch logs suffice
+    # Lightning's start-up lines (GPU/TPU available, a logging Tip, "`Trainer.fit` stopped") say nothing a user
+    # of these commands needs; the round lines and the run's own summary do
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
 
 
 def run_cli(body: Callable[[], int | None]) -> int:

@@ -211,9 +211,11 @@ def load_sparse(path: str | Path, meta: dict[str, Any], trust_code: bool = False
     for name in [n for n in state if n.endswith("::crow")]:
         base = name.removesuffix("::crow")
         shape = tuple(state[f"{base}::shape"].tolist())
-        csr = torch.sparse_csr_tensor(state[name], state[f"{base}::col"], state[f"{base}::values"],
-                                      (shape[0], int(torch.tensor(shape[1:]).prod())))
-        dense[base] = csr
+        with warnings.catch_warnings():  # torch calls its CSR support beta; the layout is all this needs
+            warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support is in beta.*")
+            warnings.filterwarnings("ignore", message=".*[Ss]parse invariant checks.*")
+            dense[base] = torch.sparse_csr_tensor(state[name], state[f"{base}::col"], state[f"{base}::values"],
+                                                  (shape[0], int(torch.tensor(shape[1:]).prod())))
     plain = {n: t for n, t in state.items() if "::" not in n}
     net.load_state_dict({**plain, **{n: c.to_dense().reshape(net.get_parameter(n).shape) for n, c in dense.items()}})
     for mod_name, module in list(net.named_modules()):

@@ -123,12 +123,13 @@ class Pack:
 
     def describe(self, threads: int, resuming: str, sizes: dict[str, int]) -> str:
         f = self.first
+        threads_text = f"{threads} thread{'s' if threads != 1 else ''}"
         if self.stacked:
             starts = ", ".join(c.init_spec().label + " seed " + str(c.seed) for c in self.cells)
             return (f"pack of {len(self)} stacked {f.model.name}s ({'exact' if self.exact else 'batched'} kernels) "
-                    f"on {f.data.dataset}: {starts}; {threads} threads{resuming} → {self.path}")
+                    f"on {f.data.dataset}: {starts}; {threads_text}{resuming} → {self.path}")
         return (f"{f.run_name}: {f.model.name} on {f.data.dataset} {sizes}, start {f.init_spec().label}, "
-                f"{threads} threads{resuming} → {self.path}")
+                f"{threads_text}{resuming} → {self.path}")
 
 
 def stacked_network(cfgs: list[Config], exact: bool = True) -> nn.Module:

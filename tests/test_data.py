@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from lottery.data import Augment, DataMissingError, TensorBatches, TensorDataModule
+from lottery.data import Augment, DataMissingError, TensorBatches, TensorDataModule, sources
 from lottery.data.idx import read_idx, write_idx
 from tests.data_fixtures import REAL_ROOT, fake_cifar10, fake_mnist, needs_mnist
 
@@ -135,3 +135,25 @@ def test_root_from_config_or_environment_and_bad_roots(tmp_path: Path, monkeypat
         TensorDataModule("mnist", root=tmp_path / "file")
     with pytest.raises(ValueError, match="data.val_size: 20 is not valid; use a count of training images in 0..19"):
         TensorDataModule("mnist", root=tmp_path / "here", val_size=20, download=False).prepare()
+
+
+def test_a_failed_download_leaves_no_folder_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, the cache folders the download made are removed again (no empty ~/.cache/lottery), and the
+    reason torchvision gives on the lines after "Error downloading …:" reaches the one-line error."""
+    cache = tmp_path / "home" / ".cache" / "lottery" / "data"
+    (tmp_path / "home").mkdir()
+    monkeypatch.setattr(sources, "DEFAULT_ROOT", cache)
+    unwritable = tmp_path / "missing"  # not a writable root (as a read-only data folder): the cache is used
+
+    def offline(target: Path) -> None:
+        (target / "MNIST" / "raw").mkdir(parents=True)
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://x/, got: no network\n")
+
+    where, why = sources._download(unwritable, offline)
+    assert where is None and why == "RuntimeError: Error downloading train-images-idx3-ubyte.gz: Tried https://x/, " \
+                                    "got: no network"
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == []
+    (tmp_path / "home" / ".cache").mkdir()
+    (tmp_path / "home" / ".cache" / "other").mkdir()  # someone else's: stays
+    sources._download(unwritable, offline)
+    assert sorted(p.name for p in (tmp_path / "home" / ".cache").iterdir()) == ["other"]

@@ -73,6 +73,7 @@ def _download(root: Path, fetch: Callable[[Path], object]) -> tuple[Path | None,
     target = root if os.access(root, os.W_OK) else DEFAULT_ROOT
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(20)  # an offline machine should fail in seconds, not hang
+    top = next((a for a in [*reversed(target.parents), target] if not a.exists()), None)  # first folder made
     before = _tree(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,13 @@ def _download(root: Path, fetch: Callable[[Path], object]) -> tuple[Path | None,
         return target, ""
     except Exception as e:  # noqa: BLE001  (any network or filesystem failure means "not available")
         _remove_new_empty_folders(target, before)  # a failed download leaves no empty MNIST/raw/ behind
-        return None, f"{type(e).__name__}: {e}".splitlines()[0][:200]
+        for folder in [target, *target.parents] if top is not None else []:  # nor an empty ~/.cache/lottery
+            if folder == top.parent or (folder.is_dir() and any(folder.iterdir())):
+                break
+            if folder.is_dir():
+                folder.rmdir()
+        why = " ".join(str(e).split())  # torchvision puts the reason on the lines after "Error downloading …:"
+        return None, f"{type(e).__name__}: {why}"[:300]
     finally:
         socket.setdefaulttimeout(previous)
 
