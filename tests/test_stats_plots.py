@@ -115,8 +115,11 @@ def test_figures_are_byte_identical_when_regenerated(tmp_path: Path) -> None:
 def execute_notebook(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> tuple[list, str]:
     """Run ``notebooks/<name>`` top to bottom in a kernel; its outputs and their text. No cell may fail."""
 
-    for key, value in {**env, "LOTTERY_FIGURES": str(tmp_path / "figures")}.items():
-        monkeypatch.setenv(key, value)
+    for key, value in {"LOTTERY_FIGURES": str(tmp_path / "figures"), **env}.items():
+        if value:
+            monkeypatch.setenv(key, value)
+        else:
+            monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
@@ -150,14 +153,20 @@ def test_notebook_defaults_to_a_committed_table_and_takes_one_start(tmp_path: Pa
                                LOTTERY_RESULTS=str(tmp_path / "one.csv"))
     assert "one start only: no pair of starts to compare" in text
     assert not list((REPO / "results").glob("*/notebook_figures"))  # nothing left in the repository
+    # the README's relative example, from the repository root, while the kernel runs elsewhere
+    _, text = execute_notebook("init_comparison.ipynb", tmp_path, monkeypatch,
+                               LOTTERY_RESULTS="results/frankle2019/results.csv")
+    assert "rows: 3 starts × 5 seeds × 16 rounds" in text
 
 
 def test_learned_starts_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    outputs, text = execute_notebook("learned_starts.ipynb", tmp_path, monkeypatch, LOTTERY_REPO=str(REPO))
+    outputs, text = execute_notebook("learned_starts.ipynb", tmp_path, monkeypatch)
     assert text.count("regenerated bit for bit: True") == 3
     assert "15 cells, 105 early-training points" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 2
     assert (tmp_path / "figures" / "learned_starts.png").is_file()
+    execute_notebook("learned_starts.ipynb", tmp_path, monkeypatch, LOTTERY_FIGURES="")  # figures: a temp folder
+    assert not list((REPO / "results").glob("*/notebook_figures"))  # nothing left in the repository
 
 
 def test_holm_in_stats_runs_over_the_whole_page() -> None:
