@@ -140,12 +140,13 @@ def stacked_network(cfgs: list[Config], exact: bool = True) -> nn.Module:
     return initialize(net, [c.init_spec() for c in cfgs])
 
 
-def wandb_cell(cfg: Config, path: Path, rounds: list[dict[str, Any]], logs: Path, member: int) -> None:
+def wandb_cell(cfg: Config, path: Path, rounds: list[dict[str, Any]], logs: Path, member: int,
+               environment: dict[str, Any] | None = None) -> None:
     """The cell's own W&B run, as an unstacked run logs it: per-epoch training and evaluation metrics (from
     the pack's CSV ``logs``), then at each round's end its ``lottery/*`` metrics, and the sparsity–accuracy
     curves."""
     epochs = member_epochs(logs, member)
-    logger = wandb_logger(cfg, path, to_dict(cfg))
+    logger = wandb_logger(cfg, path, {**to_dict(cfg), "_environment": environment})  # "_": not a config key
     per_round = [{f"lottery/{k}": v for k, v in r.items() if isinstance(v, (int, float))} for r in rounds]
     rows = [(e["step"], 0, {k: v for k, v in e.items() if k != "step"}) for e in epochs]
     rows += [(r["step"], 1, metrics) for r, metrics in zip(rounds, per_round, strict=True)]

@@ -229,8 +229,9 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
             continue
         if c.wandb.enabled:
             if pack.stacked:
-                wandb_cell(c, folder, rec["rounds"], path / "logs", m)
-            else:
+                wandb_cell(c, folder, rec["rounds"], path / "logs", m, rec["environment"])
+            else:  # the environment rides in the run's config ("_": not a config key), for --gather-wandb
+                logger[-1].experiment.config.update({"_environment": rec["environment"]}, allow_val_change=True)
                 log_curves(logger[-1], rec["rounds"])
                 logger[-1].experiment.finish()
         write_results(folder, out[c.run_name])

@@ -153,7 +153,8 @@ def results_from_config_and_rounds(config: dict[str, Any], rounds: list[dict[str
     """A ``results.json``-shaped dict from a W&B run's config and per-round rows."""
     cfg = resolve({k: v for k, v in config.items() if not k.startswith("_")})
     ident = {**identity(cfg), "run": run}
-    return {"finished": True, "run": run, "config": config, "rounds": [{**ident, **r} for r in rounds]}
+    return {"finished": True, "run": run, "config": config, "environment": config.get("_environment"),
+            "rounds": [{**ident, **r} for r in rounds]}
 
 
 def results_from_offline(folders: list[Path]) -> list[dict[str, Any]]:

@@ -148,8 +148,9 @@ def test_damaged_data_files_get_one_line_naming_the_file(file: str, damage, mess
 @pytest.mark.parametrize(("override", "message"), [
     ("output_dir={tmp}/afile", "output_dir: '{tmp}/afile' is not valid; {tmp}/afile is a file, not a folder"),
     ("output_dir={tmp}/afile/sub", "output_dir: '{tmp}/afile/sub' is not valid; {tmp}/afile is a file, not a folder"),
-    ("model.name=os.path:join", "model.name: 'os.path:join' did not build a network (join() missing"),
-    ("model.name=os:path", "model.name: 'os:path' is not a class or function"),
+    ("model.name=os.path:join", "model.name: 'os.path:join' is a function, not an nn.Module class or a registered "
+                                "builder"),
+    ("model.name=os:path", "model.name: 'os:path' is a module, not an nn.Module class or a registered builder"),
 ])
 def test_output_dir_and_model_path_errors(override: str, message: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,8 +23,9 @@ CELLS = ROOT / "results" / "sobol_quick" / "cells"
 
 
 def committed(start: str = "lenet_300_100-xavier_normal-hash") -> list[dict]:
-    """The committed records of one start, one per seed."""
-    return [json.loads(p.read_text()) for p in sorted(CELLS.glob(f"{start}-s*/results.json"))]
+    """The committed records of one start, one per seed, as records made before environments were recorded."""
+    records = [json.loads(p.read_text()) for p in sorted(CELLS.glob(f"{start}-s*/results.json"))]
+    return [{k: v for k, v in r.items() if k not in ("environment", "environments")} for r in records]
 
 
 def test_the_environment_names_what_decides_the_floats() -> None:
