@@ -1,5 +1,5 @@
 """OpenLTH's own protocol against the same hyper-parameters through ``lottery.train``, side by side: wall time
-and peak memory (RSS) of each whole command, fresh processes, best of N.
+and peak memory (RSS) of each whole command, fresh processes, median of N with the range.
 
     OPENLTH_DIR=/path/to/open_lth python3 benchmarks/openlth.py [--levels 3] [--epochs 2] [--repeats 1]
 
@@ -11,13 +11,16 @@ Getting OpenLTH (it is not on PyPI): ``git clone https://github.com/facebookrese
 with internet, copy it here, and point ``$OPENLTH_DIR`` at it. It keeps its data under
 ``~/open_lth_datasets/mnist`` (torchvision's MNIST layout, uncompressed IDX files: ``gunzip -k`` the
 ``*.gz`` of ``$LOTTERY_DATA/MNIST/raw`` into ``~/open_lth_datasets/mnist/MNIST/raw/``) and its runs under
-``~/open_lth_data``. Without it the script says so and exits 0.
+``~/open_lth_data``. Each repeat gives OpenLTH a home of its own (``$HOME`` a fresh temporary folder, its
+datasets linked in), because OpenLTH skips work whose run folder exists: a second run in the same home would
+time a cached result, not training. Without OpenLTH the script says so and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,10 +46,19 @@ def theirs(openlth: Path, levels: int, epochs: int) -> list[str]:
             f"--levels={levels}", f"--training_steps={epochs}ep"]
 
 
-def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
+def fresh_home(parent: Path) -> dict[str, str]:
+    """An environment whose ``~`` is a new folder holding only a link to OpenLTH's datasets: nothing cached."""
+    home = Path(tempfile.mkdtemp(dir=parent, prefix="home-"))
+    datasets = Path.home() / "open_lth_datasets"
+    if datasets.exists():
+        (home / "open_lth_datasets").symlink_to(datasets)
+    return {**os.environ, "HOME": str(home)}
+
+
+def measure(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(seconds, peak MiB) of ``cmd`` in a fresh process."""
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", MEASURE, *cmd], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", MEASURE, *cmd], cwd=cwd, capture_output=True, text=True, env=env)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd[:4])} … failed:\n{proc.stderr[-2000:]}")
     return time.perf_counter() - t, int(proc.stderr.strip().splitlines()[-1]) / 1024
@@ -63,19 +75,18 @@ def main() -> int:
         print("OpenLTH not found: set $OPENLTH_DIR to a checkout of github.com/facebookresearch/open_lth "
               "(see this script's docstring); nothing measured")
         return 0
-    rows = {}
+    rows: dict[str, list[tuple[float, float]]] = {"OpenLTH": [], "lottery.train": []}
     with tempfile.TemporaryDirectory() as out:
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits both alike
-            for name, cmd, cwd in (("OpenLTH", theirs(openlth, args.levels, args.epochs), openlth),
-                                   ("lottery.train", ours(args.levels, args.epochs, out), ROOT)):
-                t, mib = measure(cmd, cwd)
-                best = rows.get(name, (float("inf"), float("inf")))
-                rows[name] = (min(best[0], t), min(best[1], mib))
-    print(f"LeNet-300-100, {args.levels + 1} levels × {args.epochs} epochs, best of {args.repeats}")
+            rows["OpenLTH"].append(measure(theirs(openlth, args.levels, args.epochs), openlth, fresh_home(Path(out))))
+            rows["lottery.train"].append(measure(ours(args.levels, args.epochs, out), ROOT))  # --force: retrains
+    print(f"LeNet-300-100, {args.levels + 1} levels × {args.epochs} epochs, median of {args.repeats} (range)")
     print("| tool | s | × OpenLTH | peak MiB | × OpenLTH |\n|---|---|---|---|---|")
-    base = rows["OpenLTH"]
-    for name, (t, mib) in rows.items():
-        print(f"| {name} | {t:.1f} | {t / base[0]:.2f} | {mib:.0f} | {mib / base[1]:.2f} |")
+    base = [statistics.median(v) for v in zip(*rows["OpenLTH"], strict=True)]
+    for name, runs in rows.items():
+        (t, mib), (ts, mibs) = [statistics.median(v) for v in zip(*runs, strict=True)], list(zip(*runs, strict=True))
+        print(f"| {name} | {t:.1f} ({min(ts):.1f}–{max(ts):.1f}) | {t / base[0]:.2f} | {mib:.0f} "
+              f"({min(mibs):.0f}–{max(mibs):.0f}) | {mib / base[1]:.2f} |")
     return 0
 
 

@@ -39,8 +39,9 @@ def rows(config: str) -> list[dict]:
         out.append({"start": label, "seed": cfg.seed, "test_acc": float((logits.argmax(1) == y).double().mean()),
                     "test_loss": float(torch.nn.functional.cross_entropy(logits, y)),
                     "first_layer_corr_previous_seed": corr})
+        shown = "–" if corr != corr else f"{corr:+.3f}"  # NaN: the start's first seed has no previous one
         print(f"{out[-1]['start']:<24} seed {cfg.seed}: test {100 * out[-1]['test_acc']:.2f} %, "
-              f"loss {out[-1]['test_loss']:.3f}")
+              f"loss {out[-1]['test_loss']:.3f}, first layer's correlation with the previous seed {shown}")
     return out
 
 

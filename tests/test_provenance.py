@@ -16,6 +16,7 @@ from lottery.export import main as export
 from lottery.reproduce import FLOOR, SIGMAS, compare, seed_spread, spread_differences
 from lottery.results import environments, rows_of
 from lottery.train import main as train
+from scripts.starts_at_init import main as starts_at_init
 from tests.test_train_cli import needs_mnist, quick_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,3 +124,19 @@ def test_print_config_shows_this_environment(capsys: pytest.CaptureFixture[str])
     env = environment()
     assert line.startswith("# environment here: Python ") and f"torch {env['torch']}" in line
     assert env["cpu_capability"] in line
+
+
+@needs_mnist
+def test_starts_at_init_prints_the_seed_correlation(tmp_path: Path, mnist_root: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The column a reader of the console needs, not only its CSV: how much a start's seeds differ."""
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {ROOT / 'configs' / 'lenet300_mnist.yaml'}\nstarts: [{{scheme: xavier_normal}}, "
+                    "{scheme: xavier_normal, source: sobol-paper}]\nseeds: [1, 2]\n"
+                    f"overrides: {{data: {{test_subset: 500}}}}\noutput_dir: {tmp_path / 'runs'}\n")
+    assert starts_at_init([str(grid), "--out", str(tmp_path / "at_init.csv")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "seed" in line]
+    shown = [line.rsplit(" ", 1)[-1] for line in lines]
+    assert len(shown) == 4 and shown[0] == shown[2] == "–"  # each start's first seed has no previous one
+    assert abs(float(shown[1])) < 0.02  # the hash: independent draws per seed
+    assert shown[3] == "+1.000"  # sobol-paper ignores its seed: the same network again
