@@ -1,10 +1,13 @@
 """A user's LightningCLI script, with nothing lottery-specific in it: the callback comes from the command line."""
 
+import os
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.cli import LightningCLI
 from torch.utils.data import DataLoader, TensorDataset
 
+from lottery.cli import Parser
 from tests.lightning_helpers import PlainClassifier
 
 
@@ -17,5 +20,6 @@ class Synthetic(pl.LightningDataModule):
     val_dataloader = train_dataloader
 
 
-if __name__ == "__main__":
-    LightningCLI(PlainClassifier, Synthetic, save_config_callback=None)
+if __name__ == "__main__":  # LOTTERY_PARSER=1: with lottery.cli.Parser, the one-line errors
+    parser = {"parser_class": Parser} if os.environ.get("LOTTERY_PARSER") else {}
+    LightningCLI(PlainClassifier, Synthetic, save_config_callback=None, **parser)

@@ -70,13 +70,14 @@ def test_controls_are_listed_once() -> None:
     assert "control" in {f.name for f in dataclasses.fields(PruneConfig)}
 
 
-def _lightning_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _lightning_cli(*args: str, parser: bool = False) -> subprocess.CompletedProcess[str]:
     base = ["fit", "--trainer.max_epochs=-1", "--trainer.enable_progress_bar=false", "--trainer.logger=false",
             "--trainer.enable_checkpointing=false", "--trainer.callbacks+=lottery.callbacks.LotteryTicket",
             "--trainer.callbacks.prune.rounds=2", "--trainer.callbacks.prune.epochs_per_round=1"]
     root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LOTTERY_PARSER": "1" if parser else ""}
     return subprocess.run([sys.executable, "-m", "tests.lightning_cli_app", *base, *args], cwd=root, text=True,
-                          capture_output=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          capture_output=True, timeout=300, env=env)
 
 
 def test_lightning_cli_configures_the_callback_from_the_same_fields() -> None:
@@ -93,6 +94,22 @@ def test_lightning_cli_refuses_a_misspelled_scheme_while_parsing_naming_the_choi
     assert out.returncode == 2 and "Traceback" not in out.stderr  # a parse error, not an exception
     error = out.stderr[out.stderr.index("error:"):]
     assert "'xavier_normal'" in error and "xavier_nromal" in error and len(error.splitlines()) <= 30, error
+
+
+def test_lightning_cli_with_our_parser_names_a_misspelled_field_in_one_line() -> None:
+    pytest.importorskip("jsonargparse")
+    plain = _lightning_cli("--trainer.callbacks.prune.rewnd=init")
+    assert plain.returncode == 2 and "did you mean" not in plain.stderr  # jsonargparse's own, many lines
+    ours = _lightning_cli("--trainer.callbacks.prune.rewnd=init", parser=True)
+    assert ours.returncode == 2 and "Traceback" not in ours.stderr
+    assert ours.stderr.strip().splitlines() == ["error: prune.rewnd is not a field of prune; did you mean 'rewind'? "
+                                                "valid fields: " + ", ".join(sorted(
+                                                    f.name for f in dataclasses.fields(PruneConfig)))]
+    typo = _lightning_cli("--trainer.callbacks.init.shceme=xavier_normal", parser=True)
+    assert typo.stderr.startswith("error: init.shceme is not a field of init; did you mean 'scheme'?")
+    fine = _lightning_cli("--trainer.callbacks.prune.rate=0.5", "--trainer.callbacks.prune.output_rate=0.5",
+                          parser=True)
+    assert fine.returncode == 0 and "round 2/2 · 50.0 % remaining" in fine.stderr
 
 
 def test_the_init_section_is_the_init_spec_field_for_field() -> None:
