@@ -29,12 +29,18 @@ from lottery.tracking import wandb_logger
 __all__ = ["build_network"]  # re-exported: a run's network is built in lottery.pack, beside the stacked one
 
 
-def configure_threads(threads: int) -> int:
-    """0 means every core, unless ``$OMP_NUM_THREADS`` says otherwise (several processes on one machine
-    must each take 1 thread: two 2-thread torch processes on 2 cores run 12–25× slower)."""
+def thread_count(threads: int) -> int:
+    """The threads ``train.threads`` means here: 0 is every core, unless ``$OMP_NUM_THREADS`` says otherwise
+    (several processes on one machine must each take 1 thread: two 2-thread torch processes on 2 cores run
+    12–25× slower)."""
     if threads == 0:
         env = os.environ.get("OMP_NUM_THREADS", "")
         threads = int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+    return threads
+
+
+def configure_threads(threads: int) -> int:
+    threads = thread_count(threads)
     torch.set_num_threads(threads)
     return threads
 

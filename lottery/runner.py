@@ -34,6 +34,7 @@ from lottery.build import (
     configure_threads,
     curve_recorder,
     skip_nvml_probe,
+    thread_count,
 )
 from lottery.callbacks import LotteryTicket
 from lottery.checkpoints import resume_from, stamp_threads
@@ -81,12 +82,25 @@ def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     todo = [c for c in cfgs if force or outcome(run_dir(c)) is None]
     for c in cfgs:
         if c not in todo:
+            check_same_threads(c)
             log.info(f"{run_dir(c)} is {outcome(run_dir(c))} already; delete it or pass --force to run again")
     done: dict[str, dict[str, Any]] = {}
     while todo:  # members that diverged are recorded and dropped; the rest train again without them
         done.update(_train(Pack(todo, exact), force=force, callbacks=list(callbacks)))
         todo = [c for c in todo if c.run_name not in done]
     return [done.get(c.run_name) or read_results(run_dir(c), strict=True) for c in cfgs]
+
+
+def check_same_threads(cfg: Config) -> None:
+    """A finished run is the answer to its config only at its thread count (the run name leaves the count out,
+    as it leaves out the machine): asking for another count is refused, not answered with the other numbers."""
+    data = read_results(run_dir(cfg)) or {}
+    recorded = (data.get("environment") or {}).get("threads") or data.get("config", {}).get("train", {}).get("threads")
+    wanted = thread_count(cfg.train.threads)
+    if isinstance(recorded, int) and recorded > 0 and recorded != wanted:
+        raise ConfigError(f"train.threads: {run_dir(cfg)} was trained with {recorded} thread(s), and {wanted} give "
+                          f"other numbers (float summation order); pass --force to train it again with {wanted}, "
+                          "or another output_dir to keep both")
 
 
 def _records(pack: Pack, lottery: LotteryTicket, index: int, **fields: Any) -> dict[str, Any]:

@@ -4,6 +4,7 @@ exit 2, before training where it can be known then, and nothing is marked finish
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,3 +99,17 @@ def test_a_disk_that_fills_while_training_gives_one_line(checkpoint: bool, small
     assert "Traceback" not in out and out.count("error: ") == 1
     assert err.startswith("error: output_dir: cannot write ") and "(No space left on device)" in err
     assert not list(small_disk.rglob("results.json")) and not list(small_disk.rglob(".*.tmp"))
+
+
+@needs_mnist
+def test_a_finished_run_is_not_the_answer_for_another_thread_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    args, path = quick_run(tmp_path, monkeypatch)  # train.threads=1
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "train.threads=2"]) == 2  # the same run name: threads are not part of it
+    assert error_line(capsys).startswith(f"error: train.threads: {path} was trained with 1 thread(s), and 2 give other "
+                                         "numbers")
+    assert main(args) == 0  # the same count: finished already, nothing to do
+    assert main([*args, "train.threads=2", "--force"]) == 0
+    assert json.loads((path / "results.json").read_text())["environment"]["threads"] == 2
