@@ -64,7 +64,7 @@ def is_finished(path: Path) -> bool:
 
 def diverged_message(result: dict[str, Any]) -> str:
     d = result["diverged"]
-    return (f"{result['run']} diverged in round {d['round'] + 1}, epoch {d['epoch'] + 1} (step {d['step']}): "
+    return (f"{result['run']} diverged in round {d['round']}, epoch {d['epoch']} (step {d['step']}): "
             f"{d['what']}; lower optim.lr or init.scale (results.json records it, checkpoints/ keeps the last finite "
             "weights; --force to try again)")
 

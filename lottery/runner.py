@@ -217,7 +217,7 @@ def _fit(pack: Pack, threads: int, dm: TensorDataModule, lottery: LotteryTicket,
             raise
         what, code = ("SIGTERM", EXIT_SIGTERM) if isinstance(e, SIGTERMException) else ("SIGINT", EXIT_SIGINT)
         kept = f"from {resume}" if first.train.checkpoint else "from the start (train.checkpoint is off)"
-        raise Interrupted(f"{what} in round {len(lottery.history) + 1} of {path}; nothing is marked finished. "
+        raise Interrupted(f"{what} in round {len(lottery.history)} of {path}; nothing is marked finished. "
                           f"Rerun the same command to resume {kept}", code) from None
     if lottery.diverged is not None:
         return _record_divergence(pack, lottery, write=zero)

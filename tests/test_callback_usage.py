@@ -46,7 +46,7 @@ def test_round_lines_show_once_in_a_plain_script(prelude: str) -> None:
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     text = out.stdout + out.stderr
-    assert text.count("round 1/2 · 100.0 % remaining · val ") == 1 and text.count("round 2/2 · 80.") == 1, text
+    assert text.count("round 0/1 · 100.0 % remaining · val ") == 1 and text.count("round 1/1 · 80.") == 1, text
     assert "max_epochs` was not set" not in text  # max_epochs=-1, as the README says
 
 

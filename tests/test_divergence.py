@@ -69,14 +69,14 @@ def test_a_diverging_run_exits_3_and_is_recorded_as_diverged(override: str, tmp_
             f"output_dir={tmp_path}", *QUICK]
     assert main(args) == EXIT_DIVERGED
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("diverged: ") and "diverged in round 1, epoch 1" in err and "nan" in err.lower(), err
+    assert err.startswith("diverged: ") and "diverged in round 0, epoch 0" in err and "nan" in err.lower(), err
     path = run_dir(load(args[0], args[1:]))
     result = json.loads((path / "results.json").read_text())
     assert result["finished"] is False and result["diverged"]["round"] == 0 and result["rounds"] == []
     assert outcome(path) == "diverged" and not (path / "checkpoints" / "last.ckpt").exists()  # none was finite
     written = (path / "results.json").stat().st_mtime_ns
     assert main(args) == EXIT_DIVERGED  # rerunning says so again, without training
-    assert "diverged in round 1" in capsys.readouterr().err
+    assert "diverged in round 0" in capsys.readouterr().err
     assert (path / "results.json").stat().st_mtime_ns == written
 
 

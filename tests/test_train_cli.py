@@ -57,7 +57,7 @@ def test_cli_end_to_end_on_real_mnist_with_wandb_offline(
     offline = list((path / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(offline) == 1 and offline[0].stat().st_size > 0
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("round ")]
-    assert len(lines) == 3 and lines[1].startswith("round 2/3 · 80.0 % remaining · val ")
+    assert len(lines) == 3 and lines[1].startswith("round 1/2 · 80.0 % remaining · val ")
     assert " · test " in lines[1] and lines[1].endswith(" %")
 
     # a finished run is not redone

@@ -61,5 +61,5 @@ def divergence(metrics: Mapping[str, Any], params: Mapping[str, torch.Tensor], m
 def divergence_line(diverged: dict[str, Any], members: int | None) -> str:
     """The one line a diverged run prints (``diverged``: what ``divergence`` found)."""
     where = f" (members {diverged['members']})" if members else ""
-    return (f"diverged in round {diverged['round'] + 1}, epoch {diverged['epoch'] + 1}: {diverged['what']}{where}; "
+    return (f"diverged in round {diverged['round']}, epoch {diverged['epoch']}: {diverged['what']}{where}; "
             "training stopped, nothing pruned from it")

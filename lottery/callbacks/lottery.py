@@ -56,7 +56,7 @@ class LotteryTicket(pl.Callback):
             Default: the module's ``lottery_output_layer`` attribute, else the last prunable tensor.
         save_masks: a folder (one per stacked member) where the masks of every round are written as
             ``round-NN.npz``, bit-packed, when the round starts; what ``prune.masks_from`` reads.
-        verbose: one line per round (``round 3/20 · 51.3 % remaining · val 97.90 % · test 97.85 %``).
+        verbose: one line per round (``round 3/19 · 51.3 % remaining · val 97.90 % · test 97.85 %``).
     """
 
     def __init__(

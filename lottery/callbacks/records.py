@@ -82,8 +82,9 @@ def sleeping_check(t: Prunable, tau: float, trainer: pl.Trainer, pl_module: pl.L
 
 
 def round_line(record: dict[str, Any], round_: int, total: int, members: int | None) -> str:
-    """The one line per round: ``round 3/20 · 51.3 % remaining · val 97.90 % · test 97.85 %``."""
-    parts = [f"round {round_ + 1}/{total}", f"{record['remaining_pct']:.1f} % remaining"]
+    """The one line per round: ``round 3/19 · 51.3 % remaining · val 97.90 % · test 97.85 %`` (rounds number
+    from 0, the dense one, to ``total - 1``, as in rounds.csv, masks/round-NN.npz and exports)."""
+    parts = [f"round {round_}/{total - 1}", f"{record['remaining_pct']:.1f} % remaining"]
     parts += [f"{k.removesuffix('_acc').replace('_', ' ')} {100 * v:.2f} %" for k, v in record.items()
               if k.split("_")[0] in ("val", "test") and k.endswith("acc")]
     if members:
