@@ -35,10 +35,11 @@ def p_text(p: float, digits: int = 2) -> str:
 
 
 def holm(pvalues: list[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order."""
-    m = len(pvalues)
-    order = sorted(range(m), key=lambda i: (math.isnan(pvalues[i]), pvalues[i]))
-    adjusted, running = [math.nan] * m, 0.0
+    """Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order. A NaN (a comparison that
+    could not be tested) stays NaN and is not a member of the family: m counts the tests that have a p."""
+    m = sum(not math.isnan(p) for p in pvalues)
+    order = sorted(range(len(pvalues)), key=lambda i: (math.isnan(pvalues[i]), pvalues[i]))
+    adjusted, running = [math.nan] * len(pvalues), 0.0
     for rank, i in enumerate(order):
         if math.isnan(pvalues[i]):
             continue

@@ -72,12 +72,16 @@ def test_batched_members_take_one_product_per_layer_and_match_within_float_toler
         by_hand = torch.baddbmm(b.unsqueeze(1), by_hand, w.transpose(1, 2))
         by_hand = by_hand.relu() if i < 5 else by_hand
     assert torch.equal(batched(data[0][0]), by_hand)  # the batched kernels, not K products
-    train_steps(batched, data, None)
+    # the gradients within float tolerance, as for the convolutions below: after Adam steps the weights may not
+    # be (Adam's normalised step turns a rounding-level difference in a near-zero gradient into ±lr, so
+    # comparing weights after training failed or passed with the thread count a previous test left behind)
+    loss_of(batched, *data[0], None).backward()
     for m, spec in enumerate(SPECS):
         alone = solo(spec)
-        train_steps(alone, data, m)
+        loss_of(alone, *data[0], m).backward()
         for name, p in alone.named_parameters():
-            assert torch.allclose(dict(batched.named_parameters())[name][m], p, rtol=1e-4, atol=1e-6), (m, name)
+            mine = dict(batched.named_parameters())[name]
+            assert (mine.grad[m] - p.grad).abs().max() <= 1e-5 * p.grad.abs().max(), (m, name)
 
 
 def test_gradients_land_in_the_weights_layout() -> None:

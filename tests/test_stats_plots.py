@@ -27,6 +27,9 @@ def test_holm_matches_the_hand_computed_step_down() -> None:
     assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert stats.holm([0.5, 0.001]) == pytest.approx([0.5, 0.002])
     assert stats.holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])  # 2 × 0.8 capped at 1; monotone
+    # an untestable comparison (NaN) is not a member of the family: two tests, not three (issue 34)
+    adjusted = stats.holm([0.01, math.nan, 0.04])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.04)
 
 
 @pytest.mark.parametrize(("p", "shown"), [(0.0123, "0.012"), (0.0496, "0.0496"), (0.0504, "0.0504"),
