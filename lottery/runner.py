@@ -58,6 +58,8 @@ def run(cfg: Config, *, force: bool = False, callbacks: list[pl.Callback] = ()) 
     """Run (or resume, or skip when finished) the experiment; returns the contents of ``results.json``.
     ``callbacks`` are added to the Trainer's (e.g. timers, extra metrics). Raises ``Diverged`` when its loss
     or weights went non-finite (now or in an earlier attempt)."""
+    if not force and outcome(run_dir(cfg)) is not None:
+        check_same_threads(cfg)  # a grid's cells keep their own counts, recorded per cell; one run is one answer
     result = run_cells([cfg], force=force, callbacks=callbacks)[0]
     if result.get("diverged"):
         raise Diverged(diverged_message(result))
@@ -82,7 +84,6 @@ def run_cells(cfgs: list[Config], *, exact: bool = True, force: bool = False,
     todo = [c for c in cfgs if force or outcome(run_dir(c)) is None]
     for c in cfgs:
         if c not in todo:
-            check_same_threads(c)
             log.info(f"{run_dir(c)} is {outcome(run_dir(c))} already; delete it or pass --force to run again")
     done: dict[str, dict[str, Any]] = {}
     while todo:  # members that diverged are recorded and dropped; the rest train again without them
