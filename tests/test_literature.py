@@ -170,6 +170,12 @@ def test_family_claims_need_every_member() -> None:
     assert family(["agrees", "not reached"]) == "not reached"
     assert family(["not detected", "not detected"]) == "not detected"
     assert family(["not measured"]) == "not measured"
+    # an unmeasured member never counts for the claim (issue 34): the measured ones agreeing is at best partly
+    assert family(["agrees", "agrees"], members=2) == "agrees"
+    assert family(["agrees", "agrees"], members=4) == "partly"
+    assert family(["agrees", "not measured"], members=2) == "partly"
+    assert family(["agrees", "refuted"], members=4) == "refuted"
+    assert family(["not detected"], members=4) == "not detected"
 
 
 def test_mann_whitney_floor_is_said_where_it_applies() -> None:

@@ -126,8 +126,11 @@ def wijnja_table(after_shift: float, collapse: int = 0) -> pd.DataFrame:
 
 @pytest.mark.parametrize(("after", "expected"), [(-0.005, "agrees"), (0.005, "refuted")])
 def test_wijnja_checks_the_whole_claim_not_half(after: float, expected: str) -> None:
-    v = verdicts(PAPERS["wijnja2020"](wijnja_table(after)))
-    assert v["tickets ≥ the dense network down to 6.9 %"] == "agrees"
+    text = PAPERS["wijnja2020"](wijnja_table(after))
+    v = verdicts(text)
+    # both starts of the table agree, but the claim names the paper's 8: at best partly (issue 34)
+    assert v["tickets ≥ the dense network down to 6.9 %"] == "partly"
+    assert "measured for 2 of the claim's 8 starts, so it is at best partly" in text
     assert v["… and fall below the dense network right after 6.9 %"] == expected
 
 

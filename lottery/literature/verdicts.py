@@ -159,11 +159,16 @@ def at_least(test: Test, no_worse: Test) -> str:
     return AGREES if no_worse.significant() else INCONCLUSIVE
 
 
-def family(verdicts: Sequence[str]) -> str:
-    """A claim about every member of a family holds only if it holds for each."""
+def family(verdicts: Sequence[str], members: int | None = None) -> str:
+    """A claim about every member of a family holds only if it holds for each. ``members``: how many the claim
+    names (the paper's starts, widths, pairs); a verdict that holds for the measured ones while others are
+    unmeasured is at best *partly*: an unmeasured member never counts for the claim."""
     measured = [v for v in verdicts if v != NOT_MEASURED]
     if not measured:
         return NOT_MEASURED
+    if members is not None and len(measured) < members:
+        whole = family(measured)
+        return PARTLY if whole == AGREES else whole
     if REFUTED in measured:
         return REFUTED
     if NOT_REACHED in measured:
