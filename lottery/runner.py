@@ -42,7 +42,7 @@ from lottery.classifier import Classifier
 from lottery.config import Config, ConfigError, to_dict, to_yaml
 from lottery.data import DataMissingError, TensorDataModule
 from lottery.dry_run import check_forward, check_rewind_step, check_trainer
-from lottery.environment import environment, environments_of
+from lottery.environment import environment, environment_id, environments_of
 from lottery.errors import EXIT_SIGINT, EXIT_SIGTERM, Diverged, Interrupted
 from lottery.pack import Pack, pack_key, wandb_cell
 from lottery.preflight import check_config, check_output_dir, check_wandb
@@ -172,7 +172,7 @@ def _write_run_files(pack: Pack, threads: int, env: dict[str, Any], resumed: boo
         for c, folder in zip(pack.cells, pack.folders, strict=True):
             write_text(folder / "config.yaml", to_yaml(c))
             envs = environments_of(folder) if resumed else []
-            if not envs or envs[-1] != env:  # a resume elsewhere is recorded, not hidden
+            if not envs or environment_id(envs[-1]) != environment_id(env):  # a resume elsewhere is recorded
                 write_json(folder / "environment.json", [*envs, env])
         if pack.stacked:
             write_json(pack.path / "pack.json", {"members": [c.run_name for c in pack.cells], "exact": pack.exact})

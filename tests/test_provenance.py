@@ -17,6 +17,7 @@ from lottery.reproduce import FLOOR, SIGMAS, compare, seed_spread, spread_differ
 from lottery.results import environments, rows_of
 from lottery.train import main as train
 from scripts.starts_at_init import main as starts_at_init
+from tests.lightning_helpers import crash_at_epoch
 from tests.test_train_cli import needs_mnist, quick_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,3 +141,36 @@ def test_starts_at_init_prints_the_seed_correlation(tmp_path: Path, mnist_root: 
     assert len(shown) == 4 and shown[0] == shown[2] == "–"  # each start's first seed has no previous one
     assert abs(float(shown[1])) < 0.02  # the hash: independent draws per seed
     assert shown[3] == "+1.000"  # sobol-paper ignores its seed: the same network again
+
+
+def resumed_after(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_attempt: dict) -> Path:
+    """A 3-round run killed as its third epoch starts, its first attempt's environment replaced by
+    ``first_attempt(env)``, then resumed here; its run directory."""
+    args, _ = quick_run(tmp_path, monkeypatch)
+    args = [a.replace("prune.rounds=2", "prune.rounds=3") for a in args]
+    crash_at_epoch(3, lambda: train(args))
+    (run,) = [p for p in tmp_path.iterdir() if (p / "environment.json").is_file()]
+    (env,) = json.loads((run / "environment.json").read_text())
+    (run / "environment.json").write_text(json.dumps([first_attempt(env)]))
+    assert len(json.loads((run / "rounds.json").read_text())) == 2  # killed in the last round
+    assert train(args) == 0
+    assert len(json.loads((run / "results.json").read_text())["rounds"]) == 3
+    return run
+
+
+@needs_mnist
+def test_a_run_resumed_in_another_environment_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = resumed_after(tmp_path, monkeypatch, lambda env: {**env, "torch": "0.0.1"})
+    result = json.loads((run / "results.json").read_text())
+    assert [e["torch"] for e in result["environments"]] == ["0.0.1", environment()["torch"]]
+    assert rows_of(result)[0]["environment"] == "mixed"
+    mode, envs, _ = compare(result, {**result, "environments": None}, [])
+    assert mode == "within the seed spread" and "resumed in another environment (2 environments)" in envs[0]
+
+
+@needs_mnist
+def test_a_resume_under_another_kernel_version_is_the_same_environment(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    run = resumed_after(tmp_path, monkeypatch, lambda env: {**env, "platform": "Linux-another-kernel"})
+    assert len(json.loads((run / "environment.json").read_text())) == 1  # the platform string decides nothing
+    assert "environments" not in json.loads((run / "results.json").read_text())
