@@ -21,6 +21,7 @@ from lottery.literature.tables import (
 )
 from lottery.literature.verdicts import (
     AGREES,
+    CONTRADICTED,
     NOT_DETECTED,
     NOT_MEASURED,
     PARTLY,
@@ -149,6 +150,9 @@ def frankle2019(df: Any) -> str:
     no_worse = {r: page.add(noninferior_paired(by_seed(ticket, r, METRIC), dense, MARGIN)) for r in holds}
     reinit_dense = ({r: page.add(paired_t(by_seed(groups["reinit"], r, METRIC), dense)) for r in rounds if r}
                     if "reinit" in groups else {})
+    # against F&C's "reinit falls below dense from ≈ 21 %": reinit not below dense by the margin or more
+    reinit_holds = (page.add(noninferior_paired(by_seed(groups["reinit"], r21, METRIC), dense, MARGIN))
+                    if "reinit" in groups and r21 is not None else None)
     stop = "best_step" if full else "best_epoch"
     faster = (page.add(paired_t(per_cell(ticket, stop, sparse), per_cell(groups["reinit"], stop, sparse)))
               if "reinit" in groups and sparse else None)
@@ -187,8 +191,11 @@ def frankle2019(df: Any) -> str:
         below = [r for r in rounds if r and directional(reinit_dense[r], False) == AGREES]
         first = (f"; first significantly below dense at {remaining(ticket, below[0]):.1f} %" if below
                  else "; never significantly below dense" if t.n >= 2 else "")
-        v = directional(t, False)
+        v = directional(t, False, against=reinit_holds)
         extra = _missing(t, sd_dense, page) if v == NOT_DETECTED else ""
+        if reinit_holds is not None and not math.isnan(reinit_holds.p_adj):
+            extra += (f"; non-inferior within {100 * MARGIN:g} pp: {_pn(reinit_holds.p_adj, reinit_holds.n)}"
+                      + (", so the data argue against the claim" if v == CONTRADICTED else ""))
         claims.append(("random reinitialisation falls below the dense network from ≈ 21 %",
                        f"reinit {100 * t.diff:+.2f} pp vs dense at {remaining(ticket, r21):.1f} % "
                        f"({_pn(t.p_adj, t.n)}){first}{extra}", v))

@@ -26,7 +26,8 @@ from lottery.stats import ALPHA, holm
 POWER = 0.8
 AGREES, REFUTED, NOT_DETECTED = "agrees", "refuted", "not detected"
 NOT_REACHED, INCONCLUSIVE, PARTLY, NOT_MEASURED = "not reached", "inconclusive", "partly", "not measured"
-VERDICTS = (AGREES, PARTLY, NOT_DETECTED, INCONCLUSIVE, NOT_REACHED, REFUTED, NOT_MEASURED)
+CONTRADICTED = "contradicted"  # not significant either way, but the data exclude the claimed effect (margin)
+VERDICTS = (AGREES, PARTLY, NOT_DETECTED, INCONCLUSIVE, NOT_REACHED, CONTRADICTED, REFUTED, NOT_MEASURED)
 # sources whose draws ignore the seed: their "seeds" are one start trained on several data orders (n = 1 start)
 SEED_FREE_SOURCES = ("sobol-paper",)
 
@@ -129,12 +130,15 @@ def detectable(sd: float, n: int, tests: int = 1, groups: int = 1) -> float:
     return float((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(POWER, df)) * sd * scale)
 
 
-def directional(test: Test, expect_positive: bool, threshold: float = 0.0) -> str:
-    """Agrees / refuted / not detected for a claim that a − b is above (or below) ``threshold``."""
+def directional(test: Test, expect_positive: bool, threshold: float = 0.0, against: Test | None = None) -> str:
+    """Agrees / refuted / not detected for a claim that a − b is above (or below) ``threshold``. ``against``: a
+    non-inferiority test the other way (for a claim that a falls below b: a is not below b by the margin); when
+    the difference is not significant but that test is, the data exclude the claimed effect: *contradicted*,
+    not merely *not detected*."""
     if math.isnan(test.p_adj):
         return NOT_MEASURED
     if not test.significant():
-        return NOT_DETECTED
+        return CONTRADICTED if against is not None and against.significant() else NOT_DETECTED
     above = test.diff > threshold
     return AGREES if above == expect_positive else REFUTED
 
@@ -171,6 +175,8 @@ def family(verdicts: Sequence[str], members: int | None = None) -> str:
         return PARTLY if whole == AGREES else whole
     if REFUTED in measured:
         return REFUTED
+    if CONTRADICTED in measured:
+        return CONTRADICTED
     if NOT_REACHED in measured:
         return NOT_REACHED
     if all(v == AGREES for v in measured):
@@ -218,7 +224,9 @@ def claims_table(claims: Sequence[tuple[str, str, str]]) -> list[str]:
 def legend(margin_pp: float) -> str:
     return (f"Verdicts: *agrees* (significant in the claim's direction, or equivalent within ±{margin_pp:g} pp by "
             "TOST for a claim of equality), *refuted* (significant the other way), *not detected* (no significant "
-            "effect; the smallest detectable difference is given), *not reached* (a claim of equality where the "
+            "effect; the smallest detectable difference is given), *contradicted* (no significant effect, and a "
+            f"non-inferiority test excludes the claimed one beyond {margin_pp:g} pp), *not reached* (a claim of "
+            "equality where the "
             "difference is significant), *inconclusive* (neither different nor shown equivalent), *partly* (a "
             "family claim that holds for some members only). p values are Holm-corrected over every test on this "
             f"page; the units are seeds. α = {ALPHA}.")
