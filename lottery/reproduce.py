@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lottery.environment import mismatches
+from lottery.results import run_environment
 
 # Fields a retrain in another environment must still equal: what IMP decides from counts alone
 STRUCTURE = ("round", "epoch", "step", "remaining_pct")
@@ -82,9 +83,8 @@ def compare(committed: dict[str, Any], new: dict[str, Any], peers: Sequence[dict
             ) -> tuple[str, list[str], list[str]]:
     """(mode, what differs between the environments, what the retrain gets wrong in that mode): ``bit for
     bit`` where the record's environment is the retrain's, else ``within the seed spread`` of ``peers``."""
-    resumed = len(committed.get("environments") or [])
-    envs = ([f"environment: the record was resumed in another environment ({resumed} environments), so none "
-             "reproduces it bit for bit"] if resumed > 1 else
+    envs = ([f"environment: the record was resumed in another environment ({len(committed['environments'])} "
+             "environments), so none reproduces it bit for bit"] if run_environment(committed) == "mixed" else
             mismatches(committed.get("environment"), new.get("environment") or {}))
     if not envs:
         return "bit for bit", [], differences(committed, new)

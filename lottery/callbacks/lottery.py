@@ -279,8 +279,7 @@ class LotteryTicket(pl.Callback):
         self._hot = None  # masks that were all ones may not be any more
 
     def _save_level(self, trainer: pl.Trainer) -> None:
-        """The masks this round trains with, the same on every rank, one file per member folder (``save_masks``;
-        rank 0 writes)."""
+        """This round's masks, the same on every rank, one file per ``save_masks`` folder (rank 0 writes)."""
         check_ranks_agree(trainer, self.masks, self.round)
         for member, folder in enumerate((self.save_masks or []) if trainer.is_global_zero else []):
             save_level(folder, self.round, {n: self.tensors.slice(m, member if self.members else None)
