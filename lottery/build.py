@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 from torch import nn
 
 from lottery.atomic import write_csv, write_json
@@ -138,9 +139,13 @@ def build_trainer(cfg: Config, path: Path, callbacks: list[pl.Callback], logger:
     if t.progress_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=20))
 
+    # under SLURM, a requeued job resumes from the run's own last.ckpt (the grid's launcher, submitit, or the
+    # user's --requeue): Lightning's auto-requeue would save and restore an hpc_ckpt of its own beside it
+    slurm = [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
     return pl.Trainer(
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *slurm],
         max_epochs=-1, accelerator=t.accelerator, devices=t.devices, strategy=t.strategy, precision=t.precision,
+        num_nodes=t.num_nodes,
         deterministic=t.deterministic, num_sanity_val_steps=0, **evaluation_schedule(cfg),
         callbacks=callbacks, logger=logger, enable_checkpointing=t.checkpoint, enable_progress_bar=t.progress_bar,
         enable_model_summary=t.progress_bar, default_root_dir=str(path),

@@ -32,7 +32,7 @@ def check_trainer(cfg: Config) -> None:
     level = logger.level
     logger.setLevel(logging.WARNING)  # "GPU available: …" once per probe is noise
     try:
-        for name in ("accelerator", "devices", "strategy", "precision"):
+        for name in ("accelerator", "devices", "num_nodes", "strategy", "precision"):
             fields[name] = getattr(t, name)
             if name == "devices":  # Lightning starts one process per CPU "device", however many cores exist
                 check_device_count(t.accelerator, t.devices)
@@ -41,6 +41,8 @@ def check_trainer(cfg: Config) -> None:
                            enable_model_summary=False)
             except Exception as e:  # noqa: BLE001  (Lightning raises several kinds for a bad setting)
                 why = " ".join(str(e).split())[:300]
+                if "SLURM" in why:  # the job's allocation, not this field, disagrees with the run
+                    raise ConfigError(f"the SLURM job does not fit train.devices × train.num_nodes ({why})") from None
                 raise ConfigError(f"train.{name}: {fields[name]!r} is not valid on this machine ({why})") from None
     finally:
         logger.setLevel(level)

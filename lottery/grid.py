@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lottery.config import Config, ConfigError, InitConfig, from_dict, parse_overrides, read_yaml, resolve
 from lottery.config.schema import opt
@@ -22,6 +22,33 @@ START_KEYS = tuple(f.name for f in fields(InitConfig) if f.name != "seed")  # a 
 # controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
 # ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
 CONTROLS = (*REGISTERED_CONTROLS, "ticket-masks")
+
+
+# sbatch options the SLURM launcher sets itself (arrays, logs, dependencies, requeue signal)
+LAUNCHER_OWNS = ("array", "output", "error", "dependency", "open-mode", "signal", "job-name", "chdir", "wrap")
+_SBATCH_KEY = re.compile(r"[a-z][a-z0-9-]{0,40}")
+
+
+@dataclass
+class LauncherConfig:
+    """Where the cells run: ``local`` (this machine; ``--workers N`` processes) or ``slurm`` (a SLURM cluster
+    through submitit: IMP packs as one job array, controls as a second array after it, then a gather job; a
+    shared filesystem is assumed). The ``slurm`` options become sbatch flags."""
+    name: Literal["local", "slurm"] = opt("local", "local: this machine; slurm: a SLURM cluster (submitit)")
+    partition: str | None = opt(None, "SLURM partition; null: the cluster's default")
+    time_min: int = opt(60, "each job's time limit in minutes; a pack that reaches it is requeued and resumes "
+                            "from its last checkpoint (at most max_requeues times)")
+    max_requeues: int = opt(3, "times a job that reached its time limit is requeued")
+    cpus_per_task: int | None = opt(None, "CPUs of each job; null: the cells' train.threads")
+    gpus_per_task: int = opt(0, "GPUs of each job (one pack per job trains on one device)")
+    mem_gb: float | None = opt(None, "memory of each job in GB; null: the partition's default")
+    account: str | None = opt(None, "SLURM account to charge")
+    qos: str | None = opt(None, "SLURM quality of service")
+    max_parallel: int = opt(256, "array tasks running at once (sbatch --array=…%N)")
+    sbatch: dict[str, str] = opt({}, "further sbatch flags without the dashes, e.g. {constraint: a100, "
+                                     "mail-type: END}")
+    setup: list[str] = opt([], "shell lines each job runs first, e.g. 'module load cuda' or "
+                               "'source ~/venv/bin/activate'")
 
 
 @dataclass
@@ -44,6 +71,7 @@ class GridConfig:
     results_dir: str = opt("", "where every finished cell's record (cells/<run>/results.json, a small JSON) and "
                                "the table, statistics and figures are kept, e.g. results/<grid> (committed); "
                                "cells recorded there are skipped; empty: output_dir only")
+    launcher: LauncherConfig = field(default_factory=LauncherConfig)
 
 
 @dataclass
@@ -100,6 +128,7 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
             raise ConfigError(f"grid.controls[{i}]: {control!r} is not valid; choose one of {', '.join(CONTROLS)}")
     if len(set(grid.controls)) < len(grid.controls):
         raise ConfigError(f"grid.controls: {grid.controls} repeats a control")
+    check_launcher(grid.launcher)
     if not grid.base:
         raise ConfigError("grid.base: missing; name the train config the cells start from (e.g. lenet300_mnist.yaml)")
     base_path = (path.parent / grid.base) if not Path(grid.base).is_absolute() else Path(grid.base)
@@ -121,6 +150,7 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
                     if model:
                         data = _merge(data, {"model": {"name": model}})
                     data.setdefault("wandb", {}).setdefault("tags", [grid.name])
+                    data["wandb"].setdefault("group", grid.name)  # one W&B group per grid, whoever runs it
                     try:
                         cfg = check_config(resolve({**data, "name": "cell"}))
                     except ConfigError as e:
@@ -146,6 +176,27 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
             cfg.name = f"{imp.config.name}-{control.replace('_', '-')}"
             cells.append(Cell(len(cells), cfg, source=imp.index))
     return grid, cells
+
+
+def check_launcher(launcher: LauncherConfig) -> None:
+    for key, low in (("time_min", 1), ("max_requeues", 0), ("cpus_per_task", 1), ("gpus_per_task", 0),
+                     ("max_parallel", 1)):
+        value = getattr(launcher, key)
+        if value is not None and value < low:
+            raise ConfigError(f"grid.launcher.{key}: {value} is not valid; use an integer ≥ {low}")
+    if launcher.mem_gb is not None and launcher.mem_gb <= 0:
+        raise ConfigError(f"grid.launcher.mem_gb: {launcher.mem_gb} is not valid; use a number > 0 or null")
+    for key, value in launcher.sbatch.items():
+        if not _SBATCH_KEY.fullmatch(key):
+            raise ConfigError(f"grid.launcher.sbatch.{key}: not an sbatch option name; write it without dashes, "
+                              "in lower case (e.g. constraint, mail-type)")
+        if key in LAUNCHER_OWNS:
+            raise ConfigError(f"grid.launcher.sbatch.{key}: the launcher sets it itself; remove it")
+        if any(ch in value for ch in "\n\r\0"):  # one #SBATCH line each: a newline would start another
+            raise ConfigError(f"grid.launcher.sbatch.{key}: {value!r} holds a line break; give one line")
+    for i, line in enumerate(launcher.setup):
+        if "\0" in line:
+            raise ConfigError(f"grid.launcher.setup[{i}]: {line!r} holds a NUL byte; give a shell line")
 
 
 def record_path(grid: GridConfig, cell: Cell) -> Path:

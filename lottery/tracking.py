@@ -67,7 +67,7 @@ def summary_run(name: str, project: str, entity: str | None, tags: Sequence[str]
     import wandb
 
     run = wandb.init(project=project, entity=entity, name=f"{name}-summary", id=f"{name}-summary",
-                     group="summary", job_type="summary", tags=list(tags), dir=str(directory), resume="allow",
+                     group=name, job_type="summary", tags=list(tags), dir=str(directory), resume="allow",
                      config={"grid": name})
     columns = ["model", "start", "round", "remaining_pct", "mean_test_acc", "std_test_acc", "n"]
     table = wandb.Table(columns=columns, data=[[c[k] for k in columns] for c in curves])

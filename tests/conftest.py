@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import slurm_cluster as slurm_cluster_lib
 from tests.data_fixtures import REAL_ROOT
 
 
@@ -16,3 +17,17 @@ def mnist_root(monkeypatch: pytest.MonkeyPatch) -> Path:
         pytest.skip(f"real MNIST not found under {REAL_ROOT} (set $LOTTERY_DATA)")
     monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
     return REAL_ROOT
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A real one-node SLURM cluster for the session (``tests.slurm_cluster``); skips with one line where SLURM
+    is not installed or not startable. Stops exactly the daemons it started."""
+    why = slurm_cluster_lib.missing()
+    if why:
+        pytest.skip(why)
+    cluster = slurm_cluster_lib.start(tmp_path_factory.mktemp("slurm"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

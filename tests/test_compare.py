@@ -17,6 +17,7 @@ import yaml
 
 from lottery.compare import main
 from lottery.grid import load_grid
+from lottery.rundir import run_dir
 from lottery.tracking import offline_history, rounds_from_wandb
 from lottery.train import main as train
 from tests.data_fixtures import REAL_ROOT, needs_mnist
@@ -58,6 +59,13 @@ BAD = [
     ({"base": ""}, "grid.base: missing"),
     ({"seed": [1]}, "seed: unknown key (did you mean 'seeds'?)"),
     ({"members_per_process": 0}, "grid.members_per_process: 0 is not valid; use an integer ≥ 1"),
+    ({"launcher": {"name": "pbs"}}, "grid.launcher.name: 'pbs' is not valid; choose one of local, slurm"),
+    ({"launcher": {"time_min": 0}}, "grid.launcher.time_min: 0 is not valid; use an integer ≥ 1"),
+    ({"launcher": {"partoition": "gpu"}}, "grid.launcher.partoition: unknown key (did you mean 'partition'?)"),
+    ({"launcher": {"sbatch": {"array": "0-3"}}}, "grid.launcher.sbatch.array: the launcher sets it itself"),
+    ({"launcher": {"sbatch": {"constraint": "a100\n#SBATCH --wrap=rm"}}},
+     "grid.launcher.sbatch.constraint: 'a100\\n#SBATCH --wrap=rm' holds a line break; give one line"),
+    ({"launcher": {"sbatch": {"--mail-type": "END"}}}, "grid.launcher.sbatch.--mail-type: not an sbatch option"),
 ]
 
 
@@ -69,6 +77,29 @@ def test_bad_grids_fail_before_any_cell(change: dict, message: str, tmp_path: Pa
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err, err
     assert not (tmp_path / "bad").exists()
+
+
+def test_slurm_launcher_without_sbatch_says_so_before_anything_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main([str(grid_file(tmp_path, "nosbatch")), "--launcher", "slurm"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: grid.launcher.name: 'slurm' needs sbatch here; run on a SLURM login node (or use "
+                   "--launcher local)") and not (tmp_path / "nosbatch").exists()
+
+
+def test_status_of_a_grid_run_here(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a cluster: not started, then finished cells and an interrupted one (a checkpoint, no job)."""
+    path = grid_file(tmp_path, "st", seeds=[1])
+    assert main([str(path), "--status"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2 cells: 2 not started" and not (tmp_path / "st").exists()
+    assert main([str(path), "--no-plots", "overrides.train.keep_checkpoint=true"]) == 0
+    grid, cells = load_grid(path)
+    (run_dir(cells[1].config) / "results.json").unlink()  # as if stopped after its last checkpoint
+    assert main([str(path), "--status"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(" · finished · " + str(run_dir(cells[0].config)))
+    assert " · interrupted · resumes from " in lines[1] and lines[2] == "2 cells: 1 finished, 1 interrupted"
 
 
 def test_shipped_grids_have_the_published_shape() -> None:
@@ -238,7 +269,7 @@ def test_grid_workers_die_with_the_grid_process(tmp_path: Path) -> None:
     script = tmp_path / "grid.py"
     script.write_text(
         "import concurrent.futures as cf, multiprocessing as mp, os, pathlib, sys, time\n"
-        "from lottery.compare import _cell_worker_init\n"
+        "from lottery.launchers.local import cell_worker_init as _cell_worker_init\n"
         "def work(i):\n    pathlib.Path(sys.argv[1], f'ready{i}').touch()\n    time.sleep(120)\n"
         "if __name__ == '__main__':\n"
         "    ex = cf.ProcessPoolExecutor(2, mp_context=mp.get_context('spawn'), initializer=_cell_worker_init)\n"

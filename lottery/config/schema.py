@@ -149,6 +149,7 @@ class TrainConfig:
     accelerator: str = opt("cpu", "Lightning accelerator: cpu, gpu, auto, …")
     devices: int | str = opt(1, "Lightning devices")
     strategy: str = opt("auto", "Lightning strategy, e.g. ddp")
+    num_nodes: int = opt(1, "machines of a DDP run (Lightning num_nodes; under SLURM, sbatch --nodes)")
     precision: str = opt("32-true", "Lightning precision")
     threads: int = opt(0, "torch CPU threads; 0: all cores, or $OMP_NUM_THREADS when set")
     deterministic: bool = opt(True, "deterministic algorithms (bit-identical reruns on CPU)")
