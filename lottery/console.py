@@ -40,7 +40,7 @@ def setup() -> None:
     warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     # on a SLURM login node every local run would be told to use srun; the SLURM launcher and README say how
-    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system.*")  # per-epoch logs suffice
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system.*")
     # Lightning's start-up lines (GPU/TPU available, a logging Tip, "`Trainer.fit` stopped") say nothing a user
     # of these commands needs; the round lines and the run's own summary do
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)

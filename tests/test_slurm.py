@@ -52,6 +52,23 @@ def scontrol(cluster, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["scontrol", *args], env=cluster.env(), capture_output=True, text=True)
 
 
+def release_held(cluster, job: str, seconds: float = 60) -> None:
+    """SLURM holds a requeued job back for about two minutes (pending, reason BeginTime): start it at once. An
+    update sent before the requeue has landed succeeds and changes nothing, hence the wait for the hold."""
+    deadline, held = time.monotonic() + seconds, False
+    while True:
+        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], env=cluster.env(), capture_output=True,
+                             text=True).stdout.split()
+        if out[:1] == ["PENDING"]:
+            held = True
+            if out[1:] == ["BeginTime"]:
+                scontrol(cluster, "update", f"JobId={job}", "StartTime=now")
+        elif held:  # running again, or already done
+            return
+        assert time.monotonic() < deadline, f"job {job} not restarted after {seconds:.0f} s: {out}"
+        time.sleep(0.2)
+
+
 def logged(caplog: pytest.LogCaptureFixture) -> str:
     text = "\n".join(r.getMessage() for r in caplog.records)
     caplog.clear()
@@ -83,9 +100,17 @@ def test_slurm_grid_gives_the_local_table_byte_for_byte(cluster, tmp_path: Path,
     assert read_jobs(grid) == jobs and not squeue(cluster)
 
 
-def test_slurm_requeued_cell_resumes_and_ends_identical(cluster, tmp_path: Path) -> None:
-    """``scontrol requeue`` mid-round: SLURM's SIGTERM stops the job with a non-zero exit and nothing marked
-    finished; the requeued job resumes from last.ckpt and the table equals an uninterrupted run's."""
+# how a job is stopped mid-round, and what its log must say about it: SLURM's own requeue (SIGTERM: the run
+# exits 143, nothing finished), and submitit's signal before a time limit or preemption (USR2: the job is
+# checkpointed (Checkpointable) and requeued by submitit itself)
+STOPS = {"scontrol requeue": ("interrupted: SIGTERM", "exit code 143"),
+         "USR2 (time limit)": ("Caught signal SIGUSR2", "Calling checkpoint method")}
+
+
+@pytest.mark.parametrize("how", list(STOPS))
+def test_slurm_requeued_cell_resumes_and_ends_identical(cluster, tmp_path: Path, how: str) -> None:
+    """Stopped mid-round and requeued, the job resumes from last.ckpt and the table equals an uninterrupted
+    run's."""
     one = {"starts": [{"scheme": "xavier_normal"}], "seeds": [3]}
     overrides = {"data": {"root": str(REAL_ROOT), "train_subset": 6000, "val_size": 300, "test_subset": 600,
                           "download": False},
@@ -100,15 +125,13 @@ def test_slurm_requeued_cell_resumes_and_ends_identical(cluster, tmp_path: Path)
     while not ckpt.is_file():
         assert time.monotonic() < deadline, "no checkpoint after 120 s"
         time.sleep(0.05)
-    assert scontrol(cluster, "requeue", job["job"]).returncode == 0
-    deadline = time.monotonic() + 60  # SLURM holds a requeued job back (BeginTime); let it start at once
-    while scontrol(cluster, "update", f"JobId={job['job']}", "StartTime=now").returncode != 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    usr2 = ["scancel", "--signal=USR2", job["job"]]
+    stop = ["scontrol", "requeue", job["job"]] if how == "scontrol requeue" else usr2
+    assert subprocess.run(stop, env=cluster.env(), capture_output=True).returncode == 0
+    release_held(cluster, job["job"])
     wait_idle(cluster)
     log = Path(job["stderr"]).read_text()
-    assert "interrupted: SIGTERM" in log and "exit code 143" in log, "the job ended before the requeue: give it " \
-                                                                     "more work\n" + log[-2000:]
+    assert all(s in log for s in STOPS[how]), "the job ended before it was stopped: give it more work\n" + log[-2000:]
     assert "resuming from" in log and log.count("run finished") == 1, log[-2000:]
     assert (tmp_path / "cut" / "results.csv").read_bytes() == (tmp_path / "whole" / "results.csv").read_bytes()
 
