@@ -55,8 +55,8 @@ def test_sobol_page_reports_direction_and_verdict(gain: float, verdict: str) -> 
     text = PAPERS["sobol"](pd.concat([df, other]))
     row = next(line for line in text.splitlines() if line.startswith("| QRNG"))
     assert row.endswith(f"**{verdict}** |"), row
-    if gain:
-        assert f"sobol {'above' if gain > 0 else 'below'} hash by 1.0" in text
+    if gain:  # the per-cell difference and its 95 % CI, ≈ ±1 pp
+        assert re.search(rf"\| sobol \| 8 \|.*\| {'[+]' if gain > 0 else '-'}(0\.99|1\.0\d) \[", text)
 
 
 def test_wins_are_counted_per_cell_not_per_level() -> None:
@@ -99,7 +99,7 @@ def test_the_per_cell_comparison_stops_where_the_output_layer_starves() -> None:
     # levels count; the mean difference's interval excludes 0 before the cut and not at the deepest one
     sens = next(line for line in text.splitlines() if line.startswith("| sobol | "))
     cells = [c.strip() for c in sens.strip("|").split("|")][1:]
-    assert cells[3].startswith("10/10 wins (p = 0.002); +0.100 pp [+0.100, +0.100]")  # to 3.5 %
+    assert cells[3].startswith("10/10 wins (more: p = 0.00098, fewer: p = 1); +0.100 pp [+0.100, +0.100]")  # to 3.5 %
     assert cells[-1].startswith("7/10 wins") and "[-" in cells[-1]  # to 1.4 %: three collapsed cells
     assert "How the per-cell verdict depends on the cut" not in short
 
@@ -131,7 +131,8 @@ def wijnja_table(after_shift: float, collapse: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize(("after", "expected"), [(-0.005, "agrees"), (0.005, "refuted")])
+# the fall measured for 2 of the paper's 8 starts: at best partly; above dense at both: refuted all the same
+@pytest.mark.parametrize(("after", "expected"), [(-0.005, "partly"), (0.005, "refuted")])
 def test_wijnja_checks_the_whole_claim_not_half(after: float, expected: str) -> None:
     text = PAPERS["wijnja2020"](wijnja_table(after))
     v = verdicts(text)
@@ -163,12 +164,13 @@ def test_generative_verdicts_follow_the_data(tmp_path: Path) -> None:
     same = verdicts(PAPERS["generative"](generative_table(vae_gain=0.0, ghn_first=0.01)))
     assert same["local (VAE) starts: no significant difference from pointwise starts"] == "agrees"
     assert same["global (GHN) starts converge faster early on"] == "agrees"
-    assert same["global (GHN) starts reach higher accuracy"] == "partly"  # above at round 0 only
+    assert same["global (GHN) starts reach higher accuracy"] == "agrees"  # per cell: +1 pp at round 0 of 8
     text = PAPERS["generative"](generative_table(vae_gain=0.01, ghn_first=-0.01))
     other = verdicts(text)
     assert other["local (VAE) starts: no significant difference from pointwise starts"] == "not reached"
     assert other["global (GHN) starts converge faster early on"] == "refuted"
-    assert "- vae above xavier_normal by 1.00 pp" in text
+    assert other["global (GHN) starts reach higher accuracy"] == "refuted"
+    assert "| vae | +1.00 [" in text  # the per-level table: difference and 95 % CI
     path = tmp_path / "results.csv"
     generative_table(0.0, 0.01).to_csv(path, index=False)
     pd.DataFrame([{"start": "ghn-0123456789ab", "seed": s, "test_acc": 0.6, "test_loss": 1.2} for s in (1, 2)]) \
@@ -189,7 +191,7 @@ def test_generative_verdicts_follow_the_data(tmp_path: Path) -> None:
 
 def starts_table(gap: float, model: str, seeds: int = 6, rounds: int = 5) -> pd.DataFrame:
     """xavier_normal/hash above xavier_normal×2/hash by ``gap`` at every level (plus seed noise)."""
-    rng = np.random.default_rng(9)
+    rng = np.random.default_rng(10)
     rows = []
     for start, shift in (("xavier_normal/hash", gap), ("xavier_normal×2/hash", 0.0)):
         for seed in range(seeds):

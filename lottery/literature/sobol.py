@@ -20,34 +20,27 @@ from lottery.literature.tables import (
     remaining,
 )
 from lottery.literature.verdicts import (
-    AGREES,
-    NOT_DETECTED,
-    NOT_MEASURED,
-    REFUTED,
+    P_AGAINST,
+    P_HOLM,
     SEED_FREE_SOURCES,
     Page,
     Test,
+    ci_text,
     claims_table,
+    describe,
+    equivalent,
     legend,
-    paired_t,
     sign_test,
     smallest_winning_rate,
 )
+from lottery.literature.verdicts import rows as verdict_rows
 from lottery.stats import p_text
 
 METRIC = "test_acc"
 # below 3.5 % the output layer, pruned 20 % per round, loses whole digits (the Wijnja page's collapsed cells):
 # a cell's summary stops there, so that it measures the start, not which cells happened to starve
 STARVES_BELOW = 3.5
-
-
-def _qrng_verdict(test: Test, favours: bool) -> str:
-    """More wins than chance (and no width significantly the other way) agrees; fewer refutes."""
-    if not test.n:
-        return NOT_MEASURED
-    if test.significant() and test.diff > 0 and favours:
-        return AGREES
-    return REFUTED if test.significant() and test.diff < 0 else NOT_DETECTED
+MARGIN = 0.0025  # ±0.25 pp: about one seed SD of the dense LeNet-300-100 on MNIST (0.16–0.25 pp)
 
 
 @paper("sobol")
@@ -61,28 +54,31 @@ def sobol(df: Any) -> str:
     last_clean = nearest_round(df, STARVES_BELOW)
     clean = [r for r in rounds if last_clean is None or r <= last_clean]
     deep = [r for r in rounds if r not in clean]
-    levels, cells, whole = {}, {}, {}
+    cells, whole = {}, {}
     for scheme, scale, g in groups:
         base = g[g["source"] == "hash"]
         for source in sorted(set(g["source"]) - {"hash"}):
             h = g[g["source"] == source]
-            for r in rounds:  # per level: seeds paired (same seed, same batch order), n = seeds
-                levels[scheme, scale, source, r] = page.add(paired_t(by_seed(h, r, METRIC), by_seed(base, r, METRIC)))
             # per cell: one number per seed (mean over its levels), so 20 correlated levels count once
             a, b = per_cell(h, METRIC, clean), per_cell(base, METRIC, clean)
-            cells[scheme, scale, source] = (page.add(paired_t(a, b)), a, b)
+            cells[scheme, scale, source] = (describe(a, b), a, b)
             whole[scheme, scale, source] = (per_cell(h, METRIC), per_cell(base, METRIC))
-    wins, signs, wins_whole = {}, {}, {}
+    # the claim's one primary test per source: more wins than chance over cells (one-sided sign test)
+    wins, signs, wins_whole, pooled = {}, {}, {}, {}
     for source in sorted({k[2] for k in cells}):
         pairs = [(a, b) for k, (_, a, b) in cells.items() if k[2] == source]
         wins[source] = sum(1 for a, b in pairs for s in set(a) & set(b) if a[s] > b[s])
         wins_whole[source] = sum(1 for k, (a, b) in whole.items() if k[2] == source for s in set(a) & set(b)
                                  if a[s] > b[s])
-        signs[source] = page.add(sign_test(wins[source], sum(len(set(a) & set(b)) for a, b in pairs)))
+        signs[source] = page.claim(sign_test(wins[source], sum(len(set(a) & set(b)) for a, b in pairs)))
+        # every cell difference of the source, as (start, seed) units, for the size of the effect
+        a_all = {(i, s): a[s] for i, (a, b) in enumerate(pairs) for s in set(a) & set(b)}
+        b_all = {(i, s): b[s] for i, (a, b) in enumerate(pairs) for s in set(a) & set(b)}
+        pooled[source] = equivalent(a_all, b_all, MARGIN)
     page.close()
 
     head = ["scheme", "scale", "source", "seeds", *[f"{remaining(df, r):.1f} %" for r in shown],
-            "cell mean − hash (pp)"]
+            "cell mean − hash (pp, 95 % CI)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for scheme, scale, g in groups:
         for source, h in g.groupby("source", sort=True):
@@ -90,13 +86,11 @@ def sobol(df: Any) -> str:
             seeds = f"{h['seed'].nunique()}" + (" (1 start)" if source in SEED_FREE_SOURCES else "")
             lines.append(f"| {scheme} | {scale:g} | {source} | {seeds} | "
                          + " | ".join(pct(by_seed(h, r, METRIC)) for r in shown) + " | "
-                         + ("–" if t is None else f"{100 * t[0].diff:+.2f} (p = {p_text(t[0].p_adj)})") + " |")
-    claims: list[tuple[str, str, str]] = []
+                         + ("–" if t is None else ci_text(t[0])) + " |")
+    claims: list[tuple[str, str, Test]] = []
     for source in sorted({k[2] for k in cells}):
-        mine = [(k, v) for k, v in cells.items() if k[2] == source]
+        mine = [k for k in cells if k[2] == source]
         sign, n = signs[source], signs[source].n
-        sig = [k for k, (t, _, _) in mine if t.significant()]
-        verdict = _qrng_verdict(sign, all(cells[k][0].diff > 0 for k in sig))
         free = (f" {source} ignores the seed: each of its {len(mine)} (scheme, scale) starts is one "
                 f"initialisation and its cells differ only in data order (n = 1 start per width), so the count "
                 f"speaks for these {len(mine)} starts, not for the layout in general."
@@ -105,16 +99,17 @@ def sobol(df: Any) -> str:
         down_to = f" down to {remaining(df, clean[-1]):.1f} %" if deep else ""
         starved = (f" Over all {len(rounds)} levels, starved cells included, it wins {wins_whole[source]} of {n}."
                    if deep else "")
+        size = pooled[source]
+        same = ("equivalent to the hash within ±" + f"{100 * MARGIN:g} pp (TOST over cells, p = "
+                f"{p_text(size.p)}): no advantage" if size.p < 0.05 else
+                f"not shown equivalent within ±{100 * MARGIN:g} pp (TOST p = {p_text(size.p)})")
         claims.append((f"QRNG (Sobol') starts win 60 % of PRNG-vs-QRNG pairs ({source} vs hash)",
                        f"counted per cell (mean test accuracy over its levels{down_to}, paired by seed): {source} wins "
-                       f"{wins[source]} of {n} cells ({100 * wins[source] / max(1, n):.0f} %; two-sided sign test "
-                       f"p = {p_text(sign.p_adj)}; at this n and this page's {page.size} tests only a win rate ≥ "
-                       f"{100 * floor:.0f} % would be detected); cell means differ significantly in {len(sig)} of "
-                       f"{len(mine)} widths.{starved}{free}",
-                       verdict))
-    sig_levels = [(k, t) for k, t in levels.items() if t.significant()]
-    detail = [f"- {k[0]}×{k[1]:g} {k[2]} {'above' if t.diff > 0 else 'below'} hash by {100 * abs(t.diff):.2f} pp "
-              f"at {remaining(df, k[3]):.1f} %: paired t p_holm = {p_text(t.p_adj)}" for k, t in sig_levels]
+                       f"{wins[source]} of {n} cells ({100 * wins[source] / max(1, n):.0f} %; one-sided sign test "
+                       f"p_holm = {P_HOLM}, fewer wins than chance p = {P_AGAINST}; at this n only a win rate ≥ "
+                       f"{100 * floor:.0f} % would be detected). Mean cell difference {ci_text(size, 3)} pp, "
+                       f"{same}.{starved}{free}",
+                       sign))
     folder = str(df.attrs.get("folder", "results/sobol_quick"))
     if "quick" in Path(folder).name:
         run_line = ("Run: `python -m lottery.compare configs/compare_sobol_quick.yaml` (LeNet-300-100 on MNIST, 16 "
@@ -143,20 +138,22 @@ def sobol(df: Any) -> str:
         "Their setting differs: dense MLP 784-64-64-10 and a small CNN, unnormalised pixels, lr 1e-4, 30 epochs, "
         "no pruning; theirs is a win count over 120 PRNG-vs-QRNG pairs. Ours asks the lottery question: which "
         "source gives better tickets. Wins are counted per cell, one per seed, never per (seed, level) row: a "
-        "cell's levels are one training run and not independent.", "", *claims_table(claims), "", legend(0.5), "",
-        "Significant differences at single levels (paired by seed, Holm over the page):", "",
-        *(detail or ["- None after Holm's correction."]), "",
+        "cell's levels are one training run and not independent.", "",
+        *claims_table(verdict_rows(claims, page, MARGIN)), "",
+        legend(100 * MARGIN, "about one seed-to-seed standard deviation of the dense LeNet-300-100 on MNIST, "
+               "0.16–0.25 pp across these grids", page.size), "",
         *(_cut_sensitivity(df, groups, clean, deep) if deep else []),
         *(_collapsed(df, groups, deep) if deep else []),
     ])
 
 
 def _cut_sensitivity(df: Any, groups: list, clean: list[int], deep: list[int]) -> list[str]:
-    """The per-cell comparison at other cuts than the one fixed before the data (3.5 %): wins, the sign test's
-    raw p and the mean cell difference with its 95 % CI, per source. Descriptive: not in the page's family."""
+    """The per-cell comparison at other cuts than the one fixed before the data (3.5 %): wins, the one-sided
+    sign test's raw p for fewer wins than chance, and the mean cell difference with its 95 % CI, per source.
+    Descriptive: not in the page's family; it shows how far the verdict depends on the cut."""
     cuts = [r for r in [*clean[-4:], *deep] if r]
     head = "| source | " + " | ".join(f"to {remaining(df, r):.1f} %" for r in cuts) + " |"
-    lines = [head, "|---|" + "---|" * len(cuts)]
+    lines, holds = [head, "|---|" + "---|" * len(cuts)], {}
     for source in sorted({s for _, _, g in groups for s in g["source"]} - {"hash"}):
         row = []
         for cut in cuts:
@@ -170,16 +167,23 @@ def _cut_sensitivity(df: Any, groups: list, clean: list[int], deep: list[int]) -
                 row.append("–")
                 continue
             wins = sum(d > 0 for d in diffs)
+            more = sps.binomtest(wins, len(diffs), alternative="greater").pvalue
+            fewer = sps.binomtest(wins, len(diffs), alternative="less").pvalue
+            if fewer < 0.05:
+                holds.setdefault(source, []).append(remaining(df, cut))
             mean, half = float(np.mean(diffs)), float(sps.t.ppf(0.975, len(diffs) - 1) * sps.sem(diffs))
-            row.append(f"{wins}/{len(diffs)} wins (p = {p_text(sps.binomtest(wins, len(diffs)).pvalue)}); "
+            row.append(f"{wins}/{len(diffs)} wins (more: p = {p_text(more)}, fewer: p = {p_text(fewer)}); "
                        f"{100 * mean:+.3f} pp [{100 * (mean - half):+.3f}, {100 * (mean + half):+.3f}]")
         lines.append(f"| {source} | " + " | ".join(row) + " |")
+    where = "; ".join(f"{s}: fewer wins than chance at α for the cuts at {', '.join(f'{c:.1f}' for c in cs)} %"
+                      for s, cs in holds.items()) or "no cut gives fewer wins than chance at α"
     return ["## How the per-cell verdict depends on the cut", "",
-            f"The claims above stop each cell's mean at {remaining(df, clean[-1]):.1f} %, a cut fixed before these "
-            "cells were read (below it the output layer starves). The same comparison with the cut elsewhere: wins "
-            "of the start over the hash cell of the same seed, the two-sided sign test's p (raw: this table is "
-            "descriptive, not part of the page's Holm family) and the mean cell difference with its 95 % "
-            "confidence interval (over cells).", "", *lines, ""]
+            f"The claims above stop each cell's mean at {remaining(df, clean[-1]):.1f} %, a cut chosen after cells "
+            "below it were seen to collapse (the output layer starves there). The same comparison with the cut "
+            "elsewhere: wins of the start over the hash cell of the same seed, the one-sided sign tests' p for "
+            "more and for fewer wins than chance (raw: this table is descriptive, not part of the page's Holm "
+            f"family) and the mean cell difference with its 95 % confidence interval (over cells). {where}.", "",
+            *lines, ""]
 
 
 def _collapsed(df: Any, groups: list, deep: list[int]) -> list[str]:

@@ -3,8 +3,12 @@ whether the LeNet-300-100 ranking of the starts (the Wijnja and Sobol' grids) ca
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import scipy.stats as sps
 
 from lottery.literature.tables import (
     by_seed,
@@ -17,20 +21,23 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
-    AGREES,
-    NOT_DETECTED,
-    REFUTED,
+    P_HOLM,
     Page,
     Test,
+    ci_text,
     claims_table,
-    detectable,
+    describe,
+    differences,
     directional,
+    equivalent,
+    every,
     legend,
-    paired_t,
 )
-from lottery.stats import p_text
+from lottery.literature.verdicts import rows as verdict_rows
+from lottery.stats import ALPHA, holm
 
 METRIC = "test_acc"
+MARGIN = 0.0025  # ±0.25 pp: about one seed SD of a cell mean (stated on the page)
 REFERENCE = ("wijnja2020", "sobol")
 BASELINE = "xavier_normal/hash"  # sibling results folders holding LeNet-300-100's cells of the same starts
 
@@ -45,9 +52,26 @@ def _reference(folder: Path) -> Any:
     return ref[ref["control"] == "ticket"] if "control" in ref else ref
 
 
-def _pairs(df: Any, starts: list[str], page: Page) -> dict[tuple[str, str], Test]:
+def _two_sided(a: dict[int, float], b: dict[int, float]) -> float:
+    d = differences(a, b)
+    return float(sps.ttest_1samp(d, 0.0).pvalue) if len(d) > 1 and np.std(d) > 0 else math.nan
+
+
+def _pairs(df: Any, starts: list[str]) -> dict[tuple[str, str], tuple[dict, dict]]:
     cells = {s: per_cell(df[df["start"] == s], METRIC) for s in starts}
-    return {(a, b): page.add(paired_t(cells[a], cells[b])) for i, a in enumerate(starts) for b in starts[i + 1 :]}
+    return {(a, b): (cells[a], cells[b]) for i, a in enumerate(starts) for b in starts[i + 1 :]}
+
+
+def _pair_verdicts(pairs: dict[tuple[str, str], tuple[dict, dict]]) -> dict[tuple[str, str], tuple[Test, str]]:
+    """Each pair of starts, per cell: different (two-sided paired t), equivalent (TOST within the margin) or
+    neither, Holm over this table's pairs (its own family: "a and b do not differ" needs the TOST)."""
+    diff_p = holm([_two_sided(a, b) for a, b in pairs.values()])
+    same = [equivalent(a, b, MARGIN) for a, b in pairs.values()]
+    same_p = holm([t.p for t in same])
+    out = {}
+    for key, t, pd_, ps in zip(pairs, same, diff_p, same_p, strict=True):
+        out[key] = (t, "different" if pd_ < ALPHA else "equivalent" if ps < ALPHA else "inconclusive")
+    return out
 
 
 @paper("starts")
@@ -63,52 +87,43 @@ def starts(df: Any) -> str:
     folder = Path(str(df.attrs.get("folder", ".")))
     ref = _reference(folder)
     common = [s for s in order if ref is not None and s in set(ref["start"])]
+    here = _pairs(df, order)
+    verdicts = _pair_verdicts(here)
     page = Page()
-    base = df[df["start"] == order[0]]
-    levels = {(s, r): page.add(paired_t(by_seed(df[df["start"] == s], r, METRIC), by_seed(base, r, METRIC)))
-              for s in order[1:] for r in rounds}
-    here = _pairs(df, order, page)
-    there = _pairs(ref, common, page) if len(common) > 1 else {}
+    claims: list[tuple[str, str, Test]] = []
+    if len(common) > 1:
+        there = _pairs(ref, common)
+        differ = dict(zip(there, holm([_two_sided(a, b) for a, b in there.values()]), strict=True))
+        # the pairs that differ on LeNet-300-100 (Holm over its pairs), each in its direction there
+        chosen = {k: mean(there[k][0]) > mean(there[k][1]) for k, p in differ.items() if p < ALPHA}
+        members = {k: directional(*here[k], up) for k, up in chosen.items()}
+        t = page.claim(every(list(members.values())))
+        ref_rank = sorted(common, key=lambda s: -mean(per_cell(ref[ref["start"] == s], METRIC)))
+        mine = [s for s in sorted(order, key=lambda s: -mean(here_cell(df, s))) if s in common]
+        claims.append((f"the LeNet-300-100 ranking of starts carries over to {model} on {dataset}",
+                       f"LeNet-300-100 (Wijnja/Sobol' grids, cell means): {' > '.join(ref_rank)}; here: "
+                       f"{' > '.join(mine)}. The pairs that differ on LeNet-300-100 (Holm over its "
+                       f"{len(there)} pairs) must differ the same way here, each at α (intersection–union, p_holm = "
+                       f"{P_HOLM}): " + "; ".join(
+                           f"{a} {'>' if up else '<'} {b}: {ci_text(members[a, b])} pp here"
+                           for (a, b), up in chosen.items()), t))
     page.close()
 
     head = ["start", "seeds", *[f"{remaining(df, r):.1f} %" for r in shown], "cell mean (%)",
-            f"− {order[0]} (pp)"]
+            f"− {order[0]} (pp, 95 % CI)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    base = df[df["start"] == order[0]]
     for s in order:
         g = df[df["start"] == s]
-        t = here.get((order[0], s))
-        vs = "–" if t is None else f"{-100 * t.diff:+.2f} (p = {p_text(t.p_adj)})"
+        vs = "–" if s == order[0] else ci_text(describe(per_cell(g, METRIC), per_cell(base, METRIC)))
         lines.append(f"| {s} | {g['seed'].nunique()} | " + " | ".join(pct(by_seed(g, r, METRIC)) for r in shown)
                      + f" | {pct(per_cell(g, METRIC))} | {vs} |")
-    ranking = sorted(order, key=lambda s: -mean(per_cell(df[df["start"] == s], METRIC)))
-    claims: list[tuple[str, str, str]] = []
-    if there:
-        ref_rank = sorted(common, key=lambda s: -mean(per_cell(ref[ref["start"] == s], METRIC)))
-        kept, reversed_, lost = [], [], []
-        for (a, b), t in there.items():
-            if not t.significant():
-                continue
-            mine = here[a, b]
-            v = directional(mine, t.diff > 0)
-            pair = f"{a} {'>' if t.diff > 0 else '<'} {b}"
-            (kept if v == AGREES else reversed_ if v == REFUTED else lost).append(pair)
-        verdict = REFUTED if reversed_ else AGREES if kept and not lost else NOT_DETECTED if not kept else "partly"
-        new = [f"{a} {'>' if t.diff > 0 else '<'} {b}" for (a, b), t in here.items()
-               if t.significant() and (a, b) in there and not there[a, b].significant()]
-        sd = spread(per_cell(base, METRIC))
-        n = base["seed"].nunique()
-        claims.append((f"the LeNet-300-100 ranking of starts carries over to {model} on {dataset}",
-                       f"LeNet-300-100 (Wijnja/Sobol' grids, cell means): {' > '.join(ref_rank)}; here: "
-                       f"{' > '.join(s for s in ranking if s in common)}. Of the pairs that differ significantly on "
-                       f"LeNet-300-100, {len(kept)} differ the same way here ({'; '.join(kept) or 'none'}), "
-                       f"{len(reversed_)} significantly the other way ({'; '.join(reversed_) or 'none'}), {len(lost)} "
-                       f"not detected ({'; '.join(lost) or 'none'}; smallest detectable difference here at n = {n}: "
-                       f"{100 * detectable(sd, n, page.size):.2f} pp). Significant here but not on LeNet-300-100: "
-                       f"{'; '.join(new) or 'none'}", verdict))
-    sig = [f"- {s} {'above' if t.diff > 0 else 'below'} {order[0]} by {100 * abs(t.diff):.2f} pp at "
-           f"{remaining(df, r):.1f} % (paired t p_holm = {p_text(t.p_adj)})" for (s, r), t in levels.items()
-           if t.significant()]
+    ranking = sorted(order, key=lambda s: -mean(here_cell(df, s)))
+    pair_lines = ["| pair | a − b per cell (pp, 95 % CI) | verdict |", "|---|---|---|"]
+    pair_lines += [f"| {a} vs {b} | {ci_text(t)} | {v} |" for (a, b), (t, v) in verdicts.items()]
+    rows = verdict_rows(claims, page, MARGIN)
     config = df.attrs.get("config", "the grid's config")
+    sd = [spread(per_cell(df[df["start"] == s], METRIC)) for s in order]
     return "\n".join([
         f"# Starts compared on {model} / {dataset}", "",
         f"Run: `python -m lottery.compare {config}`; this page: `python -m lottery.literature starts "
@@ -117,8 +132,16 @@ def starts(df: Any) -> str:
         "Test accuracy (%) at each round's end, mean ± std over seeds; *cell mean*: each seed's mean over all its "
         f"levels (one number per cell), and its seed-paired difference from {order[0]}.", "", *lines, "",
         f"Ranking by cell mean: {' > '.join(ranking)}.", "",
+        "## Which starts differ, which are the same", "",
+        f"Per cell, paired by seed: *different* (two-sided paired t), *equivalent* (TOST within ±{100 * MARGIN:g} pp) "
+        f"or *inconclusive* (neither), each with Holm over this table's {len(verdicts)} pairs. \"Do not differ\" "
+        "needs *equivalent*; *inconclusive* says only that this n cannot tell.", "", *pair_lines, "",
         "## Does the LeNet-300-100 ranking carry over?", "",
-        *(claims_table(claims) if claims else ["No LeNet-300-100 grid of these starts beside this folder."]), "",
-        legend(0.5), "", f"Levels at which a start differs from {order[0]} (paired by seed, Holm over the page):", "",
-        *(sig or ["- None after Holm's correction."]), "",
+        *(claims_table(rows) if rows else ["No LeNet-300-100 grid of these starts beside this folder."]), "",
+        legend(100 * MARGIN, f"about one seed-to-seed standard deviation of a cell mean, {100 * min(sd):.2f}–"
+               f"{100 * max(sd):.2f} pp here", page.size), "",
     ])
+
+
+def here_cell(df: Any, start: str) -> dict[int, float]:
+    return per_cell(df[df["start"] == start], METRIC)

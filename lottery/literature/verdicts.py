@@ -1,14 +1,21 @@
-"""The rules a results page's verdicts follow, so that no verdict says more than its statistics.
+"""The rules a results page's verdicts follow, fixed before the data are read, so that no verdict says more (or
+less) than its statistics.
 
-- A page's tests form one family: Holm's correction runs over every p value the page shows (``Page``),
-  equivalence and non-inferiority tests included.
-- A directional claim *agrees* when the effect is significant in its direction, is *refuted* when it is
-  significant the other way, and is *not detected* otherwise, with the smallest difference this n could
-  have detected (80 % power): "no effect detected" is never "refuted".
-- A claim of equality needs an equivalence test (TOST, margin stated): *agrees* when the difference lies
-  within the margin, *not reached* when it is significantly different, *inconclusive* when neither.
-- A claim about a family (every level, every start, every pair) is checked on every member: *agrees* only if
-  every member does, *refuted* if any member is refuted, else *partly* with the counts.
+- **One primary test per published claim**, with the claim's endpoint, direction and margin. Holm's correction
+  runs over the page's claims only (``Page.claim``); the per-level tables are descriptive and show 95 %
+  confidence intervals, never p values, so a page's power does not depend on how many tables it shows.
+- A **directional** claim (a − b above or below a threshold) is tested one-sided: *agrees* when significant in
+  its direction; *refuted* when significant the other way; *contradicted* when neither, but the data exclude
+  the claimed effect (a difference of at least the margin in the claim's direction); *not detected*
+  otherwise, with the smallest effect this n would detect. "Not detected" is never "refuted".
+- A claim of **equality** needs an equivalence test (TOST, margin stated): *agrees* when equivalent, *not
+  reached* when significantly different, *inconclusive* when neither. A claim "a ≥ b" is a non-inferiority
+  test within the margin (*refuted* when a is significantly below b by the margin or more).
+- A claim about **every** level, start or pair is an intersection–union test: each member is tested at α, with
+  no correction among them, and the claim's p is the largest member's. It is refuted by a member that is
+  significantly the other way (Bonferroni over the members). A family that names members the grid did not
+  measure is at best *partly*: an unmeasured member never counts for the claim.
+- A verdict against a claim (refuted, contradicted, not reached) is held to Bonferroni over the page's claims.
 - Independent units are seeds (one number per seed and level, or per cell), never (seed, level) rows.
 """
 
@@ -16,12 +23,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats as sps
 
-from lottery.stats import ALPHA, holm
+from lottery.stats import ALPHA, holm, p_text
 
 POWER = 0.8
 AGREES, REFUTED, NOT_DETECTED = "agrees", "refuted", "not detected"
@@ -30,173 +37,217 @@ CONTRADICTED = "contradicted"  # not significant either way, but the data exclud
 VERDICTS = (AGREES, PARTLY, NOT_DETECTED, INCONCLUSIVE, NOT_REACHED, CONTRADICTED, REFUTED, NOT_MEASURED)
 # sources whose draws ignore the seed: their "seeds" are one start trained on several data orders (n = 1 start)
 SEED_FREE_SOURCES = ("sobol-paper",)
+DIRECTIONAL, EQUALITY, AT_LEAST = "directional", "equality", "at least"
 
 
 @dataclass
 class Test:
-    """One comparison: mean difference (a − b), its raw p, the number of independent units, and the p
-    after Holm's correction over the page (set by ``Page.close``)."""
+    """A claim's primary test. ``diff``: the endpoint (mean a − b over the units); ``p``: for the claim;
+    ``p_against``: for the opposite (refuted, or not reached for equality); ``p_excludes``: that the claimed
+    effect (the margin) is excluded (contradicted). ``low``/``high``: the endpoint's 95 % confidence interval.
+    The ``_adj`` values are set by ``Page.close``; ``members``/``named``: measured and named family members."""
 
     diff: float
     p: float
     n: int
     what: str = "paired t"
+    kind: str = DIRECTIONAL
+    p_against: float = math.nan
+    p_excludes: float = math.nan
+    low: float = math.nan
+    high: float = math.nan
+    members: int = 1
+    named: int = 1
+    sd: float = math.nan  # spread of the unit differences (for the smallest detectable effect)
+    threshold: float = 0.0
+    each: bool = True  # every member of an intersection–union claim holds at α
     p_adj: float = math.nan
+    against_adj: float = math.nan
+    excludes_adj: float = math.nan
+    parts: list[Test] = field(default_factory=list, repr=False)
+    __test__ = False  # not a pytest test class
 
     def significant(self) -> bool:
         return not math.isnan(self.p_adj) and self.p_adj < ALPHA
 
+    def verdict(self) -> str:
+        """What the claim's primary test says, by the rules above (after ``Page.close``)."""
+        if math.isnan(self.p_adj):
+            return NOT_MEASURED
+        whole = self.members >= self.named and self.each
+        if self.significant() and whole:
+            return AGREES
+        if self.against_adj < ALPHA:  # for a family claim: one member significantly the other way
+            return NOT_REACHED if self.kind == EQUALITY else REFUTED
+        if self.excludes_adj < ALPHA:
+            return CONTRADICTED
+        if self.significant():
+            return PARTLY
+        return INCONCLUSIVE if self.kind in (EQUALITY, AT_LEAST) else NOT_DETECTED
+
 
 class Page:
-    """Every test shown on one page, corrected together: tests are added while measuring, then ``close``."""
+    """A page's claims, corrected together: each claim's primary test is added, then ``close``."""
 
     def __init__(self) -> None:
         self.tests: list[Test] = []
         self.closed = False
 
-    def add(self, test: Test) -> Test:
+    def claim(self, test: Test) -> Test:
         if self.closed:
-            raise RuntimeError("the page's family is closed; add every test before reading adjusted p values")
+            raise RuntimeError("the page's family is closed; add every claim before reading adjusted p values")
         self.tests.append(test)
         return test
 
     def close(self) -> None:
         for t, p in zip(self.tests, holm([t.p for t in self.tests]), strict=True):
             t.p_adj = p
+            t.against_adj = min(1.0, t.p_against * self.size) if self.size else math.nan
+            t.excludes_adj = min(1.0, t.p_excludes * self.size) if self.size else math.nan
         self.closed = True
 
     @property
     def size(self) -> int:
+        """Holm's m: the claims that have a p value (a claim that could not be tested is no member)."""
         return sum(not math.isnan(t.p) for t in self.tests)
 
 
-def paired_t(a: dict[int, float], b: dict[int, float], shift: float = 0.0) -> Test:
-    """Mean of a − b over the seeds both have; two-sided paired t of a − b = ``shift``."""
-    d = _differences(a, b)
-    if len(d) < 2 or float(np.std(d)) == 0.0:
-        return Test(float(d.mean()) if len(d) else math.nan, math.nan, len(d))
-    return Test(float(d.mean()), float(sps.ttest_1samp(d, shift).pvalue), len(d))
+def differences(a: dict[int, float], b: dict[int, float]) -> np.ndarray:
+    shared = sorted(set(a) & set(b))
+    return np.array([a[s] - b[s] for s in shared], dtype=float)
 
 
-def welch_t(a: Sequence[float], b: Sequence[float]) -> Test:
+def _sd(d: np.ndarray) -> float:
+    return float(np.std(d, ddof=1)) if len(d) > 1 else math.nan
+
+
+def _one_sided(d: np.ndarray, value: float, greater: bool) -> float:
+    """p of mean(d) > value (``greater``) or < value; every unit the same: decided without a t statistic."""
+    if len(d) < 2:
+        return math.nan
+    if float(np.std(d)) == 0.0:
+        return 0.0 if (d[0] > value if greater else d[0] < value) else 1.0
+    return float(sps.ttest_1samp(d, value, alternative="greater" if greater else "less").pvalue)
+
+
+def interval(d: np.ndarray) -> tuple[float, float]:
+    """95 % confidence interval of the mean of ``d`` (t)."""
+    if len(d) < 2:
+        return math.nan, math.nan
+    half = float(sps.t.ppf(0.975, len(d) - 1) * np.std(d, ddof=1) / math.sqrt(len(d)))
+    return float(d.mean()) - half, float(d.mean()) + half
+
+
+def describe(a: dict[int, float], b: dict[int, float]) -> Test:
+    """The mean paired difference with its 95 % CI, for a descriptive table (no p value, no family)."""
+    d = differences(a, b)
+    low, high = interval(d)
+    return Test(float(d.mean()) if len(d) else math.nan, math.nan, len(d), "95 % CI", low=low, high=high)
+
+
+def directional(a: dict[int, float], b: dict[int, float], positive: bool, threshold: float = 0.0,
+                margin: float | None = None) -> Test:
+    """The claim a − b > ``threshold`` (``positive``) or < it: one-sided paired t. ``margin``: the smallest
+    effect the claim means; when given, the data contradict the claim if they exclude a difference of at least
+    ``margin`` beyond the threshold in the claim's direction."""
+    d = differences(a, b)
+    sign = 1.0 if positive else -1.0
+    low, high = interval(d)
+    excludes = math.nan if margin is None else _one_sided(d, threshold + sign * margin, not positive)
+    return Test(float(d.mean()) if len(d) else math.nan, _one_sided(d, threshold, positive), len(d),
+                "one-sided paired t", DIRECTIONAL, _one_sided(d, threshold, not positive), excludes, low, high,
+                sd=_sd(d), threshold=threshold)
+
+
+def equivalent(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
+    """The claim a ≈ b: TOST within ±``margin`` (p: the larger one-sided p); against: a two-sided paired t
+    (significantly different: not reached)."""
+    d = differences(a, b)
+    low, high = interval(d)
+    tost = max(_one_sided(d, -margin, True), _one_sided(d, margin, False)) if len(d) >= 2 else math.nan
+    differ = (2 * min(_one_sided(d, 0.0, True), _one_sided(d, 0.0, False)) if len(d) >= 2 and np.std(d) > 0
+              else math.nan)
+    return Test(float(d.mean()) if len(d) else math.nan, tost, len(d), "TOST", EQUALITY, min(1.0, differ),
+                math.nan, low, high, sd=_sd(d))
+
+
+def at_least(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
+    """The claim a ≥ b: non-inferiority, a − b > −``margin`` (one-sided); refuted when a − b < −``margin``."""
+    d = differences(a, b)
+    low, high = interval(d)
+    return Test(float(d.mean()) if len(d) else math.nan, _one_sided(d, -margin, True), len(d), "non-inferiority",
+                AT_LEAST, _one_sided(d, -margin, False), math.nan, low, high, sd=_sd(d))
+
+
+def welch(a: Sequence[float], b: Sequence[float], positive: bool) -> Test:
+    """The claim mean(a) > mean(b) (``positive``) or < for two unpaired groups (cells pooled over starts)."""
     x, y = np.asarray(a, float), np.asarray(b, float)
     diff = float(x.mean() - y.mean()) if len(x) and len(y) else math.nan
     if len(x) < 2 or len(y) < 2 or (x.std() == 0 and y.std() == 0):
-        return Test(diff, math.nan, min(len(x), len(y)), "Welch t")
-    return Test(diff, float(sps.ttest_ind(x, y, equal_var=False).pvalue), min(len(x), len(y)), "Welch t")
+        return Test(diff, math.nan, min(len(x), len(y)), "one-sided Welch t")
+    p = {alt: float(sps.ttest_ind(x, y, equal_var=False, alternative=alt).pvalue) for alt in ("greater", "less")}
+    ci = sps.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
+    return Test(diff, p["greater" if positive else "less"], min(len(x), len(y)), "one-sided Welch t", DIRECTIONAL,
+                p["less" if positive else "greater"], math.nan, float(ci.low), float(ci.high),
+                sd=math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2))
 
 
-def tost_paired(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
-    """Two one-sided tests of |mean(a − b)| < ``margin`` over shared seeds (p: the larger one-sided p). A test
-    like any other: its p joins the page's Holm family, so an equivalence is not easier to claim than a
-    difference."""
-    d = _differences(a, b)
-    diff = float(d.mean()) if len(d) else math.nan
-    if len(d) < 2:
-        return Test(diff, math.nan, len(d), "TOST")
-    if float(np.std(d)) == 0.0:
-        return Test(diff, 0.0 if abs(diff) < margin else 1.0, len(d), "TOST")
-    lower = sps.ttest_1samp(d, -margin, alternative="greater").pvalue
-    upper = sps.ttest_1samp(d, margin, alternative="less").pvalue
-    return Test(diff, float(max(lower, upper)), len(d), "TOST")
-
-
-def noninferior_paired(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
-    """One-sided paired t of a − b > −``margin``: a is not worse than b by the margin or more (joins the
-    page's family like any other test)."""
-    d = _differences(a, b)
-    diff = float(d.mean()) if len(d) else math.nan
-    if len(d) < 2:
-        return Test(diff, math.nan, len(d), "non-inferiority")
-    if float(np.std(d)) == 0.0:  # every seed the same difference: decided without a t statistic, as in TOST
-        return Test(diff, 0.0 if diff > -margin else 1.0, len(d), "non-inferiority")
-    return Test(diff, float(sps.ttest_1samp(d, -margin, alternative="greater").pvalue), len(d), "non-inferiority")
-
-
-def _differences(a: dict[int, float], b: dict[int, float]) -> np.ndarray:
-    shared = sorted(set(a) & set(b))
-    return np.array([a[s] - b[s] for s in shared])
-
-
-def detectable(sd: float, n: int, tests: int = 1, groups: int = 1) -> float:
-    """The smallest mean difference a two-sided t-test detects with 80 % power at α / ``tests`` (Holm's
-    first step): paired on ``n`` units with differences of spread ``sd`` (``groups=1``), or two groups of
-    ``n`` each with spread ``sd`` (``groups=2``, Welch's test as a pooled-variance approximation)."""
-    if n < 2 or not math.isfinite(sd):
-        return math.nan
-    df = n - 1 if groups == 1 else 2 * n - 2
-    alpha = ALPHA / max(1, tests)
-    scale = math.sqrt(1 / n) if groups == 1 else math.sqrt(2 / n)
-    return float((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(POWER, df)) * sd * scale)
-
-
-def directional(test: Test, expect_positive: bool, threshold: float = 0.0, against: Test | None = None) -> str:
-    """Agrees / refuted / not detected for a claim that a − b is above (or below) ``threshold``. ``against``: a
-    non-inferiority test the other way (for a claim that a falls below b: a is not below b by the margin); when
-    the difference is not significant but that test is, the data exclude the claimed effect: *contradicted*,
-    not merely *not detected*."""
-    if math.isnan(test.p_adj):
-        return NOT_MEASURED
-    if not test.significant():
-        return CONTRADICTED if against is not None and against.significant() else NOT_DETECTED
-    above = test.diff > threshold
-    return AGREES if above == expect_positive else REFUTED
-
-
-def equality(test: Test, tost: Test) -> str:
-    """A claim that a and b are equal: a significant difference means not reached; else the equivalence test
-    (``tost_paired``, Holm-corrected with the page) decides."""
-    if math.isnan(test.p_adj) and math.isnan(tost.p_adj):
-        return NOT_MEASURED
-    if test.significant():
-        return NOT_REACHED
-    return AGREES if tost.significant() else INCONCLUSIVE
-
-
-def at_least(test: Test, no_worse: Test) -> str:
-    """"a ≥ b": refuted when significantly below, agrees when significantly above or non-inferior within the
-    margin (``no_worse``: ``noninferior_paired``), inconclusive otherwise."""
-    if math.isnan(test.p_adj) and math.isnan(no_worse.p_adj):
-        return NOT_MEASURED
-    if test.significant():
-        return AGREES if test.diff > 0 else REFUTED
-    return AGREES if no_worse.significant() else INCONCLUSIVE
-
-
-def family(verdicts: Sequence[str], members: int | None = None) -> str:
-    """A claim about every member of a family holds only if it holds for each. ``members``: how many the claim
-    names (the paper's starts, widths, pairs); a verdict that holds for the measured ones while others are
-    unmeasured is at best *partly*: an unmeasured member never counts for the claim."""
-    measured = [v for v in verdicts if v != NOT_MEASURED]
+def every(members: Sequence[Test], named: int | None = None, summary: Test | None = None) -> Test:
+    """A claim that holds for every member (level, start, pair): an intersection–union test. Each member is
+    tested at α, with no correction among them; the claim's p is the largest member p, or, with ``summary``
+    (the per-seed mean over the members, the claim's endpoint), the summary's p, the claim then agreeing only
+    if every member also holds at α (else *partly*: on the whole, not at each member). One member significantly
+    the other way refutes it (Bonferroni over the members). ``named``: how many members the claim names
+    (unmeasured ones make it *partly* at best)."""
+    measured = [t for t in members if not math.isnan(t.p)]
+    k = max(1, len(measured))
+    kind = measured[0].kind if measured and len({t.kind for t in measured}) == 1 else DIRECTIONAL
     if not measured:
-        return NOT_MEASURED
-    if members is not None and len(measured) < members:
-        whole = family(measured)
-        return PARTLY if whole == AGREES else whole
-    if REFUTED in measured:
-        return REFUTED
-    if CONTRADICTED in measured:
-        return CONTRADICTED
-    if NOT_REACHED in measured:
-        return NOT_REACHED
-    if all(v == AGREES for v in measured):
-        return AGREES
-    return PARTLY if AGREES in measured else measured[0] if len(set(measured)) == 1 else INCONCLUSIVE
+        return Test(math.nan, math.nan, 0, "intersection–union", kind, members=0, named=named or len(members),
+                    parts=list(members))
+
+    def worst(values: list[float], also: float = math.nan) -> float:
+        values = [v for v in values if not math.isnan(v)]
+        bonferroni = min(1.0, k * min(values)) if values else math.nan
+        return float(np.nanmin([bonferroni, also])) if values or not math.isnan(also) else math.nan
+
+    slack = [t.p for t in measured]
+    weakest = measured[int(np.argmax(slack))]
+    head = summary if summary is not None and not math.isnan(summary.p) else weakest
+    return Test(float(head.diff), head.p if summary is not None else max(slack), min(t.n for t in measured),
+                "intersection–union", kind,
+                worst([t.p_against for t in measured], summary.p_against if summary is not None else math.nan),
+                worst([t.p_excludes for t in measured], summary.p_excludes if summary is not None else math.nan),
+                head.low, head.high, members=sum(t.members >= t.named for t in measured), named=named or len(members),
+                sd=head.sd, threshold=head.threshold, each=all(t.p < ALPHA and t.each for t in measured),
+                parts=list(members))
 
 
 def sign_test(wins: int, n: int) -> Test:
-    """Two-sided binomial test of a win rate against ½ (``diff``: the win rate − ½), a test like any other on
-    its page (Holm runs over it too)."""
+    """The claim that a wins more often than chance: one-sided binomial test of the win rate against ½
+    (``diff``: the win rate − ½; against: fewer wins than chance)."""
     if n == 0:
         return Test(math.nan, math.nan, 0, "sign test")
-    return Test(wins / n - 0.5, float(sps.binomtest(wins, n).pvalue), n, "sign test")
+    return Test(wins / n - 0.5, float(sps.binomtest(wins, n, alternative="greater").pvalue), n, "sign test",
+                DIRECTIONAL, float(sps.binomtest(wins, n, alternative="less").pvalue))
 
 
-def smallest_winning_rate(n: int, tests: int = 1) -> float:
-    """The lowest win rate over ``n`` independent units that a two-sided sign test calls significant at
-    α / ``tests`` (Holm's first step)."""
+def detectable(sd: float, n: int, claims: int = 1, groups: int = 1) -> float:
+    """The smallest effect (beyond a claim's threshold) that a one-sided t-test detects with 80 % power at
+    α / ``claims`` (Holm's first step over the page's claims): paired on ``n`` units with differences of
+    spread ``sd`` (``groups=1``), or two groups of ``n`` each (``groups=2``, a pooled-variance
+    approximation to Welch's test)."""
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    df = n - 1 if groups == 1 else 2 * n - 2
+    scale = math.sqrt(1 / n) if groups == 1 else math.sqrt(2 / n)
+    return float((sps.t.ppf(1 - ALPHA / max(1, claims), df) + sps.t.ppf(POWER, df)) * sd * scale)
+
+
+def smallest_winning_rate(n: int, claims: int = 1) -> float:
+    """The lowest win rate over ``n`` units that the one-sided sign test calls significant at α / ``claims``."""
     for k in range(math.ceil(n / 2), n + 1):
-        if sps.binomtest(k, n).pvalue < ALPHA / max(1, tests):
+        if sps.binomtest(k, n, alternative="greater").pvalue < ALPHA / max(1, claims):
             return k / n
     return math.nan
 
@@ -209,7 +260,37 @@ def mann_whitney_floor(n_a: int, n_b: int, tests: int) -> str | None:
     if smallest * tests <= ALPHA:
         return None
     return (f"With {n_a} vs {n_b} seeds Mann–Whitney's smallest possible two-sided p is {smallest:.2g}, so after "
-            f"Holm over this page's {tests} tests it can never be significant; the verdicts use t-tests.")
+            f"Holm over this page's {tests} claims it can never be significant; the verdicts use t-tests.")
+
+
+def ci_text(t: Test, digits: int = 2) -> str:
+    """``+0.74 [+0.65, +0.83]`` in pp, the descriptive tables' cell."""
+    if math.isnan(t.diff):
+        return "–"
+    if math.isnan(t.low):
+        return f"{100 * t.diff:+.{digits}f}"
+    return f"{100 * t.diff:+.{digits}f} [{100 * t.low:+.{digits}f}, {100 * t.high:+.{digits}f}]"
+
+
+# written into a claim's text while measuring, filled in once the page is closed
+P_HOLM, P_AGAINST = "⟨p_holm⟩", "⟨p_against⟩"
+
+
+def rows(claims: Sequence[tuple[str, str, Test]], page: Page, margin: float) -> list[tuple[str, str, str]]:
+    """(published, ours, verdict) for ``claims_table``, after ``page.close()``: the Holm-adjusted p values
+    filled in, and what each verdict leaves open said (the smallest detectable effect, the excluded one)."""
+    out = []
+    for published, said, t in claims:
+        said = said.replace(P_HOLM, p_text(t.p_adj)).replace(P_AGAINST, p_text(t.against_adj))
+        v = t.verdict()
+        if v == NOT_DETECTED and t.n >= 2 and math.isfinite(t.sd):
+            effect = detectable(t.sd, t.n, page.size)
+            said += (f"; the smallest effect this n detects: {100 * (abs(t.threshold) + effect):.2f} pp"
+                     if t.threshold else f"; smallest detectable at n = {t.n}: {100 * effect:.2f} pp")
+        if v == CONTRADICTED:
+            said += f"; the data exclude a difference of {100 * margin:g} pp in the claim's direction"
+        out.append((published, said, v))
+    return out
 
 
 def render(verdict: str) -> str:
@@ -221,12 +302,16 @@ def claims_table(claims: Sequence[tuple[str, str, str]]) -> list[str]:
     return lines + [f"| {p} | {o} | {render(v)} |" for p, o, v in claims]
 
 
-def legend(margin_pp: float) -> str:
-    return (f"Verdicts: *agrees* (significant in the claim's direction, or equivalent within ±{margin_pp:g} pp by "
-            "TOST for a claim of equality), *refuted* (significant the other way), *not detected* (no significant "
-            "effect; the smallest detectable difference is given), *contradicted* (no significant effect, and a "
-            f"non-inferiority test excludes the claimed one beyond {margin_pp:g} pp), *not reached* (a claim of "
-            "equality where the "
-            "difference is significant), *inconclusive* (neither different nor shown equivalent), *partly* (a "
-            "family claim that holds for some members only). p values are Holm-corrected over every test on this "
-            f"page; the units are seeds. α = {ALPHA}.")
+def legend(margin_pp: float, why: str, claims: int) -> str:
+    """The rules as a page states them, with its margin and the reason for it."""
+    return (f"Each claim has one primary test, fixed before the data were read; Holm's correction runs over the "
+            f"page's {claims} claims only, and the tables above are descriptive (95 % confidence intervals). "
+            f"Margin ±{margin_pp:g} pp ({why}). Verdicts: *agrees* (significant in the claim's direction, "
+            "equivalent by TOST for a claim of equality, non-inferior for a claim of ≥; a claim \"at every level\" "
+            "must hold at each level at α, an intersection–union test), *refuted* (significant the other way), "
+            "*contradicted* (not significant either way, but the data exclude the claimed effect of at least the "
+            "margin), *not detected* (neither; the smallest detectable effect is given), *not reached* (equality "
+            "claimed, a significant difference found), *inconclusive* (neither different nor shown equivalent or "
+            "non-inferior), *partly* (holds on the whole but not at each level, or for the measured members of "
+            f"a family claim only). Verdicts against a claim are held to Bonferroni over the claims. Units are seeds; "
+            f"α = {ALPHA}.")
