@@ -68,6 +68,8 @@ class GridConfig:
                                     "one batched product per layer, ≈ 15 % faster, equal within float tolerance")
     controls: list[str] = opt([], "controls trained on every IMP cell's masks, level by level (prune.masks_from): "
                                   "reinit, random_prune, signed_constant, ticket-masks; empty: none")
+    controls_on: list[int] = opt([], "indices into starts whose tickets get the controls (e.g. [0]: the first "
+                                     "start's only); empty: every start's")
     results_dir: str = opt("", "where every finished cell's record (cells/<run>/results.json, a small JSON) and "
                                "the table, statistics and figures are kept, e.g. results/<grid> (committed); "
                                "cells recorded there are skipped; empty: output_dir only")
@@ -128,6 +130,13 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
             raise ConfigError(f"grid.controls[{i}]: {control!r} is not valid; choose one of {', '.join(CONTROLS)}")
     if len(set(grid.controls)) < len(grid.controls):
         raise ConfigError(f"grid.controls: {grid.controls} repeats a control")
+    for i, k in enumerate(grid.controls_on):
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(grid.starts):
+            raise ConfigError(f"grid.controls_on[{i}]: {k!r} is not valid; give the index of a start (0 to "
+                              f"{len(grid.starts) - 1})")
+    if grid.controls_on and not grid.controls:
+        raise ConfigError(f"grid.controls_on: {grid.controls_on} names starts for controls, but grid.controls is "
+                          "empty; list the controls or remove controls_on")
     check_launcher(grid.launcher)
     if not grid.base:
         raise ConfigError("grid.base: missing; name the train config the cells start from (e.g. lenet300_mnist.yaml)")
@@ -141,6 +150,7 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
             raise ConfigError(f"grid.starts[{i}].{unknown[0]}: unknown key; a start sets {', '.join(START_KEYS)}")
     cells: list[Cell] = []
     seen: dict[tuple, int] = {}
+    start_of: dict[int, int] = {}  # cell index → index of its start, for controls_on
     for model in grid.models or [None]:
         for i, start in enumerate(grid.starts):
             for source in grid.sources or [None]:
@@ -163,12 +173,14 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
                     seen[key] = i
                     slug = spec.label.replace("/", "-").replace("×", "x")
                     cfg.name = f"{cfg.model.name}-{slug}-s{seed}"
+                    start_of[len(cells)] = i
                     cells.append(Cell(len(cells), cfg))
     if grid.controls and any(c.config.prune.control or c.config.prune.masks_from for c in cells):
         raise ConfigError("grid.controls: the base config already sets prune.control or prune.masks_from; "
                           "controls of a ticket need plain IMP cells")
     for control in grid.controls:
-        for imp in [c for c in cells if c.source is None]:
+        for imp in [c for c in cells if c.source is None and (not grid.controls_on or
+                                                              start_of[c.index] in grid.controls_on)]:
             cfg = copy.deepcopy(imp.config)
             # not validated against the disk: the IMP cell's masks exist only once it has run
             cfg.prune.masks_from = str(run_dir(imp.config))
