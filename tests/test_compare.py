@@ -59,6 +59,10 @@ BAD = [
     ({"base": ""}, "grid.base: missing"),
     ({"seed": [1]}, "seed: unknown key (did you mean 'seeds'?)"),
     ({"members_per_process": 0}, "grid.members_per_process: 0 is not valid; use an integer ≥ 1"),
+    ({"controls": ["reinit"], "controls_on": [2]},
+     "grid.controls_on[0]: 2 is not valid; give the index of a start (0 to 1)"),
+    ({"controls_on": [0]}, "grid.controls_on: [0] names starts for controls, but grid.controls is empty"),
+    ({"controls": ["reinit"], "controls_on": ["0"]}, "grid.controls_on[0]: '0' is not valid"),
     ({"launcher": {"name": "pbs"}}, "grid.launcher.name: 'pbs' is not valid; choose one of local, slurm"),
     ({"launcher": {"time_min": 0}}, "grid.launcher.time_min: 0 is not valid; use an integer ≥ 1"),
     ({"launcher": {"partoition": "gpu"}}, "grid.launcher.partoition: unknown key (did you mean 'partition'?)"),
@@ -67,6 +71,15 @@ BAD = [
      "grid.launcher.sbatch.constraint: 'a100\\n#SBATCH --wrap=rm' holds a line break; give one line"),
     ({"launcher": {"sbatch": {"--mail-type": "END"}}}, "grid.launcher.sbatch.--mail-type: not an sbatch option"),
 ]
+
+
+def test_controls_on_gives_controls_to_the_named_starts_only(tmp_path: Path) -> None:
+    every_start = load_grid(grid_file(tmp_path, "all", controls=["reinit"]))[1]
+    first = load_grid(grid_file(tmp_path, "first", controls=["reinit"], controls_on=[1]))[1]
+    controls = [c for c in first if c.source is not None]
+    assert len(every_start) == 8 and len(first) == 6 and len(controls) == 2
+    assert all(first[c.source].config.init.scheme == "kaiming_uniform" for c in controls)
+    assert [c.config.name for c in first[:4]] == [c.config.name for c in every_start[:4]]  # the IMP cells unchanged
 
 
 @pytest.mark.parametrize(("change", "message"), BAD, ids=[m for _, m in BAD])
