@@ -91,6 +91,24 @@ def _budget(groups: dict[str, Any], sparse: list[int], length: tuple[str, int] |
     return out
 
 
+def control_claims(ticket: Any, groups: dict[str, Any], sparse: list[int], metric: str,
+                   page: Page) -> list[tuple[str, str, Test]]:
+    """F&C's winning-ticket claims against the controls trained on the ticket's masks (those in ``groups``):
+    the per-seed mean over the levels ≤ 21 % (the endpoint), and above at each level at α."""
+    claims = []
+    for c, name in (("reinit", "its random reinitialisation"), ("random_prune", "random pruning at the same "
+                                                                                "layer-wise sparsity")):
+        if c in groups:
+            members = {r: directional(by_seed(ticket, r, metric), by_seed(groups[c], r, metric), True,
+                                      margin=MARGIN) for r in sparse}
+            t = page.claim(every(list(members.values()), summary=directional(
+                per_cell(ticket, metric, sparse), per_cell(groups[c], metric, sparse), True, margin=MARGIN)))
+            claims.append((f"at ≤ 21 % remaining the ticket beats {name}",
+                           f"per seed over the levels ≤ 21 % {ci_text(t)} pp ({_pn(t)}), and above at each level at "
+                           f"α: {_levels(ticket, members)}", t))
+    return claims
+
+
 def _until_29(ticket: Any, page: Page, dense: dict[int, float], rounds: list[int]) -> tuple[str, str, Test]:
     """Both halves of F&C's claim, one intersection–union test: at or above dense (non-inferior within the
     margin) at every level down to 2.9 %, and significantly below it at every level after."""
@@ -158,16 +176,8 @@ def frankle2019(df: Any) -> str:
                        f"reinit − dense {ci_text(t)} pp at {remaining(ticket, r21):.1f} % (one-sided paired t, "
                        f"{_pn(t)}); below at α (raw, descriptive) at {len(below)} of {len(each)} levels ≤ 21 %"
                        + (f", first at {remaining(ticket, below[0]):.1f} %" if below else ""), t))
-    for c, name in (("reinit", "its random reinitialisation"), ("random_prune", "random pruning at the same "
-                                                                                "layer-wise sparsity")):
-        if c in groups and sparse:
-            members = {r: directional(by_seed(ticket, r, METRIC), by_seed(groups[c], r, METRIC), True,
-                                      margin=MARGIN) for r in sparse}
-            t = page.claim(every(list(members.values()), summary=directional(
-                per_cell(ticket, METRIC, sparse), per_cell(groups[c], METRIC, sparse), True, margin=MARGIN)))
-            claims.append((f"at ≤ 21 % remaining the ticket beats {name}",
-                           f"per seed over the levels ≤ 21 % {ci_text(t)} pp ({_pn(t)}), and above at each level at "
-                           f"α: {_levels(ticket, members)}", t))
+    if sparse:
+        claims += control_claims(ticket, groups, sparse, METRIC, page)
     stop = "best_step" if full else "best_epoch"
     if "reinit" in groups and sparse:
         reinit_cells = per_cell(groups["reinit"], stop, sparse)

@@ -304,9 +304,10 @@ def claims_table(claims: Sequence[tuple[str, str, str]]) -> list[str]:
 
 def legend(margin_pp: float, why: str, claims: int) -> str:
     """The rules as a page states them, with its margin and the reason for it."""
-    return (f"Each claim has one primary test, fixed before the data were read; Holm's correction runs over the "
-            f"page's {claims} claims only, and the tables above are descriptive (95 % confidence intervals). "
-            f"Margin ±{margin_pp:g} pp ({why}). Verdicts: *agrees* (significant in the claim's direction, "
+    return ("Each claim has one primary test, fixed before the data were read; Holm's correction runs over the "
+            f"page's {claims} claim{'' if claims == 1 else 's'} only, and the tables above are descriptive (95 % "
+            f"confidence intervals). Margin ±{margin_pp:g} pp ({why}). Verdicts: *agrees* (significant in the "
+            "claim's direction, "
             "equivalent by TOST for a claim of equality, non-inferior for a claim of ≥; a claim \"at every level\" "
             "must hold at each level at α, an intersection–union test), *refuted* (significant the other way), "
             "*contradicted* (not significant either way, but the data exclude the claimed effect of at least the "
