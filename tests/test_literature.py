@@ -21,10 +21,10 @@ from lottery.literature.verdicts import (
     equivalent,
     every,
     mann_whitney_floor,
-    rows,
     sign_test,
     smallest_winning_rate,
 )
+from lottery.literature.wording import rows
 
 
 def fc_table(ticket_gain: float, reinit_drop: float, seeds: int = 5, rounds: int = 16) -> pd.DataFrame:

@@ -20,19 +20,21 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
-    P_HOLM,
     Page,
     Test,
     at_least,
-    ci_text,
-    claims_table,
     describe,
     directional,
     equivalent,
     every,
+)
+from lottery.literature.wording import (
+    P_HOLM,
+    ci_text,
+    claims_table,
     legend,
 )
-from lottery.literature.verdicts import rows as verdict_rows
+from lottery.literature.wording import rows as verdict_rows
 from lottery.pruning.controls import CONTROLS
 
 METRIC = "test_acc_at_best"  # F&C plot test accuracy at the early-stopping (minimum validation loss) iteration

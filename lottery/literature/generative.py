@@ -8,19 +8,21 @@ from typing import Any
 
 from lottery.literature.tables import by_seed, coverage, nearest_round, paper, pct, per_cell, remaining
 from lottery.literature.verdicts import (
-    P_HOLM,
     Page,
     Test,
-    ci_text,
-    claims_table,
     describe,
     directional,
     equivalent,
     every,
-    legend,
     mann_whitney_floor,
 )
-from lottery.literature.verdicts import rows as verdict_rows
+from lottery.literature.wording import (
+    P_HOLM,
+    ci_text,
+    claims_table,
+    legend,
+)
+from lottery.literature.wording import rows as verdict_rows
 
 METRIC = "test_acc"
 MARGIN = 0.0025  # ±0.25 pp for "no difference": about one seed SD of LeNet-300-100 on MNIST (0.16–0.25 pp)

@@ -20,20 +20,22 @@ from lottery.literature.tables import (
     remaining,
 )
 from lottery.literature.verdicts import (
-    P_AGAINST,
-    P_HOLM,
     SEED_FREE_SOURCES,
     Page,
     Test,
-    ci_text,
-    claims_table,
     describe,
     equivalent,
-    legend,
     sign_test,
     smallest_winning_rate,
 )
-from lottery.literature.verdicts import rows as verdict_rows
+from lottery.literature.wording import (
+    P_AGAINST,
+    P_HOLM,
+    ci_text,
+    claims_table,
+    legend,
+)
+from lottery.literature.wording import rows as verdict_rows
 from lottery.stats import p_text
 
 METRIC = "test_acc"

@@ -24,17 +24,19 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
-    P_HOLM,
     Page,
     Test,
-    ci_text,
-    claims_table,
     describe,
     differences,
     equivalent,
+)
+from lottery.literature.wording import (
+    P_HOLM,
+    ci_text,
+    claims_table,
     legend,
 )
-from lottery.literature.verdicts import rows as verdict_rows
+from lottery.literature.wording import rows as verdict_rows
 from lottery.stats import ALPHA, holm
 
 # test accuracy at each round's minimum validation loss (F&C's early stopping; with 1-epoch rounds, the round's

@@ -23,20 +23,22 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
-    P_HOLM,
     Page,
     Test,
     at_least,
-    ci_text,
-    claims_table,
     describe,
     directional,
     equivalent,
     every,
-    legend,
     welch,
 )
-from lottery.literature.verdicts import rows as verdict_rows
+from lottery.literature.wording import (
+    P_HOLM,
+    ci_text,
+    claims_table,
+    legend,
+)
+from lottery.literature.wording import rows as verdict_rows
 
 METRIC = "test_acc"
 MARGIN = 0.0025  # ±0.25 pp for "≈" and "≥": about one seed SD of the dense network (0.16–0.25 pp on MNIST)
