@@ -14,6 +14,7 @@ from lottery.data import DATASETS
 from lottery.init.learned import check_fits
 from lottery.models import build, resolve
 from lottery.pruning import CRITERIA
+from lottery.pruning.at_init import SCORERS
 from lottery.pruning.controls import control
 from lottery.tracking import wandb_credentials
 
@@ -36,6 +37,9 @@ def check_config(cfg: Config) -> Config:
                                                      if p.dim() >= 2})
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    if cfg.prune.at_init is not None and cfg.prune.at_init not in SCORERS:
+        raise ConfigError(f"prune.at_init: {cfg.prune.at_init!r} is not valid; choose one of "
+                          f"{', '.join(sorted(SCORERS))} (or null for IMP)")
     if cfg.prune.criterion not in CRITERIA:
         raise ConfigError(f"prune.criterion: {cfg.prune.criterion!r} is not valid; choose one of "
                           f"{', '.join(sorted(CRITERIA))}")

@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from lottery.callbacks.at_init import attach
 from lottery.callbacks.divergence import divergence, divergence_line
 from lottery.callbacks.plan import plan
 from lottery.callbacks.ranks import check_ranks_agree
@@ -32,7 +33,9 @@ from lottery.callbacks.theta0 import Theta0
 from lottery.config import ConfigError, PruneConfig
 from lottery.init import InitSpec
 from lottery.pruning import MaskedMultiply
+from lottery.pruning.at_init import collapsed
 from lottery.pruning.levels import MaskSourceError, check_fits, save_level
+from lottery.pruning.next_masks import PruneAtInit
 from lottery.pruning.prunable import Prunable
 
 PathLike = str | os.PathLike
@@ -120,6 +123,8 @@ class LotteryTicket(pl.Callback):
         rates, own = rates_of(pl_module, names, output_tensor(pl_module, names, self.output_layer), self.prune)
         all_params = dict(pl_module.named_parameters())
         self.tensors = Prunable({n: all_params[n] for n in names}, rates, own)
+        if self.members and self.prune.at_init is not None:
+            raise ValueError("prune.at_init: not for stacked members; train each start alone (members_per_process 1)")
         if self.members and self.prune.sleeping_check is not None:
             raise ValueError("prune.sleeping_check: not supported for stacked members; train the start alone")
         self.planned_rounds()  # a target density the rates never reach is refused before anything is written
@@ -136,6 +141,8 @@ class LotteryTicket(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._hot = None
         self.validate(pl_module)
+        if isinstance(self.next_masks, PruneAtInit):
+            attach(self.next_masks, trainer, pl_module, self.prune.at_init_batches, lambda: self.rewind.buffers0)
         if self._loaded is not None:
             self._restore(pl_module)
         else:
@@ -254,6 +261,8 @@ class LotteryTicket(pl.Callback):
             return
         record = round_record(self.tensors, self.prune, trainer, pl_module, self.round, self._best,
                               self.theta0 if self.theta0.available else None)
+        if self.prune.at_init is not None:  # SynFlow's point: at which density a method disconnects the network
+            record["collapsed_layers"] = len(collapsed(self.masks))
         self.history.append(record)
         for logger in trainer.loggers:
             logger.log_metrics(flat_metrics(record), step=trainer.global_step)
@@ -277,6 +286,8 @@ class LotteryTicket(pl.Callback):
     def _next_level(self, pl_module: nn.Module, level: int) -> None:
         self.next_masks(self.tensors, level, lambda name: self.initial(pl_module, name))
         self._hot = None  # masks that were all ones may not be any more
+        if self.prune.at_init is not None and (cut := collapsed(self.masks)):  # said before the level trains
+            say(f"level {level}: {', '.join(cut)} left without weights (layer collapse): the network is cut there")
 
     def _save_level(self, trainer: pl.Trainer) -> None:
         """This round's masks, the same on every rank, one file per ``save_masks`` folder (rank 0 writes)."""

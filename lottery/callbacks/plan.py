@@ -16,14 +16,14 @@ from lottery.config import ConfigError, PruneConfig
 from lottery.pruning import CRITERIA
 from lottery.pruning.controls import Control, control
 from lottery.pruning.levels import MaskSourceError, load_levels
-from lottery.pruning.next_masks import PruneByCriterion, ReplayLevels
+from lottery.pruning.next_masks import PruneAtInit, PruneByCriterion, ReplayLevels
 
 
 @dataclass
 class Plan:
     members: list[PruneConfig]  # one per stacked member (one for a network alone)
     control: Control
-    next_masks: PruneByCriterion | ReplayLevels
+    next_masks: PruneByCriterion | ReplayLevels | PruneAtInit
     rewind: Rewind
     rounds: int | None  # None: until prune.target_density
     masks_from: list[str] | None  # one source per member
@@ -55,7 +55,10 @@ def plan(prune: PruneConfig | Sequence[PruneConfig], start_seed: Callable[[int |
     except ValueError as e:
         raise ConfigError(str(e)) from None
     seeds = [q.prune_seed for q in members] if len(members) > 1 else p.prune_seed
-    next_masks: PruneByCriterion | ReplayLevels = PruneByCriterion(ctl.criterion(p.criterion), p.scope, seeds)
+    next_masks: PruneByCriterion | ReplayLevels | PruneAtInit = PruneByCriterion(ctl.criterion(p.criterion), p.scope,
+                                                                                 seeds)
+    if p.at_init is not None:
+        next_masks = PruneAtInit(p.at_init, p.scope, p.prune_seed)
     rounds, sources, levels = p.rounds, None, None
     if p.masks_from is not None:
         sources = [str(q.masks_from) for q in members]

@@ -91,6 +91,11 @@ class PruneConfig:
     masks_from: str | None = opt(None, "a finished run's directory: train its per-round masks, each level once, "
                                        "with the control's weights (null control: the ticket itself)")
     prune_seed: int = opt(0, "seed of the random criterion")
+    at_init: str | None = opt(None, "prune at initialisation instead of IMP: snip, grasp, synflow, magnitude or "
+                                    "random (lottery.pruning.at_init): each level's masks chosen afresh on the "
+                                    "regenerated w0 at the densities the rates give that level, trained from w0; "
+                                    "null: IMP")
+    at_init_batches: int = opt(1, "training batches the data-driven scores of prune.at_init (snip, grasp) use")
     monitor: Literal["val_loss", "val_acc", "test_loss", "test_acc"] = opt(
         "val_loss", "early-stopping metric whose best epoch is recorded per round")
     monitor_mode: Literal["min", "max"] = opt("min", "whether the best monitor value is the min or the max")
@@ -131,6 +136,14 @@ class PruneConfig:
             checks.fraction(f + name, getattr(self, name))
         for key, rate in self.layer_rates.items():
             checks.fraction(f"{f}layer_rates.{key}", rate)
+        checks.at_least(f + "at_init_batches", self.at_init_batches, 1, "an integer")
+        if self.at_init is not None:
+            if self.masks_from is not None:
+                raise ConfigError(f"{f}at_init: not valid with {f}masks_from (the masks are the source's); remove "
+                                  "one of them")
+            if self.rewind != "init":
+                raise ConfigError(f"{f}rewind: {self.rewind!r} is not valid with {f}at_init (pruning at "
+                                  "initialisation trains from w0); use init")
         if self.masks_from is not None:
             if self.rewind not in ("init", "step"):
                 raise ConfigError(f"{f}rewind: {self.rewind!r} is not valid with {f}masks_from; use init or step")

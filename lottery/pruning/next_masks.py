@@ -1,12 +1,15 @@
-"""What the next round's masks are: prune by a criterion (layer-wise or one global threshold), or replay the
-levels a finished run saved (Frankle & Carbin's controls train a ticket's masks with other weights)."""
+"""What the next round's masks are: prune by a criterion (layer-wise or one global threshold), replay the
+levels a finished run saved (Frankle & Carbin's controls train a ticket's masks with other weights), or choose
+each level's masks at initialisation (SNIP, GraSP, SynFlow, …)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 
+from lottery.pruning.at_init import Batch, collapsed, prune_at_init
 from lottery.pruning.criteria import CRITERIA, score_key
 from lottery.pruning.prunable import Prunable
 from lottery.pruning.select import select_global, select_layerwise
@@ -74,3 +77,39 @@ class ReplayLevels:
         for name, member in t.units():
             source = self.levels[member or 0][level][name]
             t.slice(t.masks[name], member).copy_(self.mask(source, name, member, level))
+
+
+Source = Callable[[], tuple[nn.Module, dict[str, torch.Tensor], list[Batch]]]
+
+
+class PruneAtInit:
+    """Pruning at initialisation (``prune.at_init``): every level's masks chosen afresh by a score of the whole
+    network at w0 (``lottery.pruning.at_init``), down to the densities this run's rates give that level (one
+    threshold over the tensors without a rate of their own with ``scope='global'``, as IMP's). The callback
+    ``attach``\\ es what it scores with: the module, its buffers at w0 and a few training batches. Layers left
+    without a weight are kept in ``collapsed`` per level (and said)."""
+
+    def __init__(self, method: str, scope: str, seed: int) -> None:
+        self.method, self.scope, self.seed = method, scope, seed
+        self.source: Source | None = None
+        self.collapsed: dict[int, list[str]] = {}
+
+    def attach(self, source: Source) -> None:
+        self.source = source
+
+    def __call__(self, t: Prunable, level: int, initial: Initial) -> None:
+        if t.members or self.source is None:
+            raise ValueError("prune.at_init: needs a network alone (not stacked members), attached by the callback")
+        for name, member in t.units():
+            t.density[t.unit(name, member)] *= 1.0 - t.rates[name]
+        # a round ends inside Lightning's evaluation (no grad, inference mode): scores need autograd
+        with torch.inference_mode(False), torch.enable_grad():
+            module, buffers, batches = self.source()
+            params = {**{n: b.clone() for n, b in buffers.items()},
+                      **{n: initial(n).to(p.device) for n, p in module.named_parameters()}}
+            pooled = [n for n in t.params if self.scope == "global" and n not in t.own_rate]
+            masks = prune_at_init(module, params, {n: t.density[n] for n in t.params}, self.method, pooled,
+                                  batches, score_key(self.seed, "at-init", level, 0))
+        for name, mask in masks.items():
+            t.masks[name].copy_(mask)
+        self.collapsed[level] = collapsed(masks)

@@ -1,0 +1,32 @@
+"""What pruning at initialisation scores with, handed over by the callback: the module, its buffers at w0 (the
+rewind's), and the first training batches of the current epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from lottery.pruning.at_init import Batch
+from lottery.pruning.next_masks import PruneAtInit
+
+
+def first_batches(trainer: pl.Trainer, module: nn.Module, n: int) -> list[Batch]:
+    """The first ``n`` (inputs, targets) batches of the training data, on the module's device. Items that group
+    several batches (``train.steps_per_call``) are taken apart. Our batches are a pure function of (seed, epoch),
+    so drawing them changes nothing the training sees."""
+    device = next(module.parameters()).device
+    out: list[Batch] = []
+    for item in trainer.train_dataloader:
+        for x, y, *_ in item if isinstance(item, list) else [item]:
+            out.append((x.to(device), y.to(device)))
+            if len(out) == n:
+                return out
+    return out
+
+
+def attach(strategy: PruneAtInit, trainer: pl.Trainer, module: nn.Module, batches: int,
+           buffers: Callable[[], dict[str, torch.Tensor]]) -> None:
+    strategy.attach(lambda: (module, buffers(), first_batches(trainer, module, batches)))
