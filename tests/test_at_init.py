@@ -230,3 +230,14 @@ def test_the_ablations_of_a_pai_mask_are_the_controls_on_its_saved_levels(tmp_pa
         for name, mask in pai[k].items():
             assert int(shuffled[k][name].sum()) == int(mask.sum())
             assert not torch.equal(shuffled[k][name], mask)
+
+
+@pytest.mark.usefixtures("mnist_root")
+def test_prune_invert_keeps_the_lowest_scores(tmp_path) -> None:
+    inverted, _ = _run(tmp_path, "prune.at_init=magnitude", "prune.invert=true")
+    info = DATASETS["mnist"]
+    net = initialize(build("lenet_300_100", info.shape, info.classes), InitSpec(seed=3, scheme="xavier_normal"))
+    for name, w in net.named_parameters():
+        if name.endswith("weight"):
+            mask, size = inverted[1][f"model.{name}"], w.detach().abs()
+            assert size[mask].max() <= size[~mask].min() and 0 < int(mask.sum()) < mask.numel()

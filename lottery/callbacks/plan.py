@@ -56,9 +56,9 @@ def plan(prune: PruneConfig | Sequence[PruneConfig], start_seed: Callable[[int |
         raise ConfigError(str(e)) from None
     seeds = [q.prune_seed for q in members] if len(members) > 1 else p.prune_seed
     next_masks: PruneByCriterion | ReplayLevels | PruneAtInit = PruneByCriterion(ctl.criterion(p.criterion), p.scope,
-                                                                                 seeds)
+                                                                                 seeds, p.invert)
     if p.at_init is not None:
-        next_masks = PruneAtInit(p.at_init, p.scope, p.prune_seed)
+        next_masks = PruneAtInit(p.at_init, p.scope, p.prune_seed, p.invert)
     rounds, sources, levels = p.rounds, None, None
     if p.masks_from is not None:
         sources = [str(q.masks_from) for q in members]

@@ -96,6 +96,8 @@ class PruneConfig:
                                     "regenerated w0 at the densities the rates give that level, trained from w0; "
                                     "null: IMP")
     at_init_batches: int = opt(1, "training batches the data-driven scores of prune.at_init (snip, grasp) use")
+    invert: bool = opt(False, "keep the lowest scores instead of the highest (Frankle et al. 2021's ablation), for "
+                              "prune.at_init and IMP's criterion alike")
     monitor: Literal["val_loss", "val_acc", "test_loss", "test_acc"] = opt(
         "val_loss", "early-stopping metric whose best epoch is recorded per round")
     monitor_mode: Literal["min", "max"] = opt("min", "whether the best monitor value is the min or the max")

@@ -27,8 +27,8 @@ class PruneByCriterion:
     random criteria: one int (stacked members draw by index) or one per member (member k draws what its cell
     draws alone)."""
 
-    def __init__(self, criterion: str, scope: str, seeds: int | Sequence[int]) -> None:
-        self.score, self.scope, self.seeds = CRITERIA[criterion], scope, seeds
+    def __init__(self, criterion: str, scope: str, seeds: int | Sequence[int], invert: bool = False) -> None:
+        self.score, self.scope, self.seeds, self.sign = CRITERIA[criterion], scope, seeds, -1.0 if invert else 1.0
 
     @torch.no_grad()
     def __call__(self, t: Prunable, level: int, initial: Initial) -> None:
@@ -48,7 +48,7 @@ class PruneByCriterion:
                 key = score_key(self.seeds, name, level - 1, member or 0)
             else:
                 key = score_key(self.seeds[member or 0], name, level - 1, 0)
-            scores[unit] = self.score(w, init, key)
+            scores[unit] = self.sign * self.score(w, init, key)
             t.density[unit] *= 1.0 - t.rates[name]
             if self.scope == "global" and name not in t.own_rate:
                 pooled.setdefault(member, []).append((name, unit))
@@ -89,8 +89,8 @@ class PruneAtInit:
     ``attach``\\ es what it scores with: the module, its buffers at w0 and a few training batches. Layers left
     without a weight are kept in ``collapsed`` per level (and said)."""
 
-    def __init__(self, method: str, scope: str, seed: int) -> None:
-        self.method, self.scope, self.seed = method, scope, seed
+    def __init__(self, method: str, scope: str, seed: int, invert: bool = False) -> None:
+        self.method, self.scope, self.seed, self.invert = method, scope, seed, invert
         self.source: Source | None = None
         self.collapsed: dict[int, list[str]] = {}
 
@@ -109,7 +109,7 @@ class PruneAtInit:
                       **{n: initial(n).to(p.device) for n, p in module.named_parameters()}}
             pooled = [n for n in t.params if self.scope == "global" and n not in t.own_rate]
             masks = prune_at_init(module, params, {n: t.density[n] for n in t.params}, self.method, pooled,
-                                  batches, score_key(self.seed, "at-init", level, 0))
+                                  batches, score_key(self.seed, "at-init", level, 0), self.invert)
         for name, mask in masks.items():
             t.masks[name].copy_(mask)
         self.collapsed[level] = collapsed(masks)
