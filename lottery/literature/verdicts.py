@@ -214,8 +214,8 @@ def every(members: Sequence[Test], named: int | None = None, summary: Test | Non
     slack = [t.p for t in measured]
     weakest = measured[int(np.argmax(slack))]
     head = summary if summary is not None and not math.isnan(summary.p) else weakest
-    return Test(float(head.diff), head.p if summary is not None else max(slack), min(t.n for t in measured),
-                "intersection–union", kind,
+    return Test(float(head.diff), summary.p if summary is not None else max(slack), min(t.n for t in measured),
+                f"intersection–union of {head.what}", kind,
                 worst([t.p_against for t in measured], summary.p_against if summary is not None else math.nan),
                 worst([t.p_excludes for t in measured], summary.p_excludes if summary is not None else math.nan),
                 head.low, head.high, members=sum(t.members >= t.named for t in measured), named=named or len(members),

@@ -31,7 +31,7 @@ def rows(claims: Sequence[tuple[str, str, Test]], page: Page, margin: float) -> 
         said = said.replace(P_HOLM, p_text(t.p_adj)).replace(P_AGAINST, p_text(t.against_adj))
         v = t.verdict()
         if v == NOT_DETECTED and t.n >= 2 and math.isfinite(t.sd):
-            effect = detectable(t.sd, t.n, page.size)
+            effect = detectable(t.sd, t.n, page.size, 2 if "Welch" in t.what else 1)
             said += (f"; the smallest effect this n detects: {100 * (abs(t.threshold) + effect):.2f} pp"
                      if t.threshold else f"; smallest detectable at n = {t.n}: {100 * effect:.2f} pp")
         if v == CONTRADICTED:
