@@ -103,7 +103,8 @@ def sobol(df: Any) -> str:
                    if deep else "")
         size = pooled[source]
         same = ("equivalent to the hash within ±" + f"{100 * MARGIN:g} pp (TOST over cells, p = "
-                f"{p_text(size.p)}): no advantage" if size.p < 0.05 else
+                f"{p_text(size.p)}): no advantage" + (", though below the hash (its 95 % interval excludes 0)"
+                                        if size.high < 0 else "") if size.p < 0.05 else
                 f"not shown equivalent within ±{100 * MARGIN:g} pp (TOST p = {p_text(size.p)})")
         claims.append((f"QRNG (Sobol') starts win 60 % of PRNG-vs-QRNG pairs ({source} vs hash)",
                        f"counted per cell (mean test accuracy over its levels{down_to}, paired by seed): {source} wins "
