@@ -9,13 +9,13 @@ import os
 import signal
 import sys
 import time
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 import torch
 
 from lottery.cells import Plan, keep, run_group, ticket_outcome
+from lottery.console import setup
 from lottery.grid import Cell, GridConfig
 from lottery.pack import packs
 from lottery.rundir import is_finished, run_dir
@@ -36,10 +36,7 @@ def _die_with_parent() -> None:
 def cell_worker_init() -> None:
     _die_with_parent()
     torch.set_num_threads(1)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    setup()  # the same log format and warning filters as the parent (a spawned worker starts without them)
 
 
 def run_local(grid: GridConfig, cells: list[Cell], plan: Plan, workers: int = 1) -> list[dict[str, Any]]:
