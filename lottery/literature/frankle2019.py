@@ -20,6 +20,7 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
+    MARGIN,
     Page,
     Test,
     at_least,
@@ -33,24 +34,15 @@ from lottery.literature.wording import (
     ci_text,
     claims_table,
     legend,
+    margin_reason,
 )
 from lottery.literature.wording import rows as verdict_rows
 from lottery.pruning.controls import CONTROLS
 
 METRIC = "test_acc_at_best"  # F&C plot test accuracy at the early-stopping (minimum validation loss) iteration
-# ±0.25 pp: what "back to", "≥" and "falls below" the dense accuracy tolerate, about one seed-to-seed standard
-# deviation of the dense LeNet-300-100 on MNIST (0.16–0.25 pp across these grids): a smaller difference is one a
-# rerun with another seed could undo
-MARGIN = 0.0025
 SPARSE_PCT = 21.5  # the levels "≤ 21 %" of F&C's claims
 UNTIL_29 = "winning tickets stay at or above the dense accuracy down to ≈ 2.9 % and fall below it only after"
 HOLDS_PCT = 2.85  # "winning tickets [fall below dense] only below ≈ 2.9 %": the levels from 2.9 % up hold
-
-
-def margin_reason(dense: dict[int, float]) -> str:
-    here = f", {100 * spread(dense):.2f} pp here" if math.isfinite(spread(dense)) else ""
-    return ("about one seed-to-seed standard deviation of the dense network on MNIST, 0.16–0.25 pp across these "
-            f"grids{here}")
 
 
 def _pn(t: Test) -> str:
@@ -224,6 +216,7 @@ def frankle2019(df: Any) -> str:
         "so every difference is paired by seed (n = seeds)." + _seed_counts(groups, ("ticket", *controls)), "",
         *lines, "", "Differences are paired by seed: mean and 95 % confidence interval (descriptive; the claims "
         "below carry the tests).", "", "## The published claims", "", *claims_table(rows), "",
-        legend(100 * MARGIN, margin_reason(dense), page.size), "",
+        legend(100 * MARGIN, margin_reason(f"{100 * spread(dense):.2f} pp here" if math.isfinite(spread(dense))
+                                            else ""), page.size), "",
         *_budget({c: groups[c] for c in ("ticket", *controls)}, sparse, df.attrs.get("round_length"), full), "",
     ])

@@ -8,6 +8,7 @@ from typing import Any
 
 from lottery.literature.tables import by_seed, coverage, nearest_round, paper, pct, per_cell, remaining
 from lottery.literature.verdicts import (
+    MARGIN,
     Page,
     Test,
     describe,
@@ -21,11 +22,11 @@ from lottery.literature.wording import (
     ci_text,
     claims_table,
     legend,
+    margin_reason,
 )
 from lottery.literature.wording import rows as verdict_rows
 
 METRIC = "test_acc"
-MARGIN = 0.0025  # ±0.25 pp for "no difference": about one seed SD of LeNet-300-100 on MNIST (0.16–0.25 pp)
 ALIKE = 0.5  # seed-to-seed correlation of first layers above which a start's seeds are nearly one start
 
 
@@ -137,8 +138,7 @@ def generative(df: Any) -> str:
         "## The published claims (Harder et al. 2023, \"From Pointwise to Powerhouse\")", "",
         "Their setting differs: CIFAR-10/100 and ImageNet-scale networks, a pretrained GHN-2, no pruning. Ours is "
         "the lottery question on LeNet-300-100: does the learned start change the tickets at each level.", "",
-        *claims_table(rows), "", legend(100 * MARGIN, "about one seed-to-seed standard deviation of LeNet-300-100 on "
-                                         "MNIST, 0.16–0.25 pp across these grids", page.size), "",
+        *claims_table(rows), "", legend(100 * MARGIN, margin_reason(), page.size), "",
         *(["Caveats:", "", *notes, ""] if notes else []),
         "Each learned start − xavier_normal (pp), paired by seed: mean and 95 % confidence interval (descriptive):",
         "", *per_level, "",

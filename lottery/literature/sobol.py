@@ -20,6 +20,7 @@ from lottery.literature.tables import (
     remaining,
 )
 from lottery.literature.verdicts import (
+    MARGIN,
     SEED_FREE_SOURCES,
     Page,
     Test,
@@ -34,6 +35,7 @@ from lottery.literature.wording import (
     ci_text,
     claims_table,
     legend,
+    margin_reason,
 )
 from lottery.literature.wording import rows as verdict_rows
 from lottery.stats import p_text
@@ -42,7 +44,6 @@ METRIC = "test_acc"
 # below 3.5 % the output layer, pruned 20 % per round, loses whole digits (the Wijnja page's collapsed cells):
 # a cell's summary stops there, so that it measures the start, not which cells happened to starve
 STARVES_BELOW = 3.5
-MARGIN = 0.0025  # ±0.25 pp: about one seed SD of the dense LeNet-300-100 on MNIST (0.16–0.25 pp)
 
 
 @paper("sobol")
@@ -143,8 +144,7 @@ def sobol(df: Any) -> str:
         "source gives better tickets. Wins are counted per cell, one per seed, never per (seed, level) row: a "
         "cell's levels are one training run and not independent.", "",
         *claims_table(verdict_rows(claims, page, MARGIN)), "",
-        legend(100 * MARGIN, "about one seed-to-seed standard deviation of the dense LeNet-300-100 on MNIST, "
-               "0.16–0.25 pp across these grids", page.size), "",
+        legend(100 * MARGIN, margin_reason(), page.size), "",
         *(_cut_sensitivity(df, groups, clean, deep) if deep else []),
         *(_collapsed(df, groups, deep) if deep else []),
     ])

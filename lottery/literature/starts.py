@@ -24,6 +24,7 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
+    MARGIN,
     Page,
     Test,
     describe,
@@ -44,7 +45,6 @@ from lottery.stats import ALPHA, holm
 METRIC = "test_acc_at_best"
 REF_METRIC = "test_acc"
 DRAWS = 2000  # bootstrap draws of Kendall τ over seeds
-MARGIN = 0.0025  # ±0.25 pp: about one seed SD of a cell mean (stated on the page)
 REFERENCE = ("wijnja2020", "sobol")
 BASELINE = "xavier_normal/hash"  # sibling results folders holding LeNet-300-100's cells of the same starts
 

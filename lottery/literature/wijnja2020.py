@@ -23,6 +23,7 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
+    MARGIN,
     Page,
     Test,
     at_least,
@@ -37,11 +38,11 @@ from lottery.literature.wording import (
     ci_text,
     claims_table,
     legend,
+    margin_reason,
 )
 from lottery.literature.wording import rows as verdict_rows
 
 METRIC = "test_acc"
-MARGIN = 0.0025  # ±0.25 pp for "≈" and "≥": about one seed SD of the dense network (0.16–0.25 pp on MNIST)
 TARGETS = [100, 51.2, 21.0, 6.9, 3.5, 2.3, 1.4]
 PAPER_STARTS = 8  # Xavier and Kaiming × normal and uniform; Xavier normal and uniform ×0.5 and ×2
 PAIRS = [("xavier_normal", "xavier_uniform", 1.0), ("xavier_normal", "xavier_uniform", 0.5),
@@ -157,8 +158,7 @@ def wijnja2020(df: Any) -> str:
         coverage(df, expected) + remain, "", "![test accuracy](accuracy.png)", "",
         "Test accuracy (%) at the end of each 5-epoch round, mean ± std over seeds (42–52), at the levels the paper "
         "discusses." + _still_falling(df, starts), "", *lines, "", "## The published claims", "",
-        *claims_table(claims), "", legend(100 * MARGIN, "about one seed-to-seed standard deviation of the dense "
-                                          f"network, {_dense_spread(df)} here", page.size),
+        *claims_table(claims), "", legend(100 * MARGIN, margin_reason(f"{_dense_spread(df)} here"), page.size),
         "", f"## Collapsed cells (test accuracy below {100 * COLLAPSED:g} %)", "",
         ("With the output layer at 10 % per round it keeps 135 of its 1,000 weights at 2.3 %. "
          if "output10" in config else
