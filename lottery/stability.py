@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -35,29 +36,24 @@ from lottery.data import DATASETS  # noqa: E402
 from lottery.init import initialize  # noqa: E402
 from lottery.models import build  # noqa: E402
 from lottery.preflight import check_config  # noqa: E402
+from lottery.pruning import MaskedMultiply  # noqa: E402
 from lottery.pruning.levels import MaskSourceError, load_levels  # noqa: E402
 
 STABLE = 0.02  # Frankle et al.: instability below 2 % (test error) counts as stable
 
 
 class KeepMasks(pl.Callback):
-    """Pruned weights stay zero: the masks are applied after every optimizer step."""
+    """Pruned weights stay zero: the masks are applied after every optimizer step (the ticket's own kernel)."""
 
     def __init__(self, masks: dict[str, torch.Tensor]) -> None:
         self.masks = masks
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         params = dict(pl_module.model.named_parameters())
-        pairs = [(params[n], m) for n, m in self.masks.items()]
-
-        @torch.no_grad()
-        def apply(*_: object) -> None:
-            for p, m in pairs:
-                p.mul_(m)
-
+        apply = MaskedMultiply([params[n].data for n in self.masks], list(self.masks.values()))
         apply()
         for opt in trainer.optimizers:
-            opt.register_step_post_hook(apply)
+            opt.register_step_post_hook(lambda *_: apply())
 
 
 def train(cfg: Config, net: nn.Module, masks: dict[str, torch.Tensor], order: int, steps: int) -> None:
@@ -74,15 +70,20 @@ def train(cfg: Config, net: nn.Module, masks: dict[str, torch.Tensor], order: in
 
 
 @torch.no_grad()
-def error_rate(cfg: Config, net: nn.Module) -> float:
-    dm = build_datamodule(cfg)
-    dm.setup("fit")
+def error_rate(net: nn.Module, test: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
     net.eval()
     wrong = total = 0
-    for x, y in dm.val_dataloader()[-1]:  # validation, then test: the last one
+    for x, y in test:
         wrong += int((net(x).argmax(1) != y).sum())
         total += len(y)
     return wrong / total
+
+
+def eval_data(cfg: Config) -> tuple[Iterable[tuple[torch.Tensor, torch.Tensor]], int]:
+    """The config's test set as batches (read once), and the optimizer steps of one round."""
+    dm = build_datamodule(cfg)
+    dm.setup("fit")
+    return dm.val_dataloader()[-1], cfg.prune.epochs_per_round * len(dm.train_dataloader())  # val, then test
 
 
 def interpolate(a: nn.Module, b: nn.Module, alpha: float) -> nn.Module:
@@ -110,9 +111,10 @@ def copies(cfg: Config, k: int, total: int, orders: tuple[int, int],
     return pair
 
 
-def instability(cfg: Config, a: nn.Module, b: nn.Module, points: int) -> tuple[float, list[float]]:
+def instability(a: nn.Module, b: nn.Module, points: int,
+                test: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, list[float]]:
     """The largest test error along the line from a to b minus the mean of the ends, and the errors."""
-    errors = [error_rate(cfg, interpolate(a, b, i / (points - 1))) for i in range(points)]
+    errors = [error_rate(interpolate(a, b, i / (points - 1)), test) for i in range(points)]
     return max(errors) - (errors[0] + errors[-1]) / 2, errors
 
 
@@ -151,9 +153,8 @@ def main(argv: list[str] | None = None) -> int:
                               "by commas") from None
         if len(orders) != 2 or min(steps) < 0 or args.points < 2:
             raise ConfigError("--orders: give two seeds; --steps: k ≥ 0; --points: at least 2")
-        dm = build_datamodule(cfg)
-        dm.setup("fit")
-        total = args.train_steps or cfg.prune.epochs_per_round * len(dm.train_dataloader())
+        test, round_steps = eval_data(cfg)
+        total = args.train_steps or round_steps
         if max(steps) > total:
             raise ConfigError(f"--steps: {max(steps)} is beyond the {total} steps a copy trains; give k ≤ {total}")
         masks = level_masks(args.masks, args.level) if args.masks else {}
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         table = []
         for k in steps:
-            value, errors = instability(cfg, *copies(cfg, k, total, orders, masks), args.points)
+            value, errors = instability(*copies(cfg, k, total, orders, masks), args.points, test)
             table.append((k, value, errors))
             print(f"k = {k}: instability {100 * value:.2f} % (ends {100 * errors[0]:.2f} and "
                   f"{100 * errors[-1]:.2f} % test error){' · stable' if value < STABLE else ''}")

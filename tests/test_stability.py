@@ -10,7 +10,7 @@ import torch
 
 from lottery.config import load
 from lottery.runner import run, run_dir
-from lottery.stability import copies, error_rate, instability, interpolate, level_masks, main
+from lottery.stability import copies, error_rate, eval_data, instability, interpolate, level_masks, main
 from tests.test_train_cli import CONFIGS, QUICK
 
 pytestmark = pytest.mark.usefixtures("mnist_root")
@@ -28,13 +28,14 @@ def test_the_line_ends_are_the_trained_copies_and_other_orders_make_other_copies
     for alpha, end in ((0.0, a), (1.0, b)):
         assert all(torch.equal(x, y) for x, y in zip(interpolate(a, b, alpha).state_dict().values(),
                                                      end.state_dict().values(), strict=True))
-    value, errors = instability(cfg, a, b, 3)
-    assert errors[0] == error_rate(cfg, a) and errors[-1] == error_rate(cfg, b)
+    test = eval_data(cfg)[0]
+    value, errors = instability(a, b, 3, test)
+    assert errors[0] == error_rate(a, test) and errors[-1] == error_rate(b, test)
     assert value == max(errors) - (errors[0] + errors[-1]) / 2
     assert any(not torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters(), strict=True))
     same = copies(cfg, 5, 30, (1, 1), {})  # one batch order twice: one network, nothing unstable
     assert all(torch.equal(x, y) for x, y in zip(same[0].parameters(), same[1].parameters(), strict=True))
-    assert instability(cfg, *same, 3)[0] == 0.0
+    assert instability(*same, 3, test)[0] == 0.0
 
 
 def test_a_tickets_masks_keep_their_zeros_along_the_line(tmp_path: Path) -> None:

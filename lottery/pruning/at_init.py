@@ -109,9 +109,7 @@ def _select(scores: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], tar
     targets weighted by size (as IMP's global scope)."""
     new = {n: select_layerwise(scores[n], m, targets[n]) for n, m in masks.items() if n not in pooled}
     if pooled:
-        sizes = [masks[n].numel() for n in pooled]
-        target = sum(targets[n] * s for n, s in zip(pooled, sizes, strict=True)) / sum(sizes)
-        kept = select_global([scores[n] for n in pooled], [masks[n] for n in pooled], target)
+        kept = select_global([scores[n] for n in pooled], [masks[n] for n in pooled], [targets[n] for n in pooled])
         new.update(zip(pooled, kept, strict=True))
     return {n: new[n] for n in masks}
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from lottery.pruning.at_init import Batch, collapsed, prune_at_init
+from lottery.pruning.at_init import Batch, prune_at_init
 from lottery.pruning.criteria import CRITERIA, score_key
 from lottery.pruning.prunable import Prunable
 from lottery.pruning.select import select_global, select_layerwise
@@ -56,9 +56,8 @@ class PruneByCriterion:
                 m.copy_(select_layerwise(scores[unit], m, t.density[unit]))
         for member, group in pooled.items():
             masks = [t.slice(t.masks[n], member) for n, _ in group]
-            sizes = [m.numel() for m in masks]
-            target = sum(t.density[u] * s for (_, u), s in zip(group, sizes, strict=True)) / sum(sizes)
-            for m, new in zip(masks, select_global([scores[u] for _, u in group], masks, target), strict=True):
+            targets = [t.density[u] for _, u in group]
+            for m, new in zip(masks, select_global([scores[u] for _, u in group], masks, targets), strict=True):
                 m.copy_(new)
 
 
@@ -86,13 +85,11 @@ class PruneAtInit:
     """Pruning at initialisation (``prune.at_init``): every level's masks chosen afresh by a score of the whole
     network at w0 (``lottery.pruning.at_init``), down to the densities this run's rates give that level (one
     threshold over the tensors without a rate of their own with ``scope='global'``, as IMP's). The callback
-    ``attach``\\ es what it scores with: the module, its buffers at w0 and a few training batches. Layers left
-    without a weight are kept in ``collapsed`` per level (and said)."""
+    ``attach``\\ es what it scores with: the module, its buffers at w0 and a few training batches."""
 
     def __init__(self, method: str, scope: str, seed: int, invert: bool = False) -> None:
         self.method, self.scope, self.seed, self.invert = method, scope, seed, invert
         self.source: Source | None = None
-        self.collapsed: dict[int, list[str]] = {}
 
     def attach(self, source: Source) -> None:
         self.source = source
@@ -112,4 +109,3 @@ class PruneAtInit:
                                   batches, score_key(self.seed, "at-init", level, 0), self.invert)
         for name, mask in masks.items():
             t.masks[name].copy_(mask)
-        self.collapsed[level] = collapsed(masks)

@@ -7,6 +7,8 @@ instead of drifting by a rounding error every round.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 
@@ -24,8 +26,13 @@ def select_layerwise(scores: torch.Tensor, mask: torch.Tensor, target_density: f
     return keep_top(scores, mask, keep)
 
 
-def select_global(scores: list[torch.Tensor], masks: list[torch.Tensor], target_density: float) -> list[torch.Tensor]:
-    """One threshold across tensors: the pool keeps round(N · target) weights in total."""
+def select_global(scores: list[torch.Tensor], masks: list[torch.Tensor],
+                  target_density: float | Sequence[float]) -> list[torch.Tensor]:
+    """One threshold across tensors: the pool keeps round(N · target) weights in total. Per-tensor targets
+    (each tensor's exact schedule) pool to their size-weighted mean."""
+    if not isinstance(target_density, float | int):
+        sizes = [m.numel() for m in masks]
+        target_density = sum(d * n for d, n in zip(target_density, sizes, strict=True)) / sum(sizes)
     flat_s = torch.cat([s.double().reshape(-1) for s in scores])
     flat_m = torch.cat([m.reshape(-1) for m in masks])
     keep = min(int(flat_m.sum()), round(flat_m.numel() * target_density))
