@@ -208,10 +208,18 @@ def test_sweep_export_and_single_cells(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 @needs_mnist
-def test_parallel_workers_give_the_serial_one_thread_table(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    serial = grid_file(tmp_path, "serial")  # the grid's overrides already run cells on 1 thread
-    parallel = grid_file(tmp_path, "parallel")
-    assert main([str(serial), "--no-plots"]) == 0
+def test_parallel_workers_give_the_serial_one_thread_table(tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    # a start and its reinit control: a worker must wait for a ticket's masks before its control starts
+    axes = {"starts": [{"scheme": "xavier_normal"}], "controls": ["reinit"]}
+    serial = grid_file(tmp_path, "serial", **axes)  # the grid's overrides already run cells on 1 thread
+    parallel = grid_file(tmp_path, "parallel", **axes)
+    with caplog.at_level(logging.INFO, logger="lottery"):
+        assert main([str(serial), "--no-plots"]) == 0
+    # a ticket's control runs as soon as its masks exist, before the next ticket: a sitting that ends early
+    # leaves no ticket whose control must train it again on a new machine
+    started = [r.getMessage().split(" · ")[0] for r in caplog.records if r.getMessage().endswith("· starting")]
+    assert started == ["cell 1/4", "cell 3/4", "cell 2/4", "cell 4/4"], started
     capfd.readouterr()
     assert main([str(parallel), "--no-plots", "--workers", "2"]) == 0
     err = capfd.readouterr().err  # the workers filter Lightning's warnings as the parent does
