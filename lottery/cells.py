@@ -1,5 +1,5 @@
-"""Running a grid's cells, whichever launcher runs them: what is left to run (IMP cells, and the controls that train with their masks), the one
-definition of running a pack of cells, and each finished cell's record and line.
+"""Running a grid's cells, whichever launcher runs them: what is left to run (IMP cells, and the controls that
+train with their masks), the one definition of running a pack of cells, and each finished cell's record and line.
 
 A launcher (``lottery.launchers``) only decides *where* a pack runs: in this process, in a pool of processes,
 or as a SLURM array task. Each calls ``run_group`` for its pack."""

@@ -6,19 +6,21 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field, fields
+from itertools import product
 from pathlib import Path
 from typing import Any, Literal
 
-from lottery.config import Config, ConfigError, InitConfig, from_dict, parse_overrides, read_yaml, resolve
+from lottery.config import Config, ConfigError, InitConfig, PruneConfig, from_dict, parse_overrides, read_yaml, resolve
 from lottery.config.schema import opt
 from lottery.config.typed import set_dotted
 from lottery.preflight import check_config
 from lottery.pruning.controls import CONTROLS as REGISTERED_CONTROLS
-from lottery.results import treatment
+from lottery.results import method, treatment
 from lottery.rundir import ended, read_results, run_dir
 
 _GRID_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 START_KEYS = tuple(f.name for f in fields(InitConfig) if f.name != "seed")  # a start: every init field but seed
+METHOD_KEYS = ("at_init", "at_init_batches", "invert")  # a method: the prune fields that choose the masks
 # controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
 # ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
 CONTROLS = (*REGISTERED_CONTROLS, "ticket-masks")
@@ -58,6 +60,9 @@ class GridConfig:
     overrides: dict[str, Any] = opt({}, "nested train-config values applied to every cell")
     starts: list[dict[str, Any]] = opt([{}], "the starts: each a mapping of init fields (scheme, scale, source, …)")
     sources: list[str] = opt([], "crossed with the starts (a start's own source wins); empty: no crossing")
+    methods: list[dict[str, Any]] = opt([{}], "what chooses the masks, crossed with the starts: each a mapping of "
+                                              f"prune fields ({', '.join(METHOD_KEYS)}); {{}}: IMP; e.g. "
+                                              "{at_init: snip}, {at_init: snip, invert: true}")
     seeds: list[int] = opt([0], "seeds (each start × seed is one cell)")
     models: list[str] = opt([], "models crossed with everything; empty: the base config's model")
     output_dir: str = opt("", "where cells, the table, statistics and figures go; empty: runs/<name>")
@@ -149,32 +154,40 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
         if unknown:
             raise ConfigError(f"grid.starts[{i}].{unknown[0]}: unknown key; a start sets {', '.join(START_KEYS)}")
     cells: list[Cell] = []
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple, tuple[int, int]] = {}
     start_of: dict[int, int] = {}  # cell index → index of its start, for controls_on
-    for model in grid.models or [None]:
-        for i, start in enumerate(grid.starts):
-            for source in grid.sources or [None]:
-                for seed in grid.seeds:
-                    init = {**base.get("init", {}), **({"source": source} if source else {}), **start}
-                    data = _merge(copy.deepcopy(base), {"init": init, "seed": seed, "output_dir": str(out / "cells")})
-                    if model:
-                        data = _merge(data, {"model": {"name": model}})
-                    data.setdefault("wandb", {}).setdefault("tags", [grid.name])
-                    data["wandb"].setdefault("group", grid.name)  # one W&B group per grid, whoever runs it
-                    try:
-                        cfg = check_config(resolve({**data, "name": "cell"}))
-                    except ConfigError as e:
-                        raise ConfigError(f"grid.starts[{i}] ({start}): {e}") from None
-                    spec = cfg.init_spec()
-                    key = (cfg.model.name, spec)  # the whole start, seed included: a new field needs no edit
-                    if key in seen:
-                        raise ConfigError(f"grid.starts[{i}]: duplicate start {spec.label} (seed {seed}, "
-                                          f"{cfg.model.name}); it repeats starts[{seen[key]}]")
-                    seen[key] = i
-                    slug = spec.label.replace("/", "-").replace("×", "x")
-                    cfg.name = f"{cfg.model.name}-{slug}-s{seed}"
-                    start_of[len(cells)] = i
-                    cells.append(Cell(len(cells), cfg))
+    for i, way in enumerate(grid.methods):
+        unknown = [k for k in way if k not in METHOD_KEYS]
+        if unknown:
+            raise ConfigError(f"grid.methods[{i}].{unknown[0]}: unknown key; a method sets {', '.join(METHOD_KEYS)}")
+    axes = (grid.models or [None], enumerate(grid.methods), enumerate(grid.starts), grid.sources or [None], grid.seeds)
+    for model, (j, way), (i, start), source, seed in product(*axes):
+        init = {**base.get("init", {}), **({"source": source} if source else {}), **start}
+        data = _merge(copy.deepcopy(base), {"init": init, "seed": seed, "output_dir": str(out / "cells"),
+                                            "prune": dict(way)})
+        if model:
+            data = _merge(data, {"model": {"name": model}})
+        data.setdefault("wandb", {}).setdefault("tags", [grid.name])
+        data["wandb"].setdefault("group", grid.name)  # one W&B group per grid, whoever runs it
+        try:
+            cfg = check_config(resolve({**data, "name": "cell"}))
+        except ConfigError as e:
+            where = f"grid.starts[{i}] ({start})" + (f", grid.methods[{j}] ({way})" if way else "")
+            raise ConfigError(f"{where}: {e}") from None
+        spec = cfg.init_spec()
+        chooser = method(cfg.prune)
+        key = (cfg.model.name, chooser, spec)  # the whole start, seed included: a new field needs no edit
+        if key in seen and seen[key][0] != i:
+            raise ConfigError(f"grid.starts[{i}]: duplicate start {spec.label} (seed {seed}, {cfg.model.name}); "
+                              f"it repeats starts[{seen[key][0]}]")
+        if key in seen:
+            raise ConfigError(f"grid.methods[{j}]: duplicate method {chooser} ({way}); it repeats "
+                              f"methods[{seen[key][1]}]")
+        seen[key] = (i, j)
+        slug = spec.label.replace("/", "-").replace("×", "x") + ("" if chooser == "imp" else f"-{chooser}")
+        cfg.name = f"{cfg.model.name}-{slug}-s{seed}"
+        start_of[len(cells)] = i
+        cells.append(Cell(len(cells), cfg))
     if grid.controls and any(c.config.prune.control or c.config.prune.masks_from for c in cells):
         raise ConfigError("grid.controls: the base config already sets prune.control or prune.masks_from; "
                           "controls of a ticket need plain IMP cells")
@@ -184,6 +197,10 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
             cfg = copy.deepcopy(imp.config)
             # not validated against the disk: the IMP cell's masks exist only once it has run
             cfg.prune.masks_from = str(run_dir(imp.config))
+            chooser, plain = method(cfg.prune), PruneConfig()
+            cfg.prune.masks_of = None if chooser == "imp" else chooser  # the masks are read, not chosen again
+            for key in METHOD_KEYS:
+                setattr(cfg.prune, key, getattr(plain, key))
             cfg.prune.control = None if control == "ticket-masks" else control
             cfg.name = f"{imp.config.name}-{control.replace('_', '-')}"
             cells.append(Cell(len(cells), cfg, source=imp.index))

@@ -45,7 +45,7 @@ def stackable(cfg: Config) -> bool:
         stack(build(cfg.model.name, info.shape, info.classes, **cfg.model.kwargs), 2)
     except ValueError:
         return False
-    return cfg.prune.sleeping_check is None
+    return cfg.prune.sleeping_check is None and cfg.prune.at_init is None  # PaI scores one network alone
 
 
 def packs(cfgs: list[Config], members: int) -> list[list[int]]:

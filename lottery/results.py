@@ -18,14 +18,23 @@ COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", 
 _SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
 
 
+def method(prune: Any) -> str:
+    """What chose a run's masks: ``imp``, or a pruning-at-initialisation scorer (``snip``, …); ``-inverted``
+    when it kept the lowest scores (Frankle et al. 2021's ablation)."""
+    return (prune.at_init or "imp") + ("-inverted" if prune.invert else "")
+
+
 def treatment(cfg: Any) -> str:
-    """``ticket`` (IMP itself), a control of a ticket's masks (``reinit``, ``random_prune``,
-    ``signed_constant``, ``ticket-masks``: the ticket retrained from its masks) or a control that derives its
-    own masks (``reinit-own-masks``, …)."""
+    """``ticket`` (IMP itself) or the pruning-at-init method (``snip``, ``imp-inverted``, …); a control of a
+    ticket's masks (``reinit``, ``random_prune``, ``signed_constant``, ``ticket-masks``: the ticket retrained
+    from its masks), after what chose those masks when that was not IMP (``snip reinit``); or a control that
+    derives its own masks (``reinit-own-masks``, …)."""
     p = cfg.prune
     if p.masks_from is None:
-        return "ticket" if p.control is None else f"{p.control}-own-masks"
-    return p.control or "ticket-masks"
+        own = method(p)
+        what = "ticket" if own == "imp" else own
+        return what if p.control is None else f"{'' if own == 'imp' else own + ' '}{p.control}-own-masks"
+    return f"{p.masks_of + ' ' if p.masks_of else ''}{p.control or 'ticket-masks'}"
 
 
 def identity(cfg: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@ files hold every cell's curve, sweeps and gathering rebuild the same results."""
 
 from __future__ import annotations
 
+import csv
 import logging
 import shutil
 import signal
@@ -64,6 +65,9 @@ BAD = [
     ({"controls_on": [0]}, "grid.controls_on: [0] names starts for controls, but grid.controls is empty"),
     ({"controls": ["reinit"], "controls_on": ["0"]}, "grid.controls_on[0]: '0' is not valid"),
     ({"launcher": {"name": "pbs"}}, "grid.launcher.name: 'pbs' is not valid; choose one of local, slurm"),
+    ({"methods": [{}, {"at_init": "snap"}]}, "grid.methods[1] ({'at_init': 'snap'}): prune.at_init: 'snap' is not"),
+    ({"methods": [{"rate": 0.5}]}, "grid.methods[0].rate: unknown key; a method sets at_init, at_init_batches, invert"),
+    ({"methods": [{}, {"invert": False}]}, "grid.methods[1]: duplicate method imp ({'invert': False}); it repeats"),
     ({"launcher": {"time_min": 0}}, "grid.launcher.time_min: 0 is not valid; use an integer ≥ 1"),
     ({"launcher": {"partoition": "gpu"}}, "grid.launcher.partoition: unknown key (did you mean 'partition'?)"),
     ({"launcher": {"sbatch": {"array": "0-3"}}}, "grid.launcher.sbatch.array: the launcher sets it itself"),
@@ -80,6 +84,39 @@ def test_controls_on_gives_controls_to_the_named_starts_only(tmp_path: Path) -> 
     assert len(every_start) == 8 and len(first) == 6 and len(controls) == 2
     assert all(first[c.source].config.init.scheme == "kaiming_uniform" for c in controls)
     assert [c.config.name for c in first[:4]] == [c.config.name for c in every_start[:4]]  # the IMP cells unchanged
+
+
+def test_methods_axis_labels_each_method_and_the_controls_of_its_masks(tmp_path: Path) -> None:
+    methods = [{}, {"at_init": "snip"}, {"at_init": "snip", "invert": True}]
+    plain = load_grid(grid_file(tmp_path, "plain", controls=["reinit"]))[1]
+    _, cells = load_grid(grid_file(tmp_path, "ways", methods=methods, controls=["reinit"]))
+    assert len(cells) == 3 * 4 * 2
+    assert [c.config.name for c in cells[:4]] == [c.config.name for c in plain[:4]]  # IMP cells: names unchanged
+    assert [c.config.run_name for c in cells[:4]] == [c.config.run_name for c in plain[:4]]
+    assert cells[4].label == "lenet_300_100 xavier_normal/hash snip seed 1"
+    assert cells[8].config.name == "lenet_300_100-xavier_normal-hash-snip-inverted-s1"
+    controls = {cells[c.source].label: c for c in cells if c.source is not None}
+    snip_reinit = controls["lenet_300_100 xavier_normal/hash snip seed 1"]
+    assert snip_reinit.label == "lenet_300_100 xavier_normal/hash snip reinit seed 1"
+    assert snip_reinit.config.prune.at_init is None and snip_reinit.config.prune.masks_of == "snip"  # masks read
+    assert controls["lenet_300_100 xavier_normal/hash seed 1"].config.prune.masks_of is None
+    assert controls["lenet_300_100 xavier_normal/hash snip-inverted seed 1"].config.prune.invert is False
+    assert len({c.config.run_name for c in cells}) == len(cells)
+
+
+@needs_mnist
+def test_a_grid_of_methods_matches_each_imp_level_and_trains_the_controls_of_pai_masks(tmp_path: Path) -> None:
+    path = grid_file(tmp_path, "ways", starts=[{"scheme": "xavier_normal"}], seeds=[1], members_per_process=2,
+                     methods=[{}, {"at_init": "synflow"}], controls=["random_prune"])
+    assert main([str(path), "--no-plots"]) == 0
+    rows = list(csv.DictReader((tmp_path / "ways" / "results.csv").open()))
+    levels: dict[str, list[str]] = {}
+    for r in rows:
+        levels.setdefault(r["start"], []).append(r["remaining_pct"])
+    assert set(levels) == {"xavier_normal/hash", "xavier_normal/hash random_prune", "xavier_normal/hash synflow",
+                           "xavier_normal/hash synflow random_prune"}
+    assert len({tuple(v) for v in levels.values()}) == 1  # every method at IMP's densities
+    assert {r["control"] for r in rows} == {"ticket", "random_prune", "synflow", "synflow random_prune"}
 
 
 @pytest.mark.parametrize(("change", "message"), BAD, ids=[m for _, m in BAD])

@@ -90,6 +90,8 @@ class PruneConfig:
     control_seed: int = opt(1_000_003, "seed offset of the reinit control")
     masks_from: str | None = opt(None, "a finished run's directory: train its per-round masks, each level once, "
                                        "with the control's weights (null control: the ticket itself)")
+    masks_of: str | None = opt(None, "what chose the masks of masks_from (e.g. snip), for the table's labels; a "
+                                     "grid sets it on the controls of a pruning-at-init cell; null: IMP")
     prune_seed: int = opt(0, "seed of the random criterion")
     at_init: str | None = opt(None, "prune at initialisation instead of IMP: snip, grasp, synflow, magnitude or "
                                     "random (lottery.pruning.at_init): each level's masks chosen afresh on the "
@@ -146,6 +148,9 @@ class PruneConfig:
             if self.rewind != "init":
                 raise ConfigError(f"{f}rewind: {self.rewind!r} is not valid with {f}at_init (pruning at "
                                   "initialisation trains from w0); use init")
+        if self.masks_of is not None and self.masks_from is None:
+            raise ConfigError(f"{f}masks_of: {self.masks_of!r} labels the masks of {f}masks_from, which is not set; "
+                              "remove it or give masks_from")
         if self.masks_from is not None:
             if self.rewind not in ("init", "step"):
                 raise ConfigError(f"{f}rewind: {self.rewind!r} is not valid with {f}masks_from; use init or step")
