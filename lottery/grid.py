@@ -20,7 +20,7 @@ from lottery.rundir import ended, read_results, run_dir
 
 _GRID_NAME = re.compile(r"[A-Za-z0-9._+-]{1,200}")
 START_KEYS = tuple(f.name for f in fields(InitConfig) if f.name != "seed")  # a start: every init field but seed
-METHOD_KEYS = ("at_init", "at_init_batches", "invert")  # a method: the prune fields that choose the masks
+METHOD_KEYS = ("at_init", "at_init_batches", "invert", "scope")  # a method: the prune fields that choose the masks
 # controls of a ticket, trained on its masks level by level (prune.masks_from); "ticket-masks" retrains the
 # ticket itself from its masks (a check: it reproduces the IMP cell's rounds exactly)
 CONTROLS = (*REGISTERED_CONTROLS, "ticket-masks")
@@ -199,7 +199,7 @@ def load_grid(path: str | Path, overrides: list[str] = ()) -> tuple[GridConfig, 
             cfg.prune.masks_from = str(run_dir(imp.config))
             chooser, plain = method(cfg.prune), PruneConfig()
             cfg.prune.masks_of = None if chooser == "imp" else chooser  # the masks are read, not chosen again
-            for key in METHOD_KEYS:
+            for key in ("at_init", "at_init_batches", "invert"):  # the masks are read back, not chosen again
                 setattr(cfg.prune, key, getattr(plain, key))
             cfg.prune.control = None if control == "ticket-masks" else control
             cfg.name = f"{imp.config.name}-{control.replace('_', '-')}"
