@@ -61,6 +61,8 @@ def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
         if m and value is not None:
             sleeping.setdefault(f"sleeping_{m.group(2)}", []).append(float(value))
     out.update({k: sum(v) / len(v) for k, v in sorted(sleeping.items())})
+    if row.get("collapsed_layers") is not None:  # pruning at init: layers left without a weight at this level
+        out["collapsed_layers"] = int(row["collapsed_layers"])
     return out
 
 

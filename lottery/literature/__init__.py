@@ -23,7 +23,14 @@ from lottery.atomic import write_text
 from lottery.config import ConfigError, read_yaml
 from lottery.console import run_cli
 from lottery.grid import load_grid
-from lottery.literature import frankle2019, generative, sobol, starts, wijnja2020  # noqa: F401  (registers the pages)
+from lottery.literature import (  # noqa: F401  (registers the pages)
+    frankle2019,
+    frankle2021,
+    generative,
+    sobol,
+    starts,
+    wijnja2020,
+)
 from lottery.literature.provenance import environment_section
 from lottery.literature.tables import PAPERS, nearest_round
 from lottery.results import read_table

@@ -1,0 +1,174 @@
+"""Frankle, Dziugaite, Roy & Carbin (2021), "Pruning neural networks at initialization: why are we missing the
+mark?": SNIP, GraSP, SynFlow and magnitude at init against random pruning and IMP at IMP's densities, and the
+ablations of their masks (shuffled within each layer, reinitialised, scores inverted)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lottery.literature.tables import by_seed, coverage, late_stops, paper, pct, per_cell, remaining, spread
+from lottery.literature.verdicts import MARGIN, Page, Test, at_least, describe, directional, every
+from lottery.literature.wording import P_HOLM, ci_text, claims_table, legend, margin_reason
+from lottery.literature.wording import rows as verdict_rows
+from lottery.results import read_table
+
+METRIC = "test_acc_at_best"  # the test accuracy at the epoch of minimum validation loss (early stopping)
+METHODS = {"snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow", "magnitude": "magnitude at init"}
+SHUFFLE, REINIT = "random_prune", "reinit"  # the controls that shuffle within each layer, and reinitialise
+INVERTED = "_inverted"  # the sibling grid's folder suffix (configs/compare_frankle2021_inverted.yaml)
+
+
+def with_inverted(df: Any) -> Any:
+    """The table, with the inverted-scores grid's rows when its table lies beside it (``<folder>_inverted``)."""
+    folder = Path(str(df.attrs.get("folder", "")))
+    sibling = folder.parent / (folder.name + INVERTED) / "results.csv"
+    if not folder.name or not sibling.is_file():
+        return df
+    both = pd.concat([df, read_table(sibling)], ignore_index=True)
+    both.attrs.update(df.attrs, inverted=str(sibling))
+    return both
+
+
+def _pn(t: Test) -> str:
+    return "no test at n = 1" if math.isnan(t.p) else f"p_holm = {P_HOLM}, n = {t.n}"
+
+
+def _family(page: Page, members: dict[str, Test], named: int) -> Test:
+    """Every named member at α (intersection–union); a member the table lacks never counts for the claim."""
+    return page.claim(every(list(members.values()), named=named))
+
+
+def _each(members: dict[str, Test]) -> str:
+    return "; ".join(f"{METHODS.get(m, m)} {ci_text(t)} pp" for m, t in members.items()) or "none measured"
+
+
+def _claims(groups: dict[str, Any], pruned: list[int], page: Page) -> list[tuple[str, str, Test]]:
+    """The paper's claims, each one primary test on a seed's mean over the pruned levels (fixed in the grid's
+    header before the run)."""
+    cell = {name: per_cell(g, METRIC, pruned) for name, g in groups.items()}
+    have = [m for m in METHODS if m in cell]
+    out: list[tuple[str, str, Test]] = []
+    iu = "intersection–union over the methods, each one-sided paired t at α"
+    if "random" in cell:
+        members = {m: directional(cell[m], cell["random"], True, margin=MARGIN) for m in have}
+        t = _family(page, members, len(METHODS))
+        out.append(("SNIP, GraSP, SynFlow and magnitude at init beat random pruning",
+                    f"method − random, per seed over the pruned levels: {_each(members)} ({iu}; {_pn(t)})", t))
+    if "ticket" in cell:
+        members = {m: directional(cell["ticket"], cell[m], True, margin=MARGIN) for m in have}
+        t = _family(page, members, len(METHODS))
+        out.append(("... but stay below magnitude pruning after training (IMP)",
+                    f"IMP − method: {_each(members)} ({iu}; {_pn(t)})", t))
+    for control, what in ((SHUFFLE, "shuffling the kept weights within each layer"),
+                          (REINIT, "reinitialising the kept weights")):
+        members = {m: at_least(cell[f"{m} {control}"], cell[m], MARGIN) for m in have if f"{m} {control}" in cell}
+        if members:
+            t = _family(page, members, len(METHODS))
+            out.append((f"{what} keeps or improves their accuracy",
+                        f"ablated − method: {_each(members)} (non-inferiority within {100 * MARGIN:g} pp, "
+                        f"intersection–union over the methods; {_pn(t)})", t))
+    if "ticket" in cell and (SHUFFLE in cell or REINIT in cell):
+        members = {c: directional(cell["ticket"], cell[c], True, margin=MARGIN) for c in (SHUFFLE, REINIT)
+                   if c in cell}
+        t = _family(page, members, 2)
+        out.append(("... unlike IMP's tickets, which lose accuracy under both",
+                    "IMP − ablated: " + "; ".join(f"{'shuffled' if c == SHUFFLE else 'reinit'} {ci_text(m)} pp"
+                                                  for c, m in members.items())
+                    + f" (intersection–union, one-sided paired t each; {_pn(t)})", t))
+    if "grasp-inverted" in cell and "grasp" in cell:
+        t = page.claim(at_least(cell["grasp-inverted"], cell["grasp"], MARGIN))
+        out.append(("GraSP does as well or better with its scores inverted",
+                    f"GraSP inverted − GraSP {ci_text(t)} pp (non-inferiority within {100 * MARGIN:g} pp; {_pn(t)})",
+                    t))
+    return out
+
+
+def _level_table(groups: dict[str, Any], rounds: list[int], ref: Any) -> list[str]:
+    arms = [a for a in ("ticket", *METHODS, "random") if a in groups]
+    head = ["round", "% remaining", *[("IMP" if a == "ticket" else METHODS.get(a, a)) for a in arms]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rounds:
+        lines.append(f"| {r} | {remaining(ref, r):.1f} | "
+                     + " | ".join(pct(by_seed(groups[a], r, METRIC)) for a in arms) + " |")
+    return lines
+
+
+def _ablation_table(groups: dict[str, Any], pruned: list[int]) -> list[str]:
+    """Each method and its ablations: a seed's mean over the pruned levels, and the paired differences."""
+    head = ["method", "as chosen", "shuffled − it (pp)", "reinit − it (pp)", "inverted − it (pp)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in ("ticket", *METHODS, "random"):
+        if m not in groups:
+            continue
+        own = per_cell(groups[m], METRIC, pruned)
+        names = {SHUFFLE: f"{m} {SHUFFLE}", REINIT: f"{m} {REINIT}", "inv": f"{m}-inverted"}
+        if m == "ticket":
+            names = {SHUFFLE: SHUFFLE, REINIT: REINIT, "inv": "imp-inverted"}
+        cells = [ci_text(describe(per_cell(groups[n], METRIC, pruned), own)) if n in groups else "–"
+                 for n in names.values()]
+        lines.append(f"| {'IMP' if m == 'ticket' else METHODS.get(m, m)} | {pct(own)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _collapse(groups: dict[str, Any], ref: Any) -> str:
+    """SynFlow's point: the highest density at which a method left a layer with no weight, in any seed."""
+    said = []
+    for m in (*METHODS, "random"):
+        for name in (m, f"{m}-inverted"):
+            g = groups.get(name)
+            if g is None or "collapsed_layers" not in g.columns:
+                continue
+            hit = g[g["collapsed_layers"].fillna(0) > 0]
+            label = METHODS.get(m, m) + (" inverted" if name != m else "")
+            said.append(f"{label}: " + ("none down to " + f"{g['remaining_pct'].min():.1f} %" if hit.empty else
+                                        f"from {hit['remaining_pct'].max():.1f} % ({hit['seed'].nunique()} of "
+                                        f"{g['seed'].nunique()} seeds)"))
+    return ("Layer collapse (a layer left without any weight, recorded before each level trains): "
+            + "; ".join(said) + ".") if said else ""
+
+
+@paper("frankle2021")
+def frankle2021(df: Any) -> str:
+    df = with_inverted(df)
+    groups = {c: g for c, g in df.groupby("control")}
+    ref = groups.get("ticket", df)
+    rounds = sorted(int(r) for r in ref["round"].unique())
+    pruned = [r for r in rounds if r > 0]
+    page = Page()
+    claims = _claims(groups, pruned, page)
+    page.close()
+    dense = by_seed(ref, 0, METRIC)
+    expected = df.attrs.get("grid_cells")
+    folder = str(df.attrs.get("folder", "results/frankle2021"))
+    late = ""
+    if df.attrs.get("round_length"):
+        k, n = late_stops(df[df["round"] > 0], df.attrs["round_length"])
+        late = (f" {k} of {n} pruned (seed, level) rows had their minimum validation loss in a level's last epoch "
+                "(still improving: their accuracy is a lower bound).")
+    remain = ""
+    if expected and df["run"].nunique() < expected:
+        remain = f" **{expected - df['run'].nunique()} cells of the main grid remain.**"
+    return "\n".join([
+        "# Frankle et al. (2021), pruning at initialisation: LeNet-300-100 on MNIST", "",
+        "Run: `python -m lottery.compare configs/compare_frankle2021.yaml` and "
+        "`configs/compare_frankle2021_inverted.yaml`; this page: `python -m lottery.literature frankle2021 "
+        f"{folder}/results.csv` (it reads the inverted grid's table beside it). Protocol and claims are fixed in "
+        "the first grid's header: F&C's LeNet-300-100 recipe, levels at F&C's rounds 3, 6, …, 18 (IMP at 48.8 % "
+        "per round, output layer 27.1 %), 10 epochs per level, early stopping at the minimum validation loss; "
+        "SNIP, GraSP, SynFlow, magnitude and random choose every level's masks afresh at w0 (global scope, the "
+        "output layer on IMP's schedule) and train from w0; shuffled = random positions with each layer's "
+        f"count (`random_prune`), reinit = a new w0 on the same masks. Dense networks: {pct(dense)} %.", "",
+        coverage(df, expected) + remain + late, "",
+        "![test accuracy at early stopping](accuracy_at_best.png)", "",
+        "Test accuracy (%) at each level's early-stopping epoch, mean ± std over seeds:", "",
+        *_level_table(groups, rounds, ref), "",
+        "Each method and its ablations, per seed the mean over the pruned levels (paired differences: mean and "
+        "95 % CI, descriptive):", "", *_ablation_table(groups, pruned), "", _collapse(groups, ref), "",
+        "## The published claims", "", *claims_table(verdict_rows(claims, page, MARGIN)), "",
+        legend(100 * MARGIN, margin_reason(f"{100 * spread(dense):.2f} pp here" if math.isfinite(spread(dense))
+                                            else ""), page.size), "",
+    ])

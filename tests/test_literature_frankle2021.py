@@ -1,0 +1,84 @@
+"""The page of Frankle et al. (2021): each claim's verdict flips with synthetic tables, members the table lacks
+never count, and the inverted grid's table is read from beside the main one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lottery.literature import PAPERS, main
+from tests.test_literature import verdicts
+
+ARMS = ("ticket", "random_prune", "reinit", "snip", "grasp", "synflow", "magnitude", "random")
+BEAT_RANDOM = "SNIP, GraSP, SynFlow and magnitude at init beat random pruning"
+BELOW_IMP = "... but stay below magnitude pruning after training (IMP)"
+SHUFFLED = "shuffling the kept weights within each layer keeps or improves their accuracy"
+REINIT = "reinitialising the kept weights keeps or improves their accuracy"
+UNLIKE_IMP = "... unlike IMP's tickets, which lose accuracy under both"
+GRASP_INVERTED = "GraSP does as well or better with its scores inverted"
+
+
+def pai_table(shift: dict[str, float], seeds: int = 5, rounds: int = 7) -> pd.DataFrame:
+    """Every arm at 97 % on the pruned levels plus its ``shift`` (noise 0.02 pp), a collapse at the sparsest
+    level for SynFlow inverted only."""
+    rng = np.random.default_rng(1)
+    arms = [*ARMS, *(f"{m} {c}" for m in ("snip", "grasp", "synflow", "magnitude", "random")
+                     for c in ("random_prune", "reinit")), "grasp-inverted", "synflow-inverted"]
+    rows = []
+    for arm in arms:
+        for seed in range(seeds):
+            for r in range(rounds):
+                acc = 0.98 if r == 0 else 0.97 + shift.get(arm, 0.0) + rng.normal(0, 0.0002)
+                rows.append({"model": "lenet_300_100", "control": arm, "seed": seed, "round": r,
+                             "remaining_pct": 100 * 0.512**r, "test_acc_at_best": acc, "test_acc": acc,
+                             "best_epoch": 3, "start": f"x {arm}", "run": f"{arm}-{seed}",
+                             "collapsed_layers": int(arm == "synflow-inverted" and r == rounds - 1)})
+    return pd.DataFrame(rows)
+
+
+PAPER = {"ticket": 0.01, "random_prune": 0.0, "reinit": 0.0, "snip": 0.005, "grasp": 0.005, "synflow": 0.005,
+         "magnitude": 0.005, "random": 0.0, "grasp-inverted": 0.006,
+         **{f"{m} {c}": 0.005 for m in ("snip", "grasp", "synflow", "magnitude") for c in ("random_prune", "reinit")}}
+
+
+def test_every_claim_agrees_when_the_data_say_what_the_paper_says() -> None:
+    text = PAPERS["frankle2021"](pai_table(PAPER))
+    got = verdicts(text)
+    assert {got[c] for c in (BEAT_RANDOM, BELOW_IMP, SHUFFLED, REINIT, UNLIKE_IMP, GRASP_INVERTED)} == {"agrees"}
+    assert "Holm's correction runs over the page's 6 claims only" in text
+    assert "SynFlow inverted: from 1.8 % (5 of 5 seeds)" in text and "SNIP: none down to 1.8 %" in text
+
+
+def test_each_claim_flips_with_its_data() -> None:
+    got = verdicts(PAPERS["frankle2021"](pai_table({**PAPER, "synflow": -0.005, "snip reinit": 0.0})))
+    assert got[BEAT_RANDOM] == "refuted"  # one member significantly the other way refutes the family
+    assert got[REINIT] == "refuted"  # SNIP loses 0.5 pp when reinitialised: beyond the 0.25 pp margin
+    assert got[SHUFFLED] == "agrees"
+    got = verdicts(PAPERS["frankle2021"](pai_table({**PAPER, "random_prune": 0.01, "reinit": 0.01,
+                                                   "grasp-inverted": 0.0})))
+    assert got[UNLIKE_IMP] == "contradicted"  # IMP = its ablations: the claimed loss is excluded
+    assert got[GRASP_INVERTED] == "refuted"
+    got = verdicts(PAPERS["frankle2021"](pai_table({**PAPER, "magnitude": 0.012})))
+    assert got[BELOW_IMP] == "refuted"
+
+
+def test_a_method_the_table_lacks_makes_a_family_claim_partly_at_best() -> None:
+    df = pai_table(PAPER)
+    got = verdicts(PAPERS["frankle2021"](df[~df["control"].str.startswith("magnitude")]))
+    assert got[BEAT_RANDOM] == "partly" and got[BELOW_IMP] == "partly"
+
+
+def test_the_page_reads_the_inverted_grid_beside_the_main_one(tmp_path: Path) -> None:
+    df = pai_table(PAPER)
+    main_folder, sibling = tmp_path / "frankle2021", tmp_path / "frankle2021_inverted"
+    main_folder.mkdir()
+    sibling.mkdir()
+    inverted = df["control"].str.endswith("-inverted")
+    df[~inverted].to_csv(main_folder / "results.csv", index=False)
+    assert main(["frankle2021", str(main_folder / "results.csv")]) == 0
+    assert GRASP_INVERTED not in verdicts((main_folder / "README.md").read_text())  # not measured: not claimed
+    df[inverted].to_csv(sibling / "results.csv", index=False)
+    assert main(["frankle2021", str(main_folder / "results.csv")]) == 0
+    assert verdicts((main_folder / "README.md").read_text())[GRASP_INVERTED] == "agrees"
