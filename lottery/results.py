@@ -122,9 +122,9 @@ def write_table(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 NEEDED = ("start", "seed", "round", "remaining_pct", "test_acc", "run")
 
 
-def read_table(path: str | Path) -> Any:
+def read_table(path: str | Path, needed: Sequence[str] = NEEDED) -> Any:
     """The table as a pandas DataFrame (pandas is only needed by readers: plots, statistics, notebook);
-    ``ConfigError`` naming the file unless it is a grid's results table with rows."""
+    ``ConfigError`` naming the file unless it is a table with rows and the ``needed`` columns (a grid's)."""
     import pandas as pd
 
     path = Path(path)
@@ -136,10 +136,11 @@ def read_table(path: str | Path) -> Any:
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as e:
         why = " ".join(str(e).split())[:120]
         raise ConfigError(f"results: {path} is not a readable CSV table ({type(e).__name__}: {why})") from None
-    missing = [c for c in NEEDED if c not in df.columns]
+    missing = [c for c in needed if c not in df.columns]
     if missing:
-        raise ConfigError(f"results: {path} lacks the columns {missing}; give a grid's results.csv (python -m "
-                          "lottery.compare writes it)")
+        raise ConfigError(f"results: {path} lacks the columns {missing}; give "
+                          + ("a grid's results.csv (python -m lottery.compare writes it)" if needed == NEEDED else
+                             f"a table with the columns {list(needed)}"))
     if df.empty:
         raise ConfigError(f"results: {path} has no rows; run the grid first")
     return df

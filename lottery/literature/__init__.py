@@ -6,6 +6,8 @@
     python -m lottery.literature generative results/generative/results.csv
     python -m lottery.literature starts results/lenet5_fashion_mnist/results.csv \
         --grid configs/compare_lenet5_fashion.yaml
+    python -m lottery.literature frankle2021 results/frankle2021/results.csv
+    python -m lottery.literature frankle2020 results/frankle2020/stability.csv
 
 writes ``README.md`` beside the table (``--out`` elsewhere): what was run, a table per sparsity level, and
 every published claim with our measurement, its statistics and a verdict that follows the rules of
@@ -25,6 +27,7 @@ from lottery.console import run_cli
 from lottery.grid import load_grid
 from lottery.literature import (  # noqa: F401  (registers the pages)
     frankle2019,
+    frankle2020,
     frankle2021,
     generative,
     sobol,
@@ -32,8 +35,8 @@ from lottery.literature import (  # noqa: F401  (registers the pages)
     wijnja2020,
 )
 from lottery.literature.provenance import environment_section
-from lottery.literature.tables import PAPERS, nearest_round
-from lottery.results import read_table
+from lottery.literature.tables import NEEDS, PAPERS, nearest_round
+from lottery.results import NEEDED, read_table
 
 __all__ = ["PAPERS", "main", "nearest_round"]
 
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out) if args.out else Path(args.results).parent / "README.md"
         if out.is_dir():
             raise ConfigError(f"--out: {str(out)!r} is a folder; give the README file to write")
-        table = read_table(args.results)
+        table = read_table(args.results, NEEDS.get(args.paper, NEEDED))
         table.attrs["folder"] = str(Path(args.results).parent)  # for files beside the table (at_init.csv)
         grid = args.grid or grid_of(Path(args.results).parent)
         if grid is not None:

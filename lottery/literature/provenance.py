@@ -24,7 +24,7 @@ def environment_section(df: Any) -> str:
         known = {}
     column = df["environment"] if "environment" in df.columns else ["unrecorded"] * len(df)
     cells: dict[str, set[str]] = {}
-    for run, env in zip(df["run"], column, strict=True):
+    for run, env in zip(df["run"] if "run" in df.columns else df.index, column, strict=True):
         cells.setdefault(str(env), set()).add(str(run))
     rows = ["| environment | cells | what made them |", "|---|---|---|"]
     for env, runs in sorted(cells.items(), key=lambda kv: (kv[0] == "unrecorded", kv[0])):

@@ -9,14 +9,18 @@ from typing import Any
 import numpy as np
 
 PAPERS: dict[str, Callable[[Any], str]] = {}
+NEEDS: dict[str, tuple[str, ...]] = {}  # the columns a page reads, when not a grid's results.csv
 COLLAPSED = 0.90  # a cell below 90 % has lost whole digits (the output layer starved), not a few points
 
 
-def paper(name: str) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
-    """Register a results page: ``python -m lottery.literature NAME results.csv`` writes it."""
+def paper(name: str, needs: tuple[str, ...] | None = None) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
+    """Register a results page: ``python -m lottery.literature NAME TABLE`` writes it. ``needs``: the columns
+    of the table it reads when that is not a grid's results.csv."""
 
     def register(fn: Callable[[Any], str]) -> Callable[[Any], str]:
         PAPERS[name] = fn
+        if needs is not None:
+            NEEDS[name] = needs
         return fn
 
     return register

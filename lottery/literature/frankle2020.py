@@ -1,0 +1,104 @@
+"""Frankle, Dziugaite, Roy & Carbin (2020), linear mode connectivity: the instability of the dense network and
+of its subnetworks (IMP's tickets, random pruning on their masks) against the rewind step k, from the table
+``python -m lottery.stability_grid`` writes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from lottery.literature.tables import paper
+from lottery.literature.verdicts import MARGIN, Page, Test, directional, every
+from lottery.literature.wording import P_HOLM, ci_text, claims_table, legend, margin_reason
+from lottery.literature.wording import rows as verdict_rows
+from lottery.stability import STABLE
+from lottery.stability_grid import COLUMNS
+
+SPARSE_MATCHING = 3.0  # F&C's LeNet tickets match the dense network down to ≈ 3.6 %: the levels claim 2 names
+
+
+def _per_seed(df: Any, column: str) -> dict[int, float]:
+    return {int(s): float(v) for s, v in zip(df["seed"], df[column], strict=True)}
+
+
+def _error(df: Any) -> dict[int, float]:
+    """A network's test error after training: the mean of its two trained copies, per seed."""
+    return {int(s): (float(a) + float(b)) / 2 for s, a, b in zip(df["seed"], df["error_a"], df["error_b"],
+                                                                  strict=True)}
+
+
+def _pn(t: Test) -> str:
+    return "no test at n = 1" if math.isnan(t.p) else f"p_holm = {P_HOLM}, n = {t.n}"
+
+
+def _threshold(values: dict[int, float]) -> dict[int, float]:
+    return dict.fromkeys(values, STABLE)
+
+
+@paper("frankle2020", needs=COLUMNS)
+def frankle2020(df: Any) -> str:
+    nets = {key: g for key, g in df.groupby(["subnetwork", "level"])}
+    dense = {int(k): g for k, g in df[df["subnetwork"] == "dense"].groupby("k")}
+    ks = sorted(int(k) for k in df["k"].unique())
+    page, claims = Page(), []
+    if 0 in dense:
+        t = page.claim(directional(_per_seed(dense[0], "instability"), _threshold(dense[0]["seed"]), False))
+        claims.append(("on MNIST the dense LeNet-300-100 is stable at initialisation (instability < 2 %)",
+                       f"instability at k = 0 {100 * (t.diff + STABLE):.2f} % (95 % CI {100 * (t.low + STABLE):.2f} "
+                       f"to {100 * (t.high + STABLE):.2f} %; one-sided t of < 2 %; {_pn(t)})", t))
+    tickets = {int(lv): g[g["k"] == 0] for (sub, lv), g in nets.items() if sub == "ticket"}
+    named = {lv: g for lv, g in tickets.items() if len(g) and g["remaining_pct"].mean() >= SPARSE_MATCHING}
+    if named:
+        members = {lv: directional(_per_seed(g, "instability"), _threshold(g["seed"]), False) for lv, g in
+                   named.items()}
+        t = page.claim(every(list(members.values())))
+        claims.append(("... and so are IMP's matching subnetworks (tickets down to ≈ 3.6 %)",
+                       "instability at k = 0: " + "; ".join(
+                           f"{named[lv]['remaining_pct'].mean():.1f} % {100 * named[lv]['instability'].mean():.2f} %"
+                           for lv in members) + f" (each one-sided t of < 2 %, intersection–union; {_pn(t)})", t))
+    # "only when stable": every unstable subnetwork (mean instability ≥ 2 % at some k) falls short of the dense
+    # network trained from the same k by more than the margin; with none unstable the claim is not measured
+    unstable = {key: g for key, g in df[df["subnetwork"] != "dense"].groupby(["subnetwork", "level", "k"])
+                if g["instability"].mean() >= STABLE and int(key[2]) in dense}
+    if unstable:
+        members = {key: directional(_error(g), _error(dense[int(key[2])]), True, margin=MARGIN)
+                   for key, g in unstable.items()}
+        t = page.claim(every(list(members.values())))
+        claims.append(("subnetworks reach full accuracy only when stable", f"{len(members)} unstable (subnetwork, "
+                       "level, k): error − dense's from the same k " + "; ".join(
+                           f"{s} level {lv} k = {k} {ci_text(m)} pp" for (s, lv, k), m in members.items())
+                       + f" (each one-sided t, intersection–union; {_pn(t)})", t))
+    else:
+        t = page.claim(Test(math.nan, math.nan, 0))
+        claims.append(("subnetworks reach full accuracy only when stable",
+                       "no subnetwork was unstable at any k here, so the claim's premise never arises", t))
+    page.close()
+
+    head = ["subnetwork", "% remaining", *[f"k = {k}" for k in ks], "test error at k = 0 (%)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (sub, _), g in sorted(nets.items(), key=lambda kv: (kv[0][0] != "dense", kv[0][0], kv[0][1])):
+        cells = []
+        for k in ks:
+            v = g[g["k"] == k]["instability"]
+            cells.append(f"{100 * v.mean():.2f} ± {100 * v.std(ddof=1):.2f}" if len(v) > 1 else
+                         (f"{100 * v.mean():.2f}" if len(v) else "–"))
+        at0 = g[g["k"] == 0]
+        err = f"{100 * sum(_error(at0).values()) / len(at0):.2f}" if len(at0) else "–"
+        lines.append(f"| {sub} | {g['remaining_pct'].mean():.1f} | " + " | ".join(cells) + f" | {err} |")
+    seeds = df["seed"].nunique()
+    dense0 = _error(dense[0]) if 0 in dense else {}
+    spread = (f"{100 * float(df[df['subnetwork'] == 'dense']['error_a'].std()):.2f} pp here" if dense0 else "")
+    return "\n".join([
+        "# Frankle et al. (2020), stability to SGD noise: LeNet-300-100 on MNIST", "",
+        "Run: `python -m lottery.stability_grid configs/stability_frankle2020.yaml` (after the cells of "
+        "`configs/compare_frankle2021.yaml` whose masks it reads); this page: `python -m lottery.literature "
+        "frankle2020 results/frankle2020/stability.csv`. For each seed, network and rewind step k: train from w0 "
+        "for k steps, then two copies on two other batch orders; instability = the largest test error on the "
+        "line between the copies (30 points) − the mean of its ends; stable below 2 % (the paper's threshold). "
+        "The subnetworks are the IMP tickets of the grid and random pruning on their masks (same per-layer "
+        f"counts), at the grid's levels. {seeds} seeds, {len(df)} (seed, network, k) measurements.", "",
+        "![instability against k](stability.png)", "",
+        "Instability (%, mean ± std over seeds) against the rewind step k, and the test error the copies reach:", "",
+        *lines, "", "## The published claims", "", *claims_table(verdict_rows(claims, page, MARGIN)), "",
+        legend(100 * MARGIN, margin_reason(spread), page.size), "",
+    ])

@@ -1,0 +1,61 @@
+"""The page of Frankle et al. (2020): stability verdicts flip with synthetic stability tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lottery.literature import PAPERS, main
+from tests.test_literature import verdicts
+
+DENSE = "on MNIST the dense LeNet-300-100 is stable at initialisation (instability < 2 %)"
+TICKETS = "... and so are IMP's matching subnetworks (tickets down to ≈ 3.6 %)"
+ONLY_WHEN = "subnetworks reach full accuracy only when stable"
+
+
+def stability_table(instability: dict[str, float], error: dict[str, float], seeds: int = 5) -> pd.DataFrame:
+    """Dense, tickets at 51.3 / 13.5 / 3.6 / 1.9 % and random pruning at 13.5 %, k = 0 and 500; ``instability``
+    and ``error`` per network (key ``subnetwork@pct``), noise 0.05 pp."""
+    rng = np.random.default_rng(2)
+    nets = [("dense", 0, 100.0), ("ticket", 3, 51.3), ("ticket", 9, 13.5), ("ticket", 15, 3.6),
+            ("ticket", 18, 1.9), ("random_prune", 9, 13.5)]
+    rows = []
+    for sub, level, pct in nets:
+        key = f"{sub}@{pct:g}"
+        for seed in range(seeds):
+            for k in (0, 500):
+                inst = instability.get(key, 0.002) / (1 + k / 100) + rng.normal(0, 0.0005)
+                err = error.get(key, 0.02) + rng.normal(0, 0.0005)
+                rows.append({"seed": seed, "subnetwork": sub, "level": level, "remaining_pct": pct, "k": k,
+                             "instability": inst, "error_a": err, "error_b": err + 0.0002, "stable": inst < 0.02,
+                             "train_steps": 4585, "environment": "abc"})
+    return pd.DataFrame(rows)
+
+
+def test_stable_networks_agree_and_the_untested_premise_is_not_measured() -> None:
+    got = verdicts(PAPERS["frankle2020"](stability_table({}, {})))
+    assert got[DENSE] == "agrees" and got[TICKETS] == "agrees"
+    assert got[ONLY_WHEN] == "not measured"  # nothing unstable: the claim's premise never arises
+
+
+def test_each_verdict_flips_with_its_data() -> None:
+    got = verdicts(PAPERS["frankle2020"](stability_table({"dense@100": 0.05, "ticket@3.6": 0.06}, {})))
+    assert got[DENSE] == "refuted" and got[TICKETS] == "refuted"
+    # unstable random pruning at k = 0 that is worse than dense: the claim holds; as good as dense: refuted
+    worse = stability_table({"random_prune@13.5": 0.06}, {"random_prune@13.5": 0.03})
+    assert verdicts(PAPERS["frankle2020"](worse))[ONLY_WHEN] == "agrees"
+    as_good = stability_table({"random_prune@13.5": 0.06}, {"random_prune@13.5": 0.02})
+    assert verdicts(PAPERS["frankle2020"](as_good))[ONLY_WHEN] == "contradicted"
+    better = stability_table({"random_prune@13.5": 0.06}, {"random_prune@13.5": 0.015})
+    assert verdicts(PAPERS["frankle2020"](better))[ONLY_WHEN] == "refuted"
+
+
+def test_the_cli_reads_a_stability_table_and_refuses_a_grid_table(tmp_path: Path) -> None:
+    path = tmp_path / "stability.csv"
+    stability_table({}, {}).to_csv(path, index=False)
+    assert main(["frankle2020", str(path)]) == 0
+    assert "## Environment" in (tmp_path / "README.md").read_text()
+    pd.DataFrame({"seed": [0], "round": [0]}).to_csv(tmp_path / "other.csv", index=False)
+    assert main(["frankle2020", str(tmp_path / "other.csv")]) == 2

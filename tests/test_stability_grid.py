@@ -1,0 +1,68 @@
+"""A stability study over a compare grid's cells: records per (seed, subnetwork, level, k), skipped on a rerun,
+the masks of the grid's own cells, and one-line errors before anything trains."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import lottery.stability_grid as study_module
+from lottery.compare import main as compare
+from lottery.stability_grid import main
+from tests.test_compare import grid_file, needs_mnist
+
+
+def _study(tmp_path: Path, grid: Path, **changes: object) -> Path:
+    data = {"name": "st", "grid": str(grid), "subnetworks": ["ticket", "random_prune"], "levels": [0, 1],
+            "seeds": [1], "steps": [0, 5], "train_steps": 20, "points": 3, "results_dir": str(tmp_path / "st"),
+            **changes}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@needs_mnist
+def test_a_study_measures_each_network_once_and_says_what_it_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    grid = grid_file(tmp_path, "g", starts=[{"scheme": "xavier_normal"}], seeds=[1], controls=["random_prune"])
+    study = _study(tmp_path, grid)
+    assert main([str(study)]) == 2  # the grid has not run here: its masks are missing
+    assert "run `python -m lottery.compare GRID --cell 0` here first" in capsys.readouterr().err
+    assert compare([str(grid), "--no-plots"]) == 0
+    assert main([str(study)]) == 0
+    rows = list(csv.DictReader((tmp_path / "st" / "stability.csv").open()))
+    assert [(r["subnetwork"], r["level"], r["k"]) for r in rows] == [
+        ("dense", "0", "0"), ("dense", "0", "5"), ("random_prune", "1", "0"), ("random_prune", "1", "5"),
+        ("ticket", "1", "0"), ("ticket", "1", "5")]
+    assert rows[0]["remaining_pct"] == "100.0" and float(rows[-1]["remaining_pct"]) == pytest.approx(80, abs=0.5)
+    assert rows[2]["remaining_pct"] == rows[4]["remaining_pct"]  # random pruning keeps the ticket's counts
+    record = json.loads((tmp_path / "st" / "cells" / "ticket-l1-s1-k5.json").read_text())
+    assert len(record["errors"]) == 3 and record["error_b"] == record["errors"][-1] and record["train_steps"] == 20
+    assert (tmp_path / "st" / "stability.png").is_file()
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a recorded network was measured again")
+
+    monkeypatch.setattr(study_module, "copies", no_training)
+    assert main([str(study)]) == 0
+    assert "0 left to measure" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"levels": [0, 7]}, "stability.levels[1]: 7 is not valid; give 0 to 1"),
+    ({"seeds": [3]}, "stability.seeds[0]: 3 is not valid; give one of [1]"),
+    ({"subnetworks": ["reinit"]}, "stability.subnetworks[0]: 'reinit' is not valid; give ticket or one of the grid's"),
+    ({"orders": [1, 1]}, "stability.orders / points: [1, 1] / 3: give two different batch-order seeds"),
+    ({"stepz": [0]}, "stability.stepz: unknown key (did you mean 'steps'?)"),
+])
+def test_bad_studies_say_which_field(change: dict, message: str, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    grid = grid_file(tmp_path, "g", starts=[{"scheme": "xavier_normal"}], seeds=[1], controls=["random_prune"])
+    assert main([str(_study(tmp_path, grid, **change))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, err
+    assert not (tmp_path / "st").exists()
