@@ -31,7 +31,7 @@ def pai_table(shift: dict[str, float], seeds: int = 5, rounds: int = 7) -> pd.Da
         for seed in range(seeds):
             for r in range(rounds):
                 acc = 0.98 if r == 0 else 0.97 + shift.get(arm, 0.0) + rng.normal(0, 0.0002)
-                rows.append({"model": "lenet_300_100", "control": arm, "seed": seed, "round": r,
+                rows.append({"model": "lenet_300_100", "dataset": "mnist", "control": arm, "seed": seed, "round": r,
                              "remaining_pct": 100 * 0.512**r, "test_acc_at_best": acc, "test_acc": acc,
                              "best_epoch": 3, "start": f"x {arm}", "run": f"{arm}-{seed}",
                              "collapsed_layers": int(arm == "synflow-inverted" and r == rounds - 1)})
@@ -48,6 +48,7 @@ def test_every_claim_agrees_when_the_data_say_what_the_paper_says() -> None:
     got = verdicts(text)
     assert {got[c] for c in (BEAT_RANDOM, BELOW_IMP, SHUFFLED, REINIT, UNLIKE_IMP, GRASP_INVERTED)} == {"agrees"}
     assert "Holm's correction runs over the page's 6 claims only" in text
+    assert text.startswith("# Frankle et al. (2021), pruning at initialisation: LeNet-300-100 on MNIST")
     assert "SynFlow inverted: from 1.8 % (5 of 5 seeds)" in text and "SNIP: none down to 1.8 %" in text
 
 

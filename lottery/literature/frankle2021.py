@@ -20,6 +20,8 @@ METRIC = "test_acc_at_best"  # the test accuracy at the epoch of minimum validat
 METHODS = {"snip": "SNIP", "grasp": "GraSP", "synflow": "SynFlow", "magnitude": "magnitude at init"}
 SHUFFLE, REINIT = "random_prune", "reinit"  # the controls that shuffle within each layer, and reinitialise
 INVERTED = "_inverted"  # the sibling grid's folder suffix (configs/compare_frankle2021_inverted.yaml)
+MODELS = {"lenet_300_100": "LeNet-300-100", "lenet5": "LeNet-5"}
+DATA = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 
 
 def with_inverted(df: Any) -> Any:
@@ -152,13 +154,17 @@ def frankle2021(df: Any) -> str:
     remain = ""
     if expected and df["run"].nunique() < expected:
         remain = f" **{expected - df['run'].nunique()} cells of the main grid remain.**"
+    config = Path(str(df.attrs.get("config", "configs/compare_frankle2021.yaml"))).name
+    model, data = (str(df[c].iloc[0]) if c in df.columns else "?" for c in ("model", "dataset"))
+    length = df.attrs.get("round_length") or ("epochs", "?")
     return "\n".join([
-        "# Frankle et al. (2021), pruning at initialisation: LeNet-300-100 on MNIST", "",
-        "Run: `python -m lottery.compare configs/compare_frankle2021.yaml` and "
-        "`configs/compare_frankle2021_inverted.yaml`; this page: `python -m lottery.literature frankle2021 "
-        f"{folder}/results.csv` (it reads the inverted grid's table beside it). Protocol and claims are fixed in "
-        "the first grid's header: F&C's LeNet-300-100 recipe, levels at F&C's rounds 3, 6, …, 18 (IMP at 48.8 % "
-        "per round, output layer 27.1 %), 10 epochs per level, early stopping at the minimum validation loss; "
+        f"# Frankle et al. (2021), pruning at initialisation: {MODELS.get(model, model)} on "
+        f"{DATA.get(data, data)}", "",
+        f"Run: `python -m lottery.compare configs/{config}` and `configs/{config.replace('.yaml', '_inverted.yaml')}`;"
+        f" this page: `python -m lottery.literature frankle2021 {folder}/results.csv` (it reads the inverted grid's "
+        "table beside it). Protocol and claims are fixed in the first grid's header: F&C's recipe, levels at F&C's "
+        f"rounds 3, 6, …, 18 (IMP rewound to w0, three of F&C's rounds at a time), {length[1]} {length[0]} per "
+        "level, early stopping at the minimum validation loss; "
         "SNIP, GraSP, SynFlow, magnitude and random choose every level's masks afresh at w0 (global scope, the "
         "output layer on IMP's schedule) and train from w0; shuffled = random positions with each layer's "
         f"count (`random_prune`), reinit = a new w0 on the same masks. Dense networks: {pct(dense)} %.", "",
