@@ -41,8 +41,8 @@ from lottery.results import method  # noqa: E402
 from lottery.rundir import run_dir  # noqa: E402
 from lottery.stability import STABLE, copies, eval_data, instability, level_masks  # noqa: E402
 
-COLUMNS = ("seed", "subnetwork", "level", "remaining_pct", "k", "instability", "error_a", "error_b", "stable",
-           "train_steps", "environment")
+COLUMNS = ("model", "dataset", "seed", "subnetwork", "level", "remaining_pct", "k", "instability", "error_a",
+           "error_b", "stable", "train_steps", "environment")
 
 
 @dataclass
@@ -129,7 +129,8 @@ def measure(study: StabilityGrid, net: Network, ks: list[int]) -> list[dict[str,
     out = []
     for k in ks:
         value, errors = instability(*copies(cfg, k, total, tuple(study.orders), masks), study.points, test)
-        rec = {"seed": net.seed, "subnetwork": net.subnetwork, "level": net.level,
+        rec = {"model": cfg.model.name, "dataset": cfg.data.dataset, "seed": net.seed, "subnetwork": net.subnetwork,
+               "level": net.level,
                "remaining_pct": 100.0 * kept if masks else 100.0, "k": k, "instability": value,
                "error_a": errors[0], "error_b": errors[-1], "stable": value < STABLE, "train_steps": total,
                "errors": errors, "environment": env}

@@ -10,7 +10,7 @@ import pandas as pd
 from lottery.literature import PAPERS, main
 from tests.test_literature import verdicts
 
-DENSE = "on MNIST the dense LeNet-300-100 is stable at initialisation (instability < 2 %)"
+DENSE = "on MNIST the dense network (LeNet) is stable at initialisation (instability < 2 %)"
 TICKETS = "... and so are IMP's matching subnetworks (tickets down to ≈ 3.6 %)"
 ONLY_WHEN = "subnetworks reach full accuracy only when stable"
 
@@ -28,7 +28,8 @@ def stability_table(instability: dict[str, float], error: dict[str, float], seed
             for k in (0, 500):
                 inst = instability.get(key, 0.002) / (1 + k / 100) + rng.normal(0, 0.0005)
                 err = error.get(key, 0.02) + rng.normal(0, 0.0005)
-                rows.append({"seed": seed, "subnetwork": sub, "level": level, "remaining_pct": pct, "k": k,
+                rows.append({"model": "lenet_300_100", "dataset": "mnist", "seed": seed, "subnetwork": sub,
+                             "level": level, "remaining_pct": pct, "k": k,
                              "instability": inst, "error_a": err, "error_b": err + 0.0002, "stable": inst < 0.02,
                              "train_steps": 4585, "environment": "abc"})
     return pd.DataFrame(rows)
@@ -38,6 +39,8 @@ def test_stable_networks_agree_and_the_untested_premise_is_not_measured() -> Non
     got = verdicts(PAPERS["frankle2020"](stability_table({}, {})))
     assert got[DENSE] == "agrees" and got[TICKETS] == "agrees"
     assert got[ONLY_WHEN] == "not measured"  # nothing unstable: the claim's premise never arises
+    assert PAPERS["frankle2020"](stability_table({}, {})).startswith(
+        "# Frankle et al. (2020), stability to SGD noise: LeNet-300-100 on MNIST")
 
 
 def test_each_verdict_flips_with_its_data() -> None:

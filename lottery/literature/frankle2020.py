@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from lottery.literature.frankle2021 import DATA, MODELS
 from lottery.literature.tables import paper
 from lottery.literature.verdicts import MARGIN, Page, Test, directional, every
 from lottery.literature.wording import P_HOLM, ci_text, claims_table, legend, margin_reason
@@ -37,13 +38,15 @@ def _threshold(values: dict[int, float]) -> dict[int, float]:
 
 @paper("frankle2020", needs=COLUMNS)
 def frankle2020(df: Any) -> str:
+    model, data = (str(df[c].iloc[0]) for c in ("model", "dataset"))
+    model, data = MODELS.get(model, model), DATA.get(data, data)
     nets = {key: g for key, g in df.groupby(["subnetwork", "level"])}
     dense = {int(k): g for k, g in df[df["subnetwork"] == "dense"].groupby("k")}
     ks = sorted(int(k) for k in df["k"].unique())
     page, claims = Page(), []
     if 0 in dense:
         t = page.claim(directional(_per_seed(dense[0], "instability"), _threshold(dense[0]["seed"]), False))
-        claims.append(("on MNIST the dense LeNet-300-100 is stable at initialisation (instability < 2 %)",
+        claims.append(("on MNIST the dense network (LeNet) is stable at initialisation (instability < 2 %)",
                        f"instability at k = 0 {100 * (t.diff + STABLE):.2f} % (95 % CI {100 * (t.low + STABLE):.2f} "
                        f"to {100 * (t.high + STABLE):.2f} %; one-sided t of < 2 %; {_pn(t)})", t))
     tickets = {int(lv): g[g["k"] == 0] for (sub, lv), g in nets.items() if sub == "ticket"}
@@ -89,10 +92,11 @@ def frankle2020(df: Any) -> str:
     dense0 = _error(dense[0]) if 0 in dense else {}
     spread = (f"{100 * float(df[df['subnetwork'] == 'dense']['error_a'].std()):.2f} pp here" if dense0 else "")
     return "\n".join([
-        "# Frankle et al. (2020), stability to SGD noise: LeNet-300-100 on MNIST", "",
-        "Run: `python -m lottery.stability_grid configs/stability_frankle2020.yaml` (after the cells of "
-        "`configs/compare_frankle2021.yaml` whose masks it reads); this page: `python -m lottery.literature "
-        "frankle2020 results/frankle2020/stability.csv`. For each seed, network and rewind step k: train from w0 "
+        f"# Frankle et al. (2020), stability to SGD noise: {model} on {data}", "",
+        "Run: `python -m lottery.stability_grid configs/stability_frankle2020*.yaml` (after the cells of the "
+        "grid whose masks it reads, named in the study's config); this page: `python -m lottery.literature "
+        f"frankle2020 {df.attrs.get('folder', 'results/frankle2020')}/stability.csv`. For each seed, network and "
+        "rewind step k: train from w0 "
         "for k steps, then two copies on two other batch orders; instability = the largest test error on the "
         "line between the copies (30 points) − the mean of its ends; stable below 2 % (the paper's threshold). "
         "The subnetworks are the IMP tickets of the grid and random pruning on their masks (same per-layer "
