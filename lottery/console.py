@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from lottery.atomic import write_csv
 from lottery.config.typed import ConfigError
-from lottery.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_SIGINT, Diverged, Interrupted
+from lottery.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, EXIT_SIGINT, EXIT_SIGPIPE, Diverged, Interrupted
 
 
 class TqdmHandler(logging.Handler):
@@ -66,6 +67,9 @@ def run_cli(body: Callable[[], int | None]) -> int:
         print("interrupted: SIGINT; nothing unfinished is marked finished: rerun the same command to go on",
               file=sys.stderr)
         return EXIT_SIGINT
+    except BrokenPipeError:  # the reader closed the pipe: no traceback, and none at exit when Python flushes
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_SIGPIPE
 
 
 def table_arguments(prog: str, doc: str | None, argv: list[str] | None) -> tuple[Path, Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 EXIT_FINISHED, EXIT_BAD_INPUT, EXIT_DIVERGED = 0, 2, 3
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as a shell reports a process it killed
+EXIT_SIGPIPE = 141  # the reader of our output went away (`... --list | head`), as a shell tool dying of SIGPIPE
 
 
 class Diverged(RuntimeError):
