@@ -8,7 +8,8 @@ that ticket's masks (``random_prune``, ``reinit``), at the grid's levels (level 
 ``lottery.stability`` trains two copies from step k on two batch orders and measures the error along the line
 between them. Every finished (seed, subnetwork, level, k) is recorded at once as a small JSON under
 ``results_dir/cells`` and skipped on a rerun; the table (``stability.csv``) and figure (``stability.png``) are
-rebuilt from the records. The masks come from the grid's run directories: run its cells first on this machine.
+rebuilt from the records. The masks come from the grid's run directories; a grid cell whose masks this machine
+lacks (a record keeps none) is trained first, as the grid would (deterministic).
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from lottery.atomic import write_csv, write_json  # noqa: E402
 from lottery.build import configure_threads  # noqa: E402
+from lottery.cells import run_group  # noqa: E402
 from lottery.config import Config, ConfigError, from_dict, read_yaml  # noqa: E402
 from lottery.config.schema import opt  # noqa: E402
 from lottery.console import run_cli, setup  # noqa: E402
 from lottery.environment import environment, environment_id  # noqa: E402
-from lottery.grid import Cell, load_grid  # noqa: E402
+from lottery.grid import Cell, GridConfig, load_grid  # noqa: E402
 from lottery.launchers.local import cell_worker_init  # noqa: E402
+from lottery.pack import packs  # noqa: E402
 from lottery.pruning.levels import count_levels  # noqa: E402
 from lottery.results import method  # noqa: E402
 from lottery.rundir import run_dir  # noqa: E402
@@ -68,7 +71,7 @@ class Network:
     cell: Cell
 
 
-def load_study(path: str | Path) -> tuple[StabilityGrid, list[Network]]:
+def load_study(path: str | Path) -> tuple[StabilityGrid, GridConfig, list[Cell], list[Network]]:
     """The study and its networks, every field checked before anything trains (one line, ``ConfigError``)."""
     path = Path(path)
     study = from_dict(StabilityGrid, read_yaml(path), "stability.")
@@ -105,7 +108,7 @@ def load_study(path: str | Path) -> tuple[StabilityGrid, list[Network]]:
             cell = ticket if sub == "ticket" else next(c for c in cells if c.source == ticket.index
                                                        and c.config.prune.control == sub)
             networks.append(Network(seed, sub, level, cell))
-    return study, networks
+    return study, grid, cells, networks
 
 
 def folder(study: StabilityGrid) -> Path:
@@ -142,17 +145,28 @@ def measure(study: StabilityGrid, net: Network, ks: list[int]) -> list[dict[str,
 
 
 def todo(study: StabilityGrid, networks: list[Network]) -> list[tuple[Network, list[int]]]:
-    """The networks with the steps still unrecorded; a network whose masks are not here says how to make them."""
+    """The networks with the steps still unrecorded."""
     left = []
     for net in networks:
         ks = [k for k in sorted(set(study.steps)) if not record_path(study, net, k).is_file()]
-        if ks and net.level and count_levels(run_dir(net.cell.config)) <= net.level:
-            raise ConfigError(f"stability: the masks of grid cell {net.cell.index} ({net.cell.label}) are not in "
-                              f"{run_dir(net.cell.config)}; run `python -m lottery.compare GRID --cell "
-                              f"{net.cell.index}` here first")
         if ks:
             left.append((net, ks))
     return left
+
+
+def make_masks(grid: GridConfig, cells: list[Cell], left: list[tuple[Network, list[int]]]) -> None:
+    """Train the grid cells whose masks the networks still to measure need and this machine lacks (a recorded
+    cell keeps no masks in its record): the tickets first, then the controls that read their masks, packed as
+    the grid packs them. Deterministic: the masks the grid's own run made."""
+    needed = {net.cell.index: net.cell for net, _ in left if net.level}
+    needed |= {c.source: cells[c.source] for c in list(needed.values()) if c.source is not None}
+    lacking = [c for _, c in sorted(needed.items()) if count_levels(run_dir(c.config)) < (c.config.prune.rounds or 0)]
+    for phase in ([c for c in lacking if c.source is None], [c for c in lacking if c.source is not None]):
+        for group in packs([c.config for c in phase], grid.members_per_process):
+            chosen = [phase[i] for i in group]
+            print(f"training grid cell{'s' if len(chosen) > 1 else ''} {', '.join(str(c.index) for c in chosen)} "
+                  f"({chosen[0].label}{' …' if len(chosen) > 1 else ''}) for the masks", flush=True)
+            run_group(grid, chosen)
 
 
 def table(study: StabilityGrid) -> list[dict[str, Any]]:
@@ -194,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         setup()
         if args.workers < 1:
             raise ConfigError(f"--workers: {args.workers} is not valid; use an integer ≥ 1")
-        study, networks = load_study(args.study)
+        study, grid, cells, networks = load_study(args.study)
         left = todo(study, networks)
+        make_masks(grid, cells, left)
         print(f"{study.name}: {len(networks)} networks × {len(set(study.steps))} steps; "
               f"{sum(len(ks) for _, ks in left)} left to measure")
         if args.workers == 1:

@@ -93,10 +93,10 @@ def frankle2020(df: Any) -> str:
     spread = (f"{100 * float(df[df['subnetwork'] == 'dense']['error_a'].std()):.2f} pp here" if dense0 else "")
     return "\n".join([
         f"# Frankle et al. (2020), stability to SGD noise: {model} on {data}", "",
-        "Run: `python -m lottery.stability_grid configs/stability_frankle2020*.yaml` (after the cells of the "
-        "grid whose masks it reads, named in the study's config); this page: `python -m lottery.literature "
-        f"frankle2020 {df.attrs.get('folder', 'results/frankle2020')}/stability.csv`. For each seed, network and "
-        "rewind step k: train from w0 "
+        "Run: `python -m lottery.stability_grid configs/stability_frankle2020*.yaml` (the networks of the grid "
+        "its config names; it trains the grid cells whose masks the machine lacks); this page: `python -m "
+        f"lottery.literature frankle2020 {df.attrs.get('folder', 'results/frankle2020')}/stability.csv`. For each "
+        "seed, network and rewind step k: train from w0 "
         "for k steps, then two copies on two other batch orders; instability = the largest test error on the "
         "line between the copies (30 points) − the mean of its ends; stable below 2 % (the paper's threshold). "
         "The subnetworks are the IMP tickets of the grid and random pruning on their masks (same per-layer "
