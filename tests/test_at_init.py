@@ -241,3 +241,25 @@ def test_prune_invert_keeps_the_lowest_scores(tmp_path) -> None:
         if name.endswith("weight"):
             mask, size = inverted[1][f"model.{name}"], w.detach().abs()
             assert size[mask].max() <= size[~mask].min() and 0 < int(mask.sum()) < mask.numel()
+
+
+def test_pruning_at_init_in_a_users_own_trainer_and_module(tmp_path) -> None:
+    """The callback in a plain script: SynFlow's masks at every level chosen on the module's regenerated w0 (the
+    same as scoring the module at fit start), the output layer kept alive, and the collapse count recorded."""
+    from lottery.callbacks import LotteryTicket
+    from tests.lightning_helpers import PlainClassifier, quick_prune, synthetic, trainer
+
+    module = PlainClassifier()
+    ticket = LotteryTicket(quick_prune(rounds=3, rate=0.7, at_init="synflow", scope="global"),
+                           init=InitSpec(seed=5), save_masks=str(tmp_path / "masks"))
+    train, val = synthetic()
+    trainer(max_epochs=3, callbacks=[ticket]).fit(module, train, val)
+    levels = load_levels(str(tmp_path / "masks"), 3)
+    fresh = initialize(PlainClassifier(), InitSpec(seed=5))
+    names = ["net.0.weight", "net.2.weight", "net.4.weight"]
+    for k in (1, 2):
+        direct = prune_at_init(fresh, state_at(fresh), dict.fromkeys(names, 0.3**k), "synflow", names,
+                               batches=[(torch.zeros(1, 20), torch.zeros(1, dtype=torch.long))])
+        assert all(torch.equal(levels[k][n], direct[n]) for n in names), k
+    assert [r["collapsed_layers"] for r in ticket.history] == [0, 0, 0]
+    assert 0 < int(levels[2]["net.4.weight"].sum()) < levels[2]["net.4.weight"].numel()

@@ -20,7 +20,9 @@ def first_batches(trainer: pl.Trainer, module: nn.Module, n: int) -> list[Batch]
     device = next(module.parameters()).device
     out: list[Batch] = []
     for item in trainer.train_dataloader:
-        for x, y, *_ in item if isinstance(item, list) else [item]:
+        # ours group batches as a list of (x, y); a plain DataLoader's item is one batch, [x, y] or (x, y)
+        grouped = isinstance(item, list | tuple) and len(item) > 0 and isinstance(item[0], list | tuple)
+        for x, y, *_ in item if grouped else [item]:
             out.append((x.to(device), y.to(device)))
             if len(out) == n:
                 return out
