@@ -15,7 +15,7 @@ from scripts.config_reference import callback_table, table
 from tests.data_fixtures import REAL_ROOT, fake_mnist
 
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml")
-                 if not p.name.startswith("compare_"))  # grid files: tests/test_compare.py
+                 if not p.name.startswith(("compare_", "stability_")))  # grids and studies: their own tests
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)

@@ -13,8 +13,9 @@ import yaml
 
 import lottery.stability_grid as study_module
 from lottery.compare import main as compare
-from lottery.stability_grid import main
+from lottery.stability_grid import load_study, main
 from tests.test_compare import grid_file, needs_mnist
+from tests.test_train_cli import CONFIGS
 
 
 def _study(tmp_path: Path, grid: Path, **changes: object) -> Path:
@@ -78,3 +79,14 @@ def test_bad_studies_say_which_field(change: dict, message: str, tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err, err
     assert not (tmp_path / "st").exists()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("stability_*.yaml")), ids=lambda p: p.stem)
+def test_shipped_studies_load_with_their_grids(path: Path) -> None:
+    study, grid, cells, networks = load_study(path)
+    assert study.results_dir == f"results/{study.name}" and len(networks) == 45
+    assert {n.cell.config.seed for n in networks} == set(study.seeds) <= set(grid.seeds)
+    for n in networks:  # tickets are the start's plain IMP cells; a control reads the same seed's ticket
+        ticket = n.cell if n.cell.source is None else cells[n.cell.source]
+        assert ticket.config.prune.at_init is None and ticket.config.seed == n.seed
+        assert (n.cell.source is None) == (n.subnetwork in ("dense", "ticket"))
