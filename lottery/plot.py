@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from lottery.console import run_cli, table_arguments  # noqa: E402
+from lottery.pruning.at_init import SCORERS  # noqa: E402
 from lottery.results import read_table  # noqa: E402
 
 
@@ -163,12 +164,32 @@ def iterations(results: list[dict[str, Any]], out: Path, levels: tuple[float, ..
     return _save(fig, out, "iterations")
 
 
+def methods(df: Any, out: Path, metric: str = "test_acc_at_best") -> list[Path]:
+    """A grid of methods (IMP and pruning at init): each method's accuracy against % remaining as chosen, with
+    its masks shuffled within each layer, and reinitialised (Frankle et al. 2021's Figure 3), one panel each."""
+    chosen = ["ticket", *[m for m in SCORERS if (df["control"] == m).any()]]
+    panels = [(title, ablation) for title, ablation in (("as chosen", ""), ("shuffled within each layer",
+              "random_prune"), ("reinitialised", "reinit")) if not ablation or (df["control"] == ablation).any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5.2), sharey=True, squeeze=False)
+    axes = list(axes[0])
+    for ax, (title, ablation) in zip(axes, panels, strict=True):
+        for m in chosen:
+            name = ablation or m if m == "ticket" else f"{m} {ablation}".strip()
+            _lines(ax, df[df["control"] == name].assign(start="IMP" if m == "ticket" else m), metric, 100)
+        _x_axis(ax)
+        ax.set_title(f"{title} (mean ± std over seeds)")
+        ax.legend(fontsize=8, loc="lower left")
+    axes[0].set_ylabel("test accuracy at early stopping (%)")
+    return _save(fig, out, "methods")
+
+
 def plot_all(table: str | Path, out: str | Path) -> list[Path]:
     df = read_table(table)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     at_best = accuracy(df, out, "test_acc_at_best") if df["test_acc_at_best"].notna().any() else []
-    return accuracy(df, out) + at_best + sleeping(df, out) + early_stop(df, out)
+    ways = methods(df, out) if "control" in df and df["control"].isin(list(SCORERS)).any() and at_best else []
+    return accuracy(df, out) + at_best + sleeping(df, out) + early_stop(df, out) + ways
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -192,3 +192,18 @@ def test_holm_in_stats_runs_over_the_whole_page() -> None:
     crowded = stats.pairwise(table(21))
     assert crowded[0]["welch_p"] == alone[0]["welch_p"] and not crowded[0]["significant"]
     assert "can never be significant" in stats.markdown(crowded) and "21 comparisons" in stats.markdown(crowded)
+
+
+def test_a_grid_of_methods_gets_its_figure_and_a_grid_of_starts_does_not(tmp_path: Path) -> None:
+    from tests.test_literature_frankle2021 import PAPER, pai_table
+
+    df = pai_table(PAPER).assign(start=lambda d: d["control"], scheme="xavier_normal", source="hash", scale=1.0,
+                                 best_step=100, best_monitor=0.1, val_acc=0.97, environment="e")
+    df.to_csv(tmp_path / "ways.csv", index=False)
+    assert plot_main([str(tmp_path / "ways.csv"), "--out", str(tmp_path / "ways")]) == 0
+    svg = (tmp_path / "ways" / "methods.svg").read_text()
+    for label in ("IMP (n=5)", "snip (n=5)", "synflow (n=5)", "shuffled within each layer", "reinitialised"):
+        assert label in svg, label
+    table = synthetic_results(tmp_path / "results.csv")
+    assert plot_main([str(table), "--out", str(tmp_path / "fig")]) == 0
+    assert not (tmp_path / "fig" / "methods.svg").exists()

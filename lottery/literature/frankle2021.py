@@ -180,7 +180,7 @@ def frankle2021(df: Any) -> str:
         "output layer on IMP's schedule) and train from w0; shuffled = random positions with each layer's "
         f"count (`random_prune`), reinit = a new w0 on the same masks. Dense networks: {pct(dense)} %.", "",
         coverage(df, expected) + remain + late, "",
-        "![test accuracy at early stopping](accuracy_at_best.png)", "",
+        "![each method as chosen, shuffled and reinitialised](methods.png)", "",
         "Test accuracy (%) at each level's early-stopping epoch, mean ± std over seeds:", "",
         *_level_table(groups, rounds, ref), "",
         "Each method and its ablations, per seed the mean over the pruned levels (paired differences: mean and "
