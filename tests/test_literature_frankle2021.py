@@ -83,3 +83,14 @@ def test_the_page_reads_the_inverted_grid_beside_the_main_one(tmp_path: Path) ->
     df[inverted].to_csv(sibling / "results.csv", index=False)
     assert main(["frankle2021", str(main_folder / "results.csv")]) == 0
     assert verdicts((main_folder / "README.md").read_text())[GRASP_INVERTED] == "agrees"
+
+
+def test_the_page_reports_where_each_method_collapses_past_the_trained_levels(tmp_path: Path) -> None:
+    df = pai_table(PAPER)
+    df.attrs["folder"] = str(tmp_path)
+    assert "Past them" not in PAPERS["frankle2021"](df)
+    pd.DataFrame({"method": ["snip", "snip", "synflow", "synflow"], "seed": [0, 1, 0, 1], "level": [9, 10, None, None],
+                  "remaining_pct": [0.5, 0.25, None, None], "layers": ["1.weight", "1.weight", None, None]}
+                 ).to_csv(tmp_path / "collapse.csv", index=False)
+    text = PAPERS["frankle2021"](df)
+    assert "SNIP: 0.375 % (median; 2 of 2 seeds, first 1.weight); SynFlow: none in 2 seeds." in text

@@ -127,8 +127,10 @@ def _ablation_table(groups: dict[str, Any], pruned: list[int]) -> list[str]:
     return lines
 
 
-def _collapse(groups: dict[str, Any], ref: Any) -> str:
-    """SynFlow's point: the highest density at which a method left a layer with no weight, in any seed."""
+def _collapse(groups: dict[str, Any], folder: str) -> str:
+    """SynFlow's point: within the trained levels (the table's ``collapsed_layers``) and, from ``collapse.csv``
+    (``python -m lottery.collapse GRID``), the highest density at which each method left a layer empty when its
+    schedule is continued without training."""
     said = []
     for m in (*METHODS, "random"):
         for name in (m, f"{m}-inverted"):
@@ -140,8 +142,20 @@ def _collapse(groups: dict[str, Any], ref: Any) -> str:
             said.append(f"{label}: " + ("none down to " + f"{g['remaining_pct'].min():.1f} %" if hit.empty else
                                         f"from {hit['remaining_pct'].max():.1f} % ({hit['seed'].nunique()} of "
                                         f"{g['seed'].nunique()} seeds)"))
-    return ("Layer collapse (a layer left without any weight, recorded before each level trains): "
-            + "; ".join(said) + ".") if said else ""
+    text = ("Layer collapse at the trained levels (a layer left without any weight, recorded before each level "
+            "trains): " + "; ".join(said) + ".") if said else ""
+    path = Path(folder) / "collapse.csv"
+    if path.is_file():
+        sweep = pd.read_csv(path)
+        parts = []
+        for m, g in sweep.groupby("method", sort=False):
+            hit = g["remaining_pct"].dropna()
+            parts.append(f"{METHODS.get(str(m), str(m))}: " + (
+                f"none in {int(g['level'].isna().sum())} seeds" if hit.empty else
+                f"{hit.median():.3g} % (median; {len(hit)} of {len(g)} seeds, first {g['layers'].dropna().iloc[0]})"))
+        text += (" Past them (`python -m lottery.collapse`, the schedule continued at w0 without training), the "
+                 "highest density at which a method leaves a layer empty: " + "; ".join(parts) + ".")
+    return text
 
 
 @paper("frankle2021")
@@ -184,7 +198,7 @@ def frankle2021(df: Any) -> str:
         "Test accuracy (%) at each level's early-stopping epoch, mean ± std over seeds:", "",
         *_level_table(groups, rounds, ref), "",
         "Each method and its ablations, per seed the mean over the pruned levels (paired differences: mean and "
-        "95 % CI, descriptive):", "", *_ablation_table(groups, pruned), "", _collapse(groups, ref), "",
+        "95 % CI, descriptive):", "", *_ablation_table(groups, pruned), "", _collapse(groups, folder), "",
         "## The published claims", "", *claims_table(verdict_rows(claims, page, MARGIN)), "",
         legend(100 * MARGIN, margin_reason(f"{100 * spread(dense):.2f} pp here" if math.isfinite(spread(dense))
                                             else ""), page.size), "",
