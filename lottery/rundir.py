@@ -69,6 +69,21 @@ def diverged_message(result: dict[str, Any]) -> str:
             "weights; --force to try again)")
 
 
+def lock_holder(path: Path) -> str | None:
+    """Who holds the run directory ``path`` now (``process 1234``), or None: nobody is training it."""
+    lock = path.parent / f".{path.name}.lock"
+    if not lock.is_file():
+        return None
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            return f.read().strip() or "another process"
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return None
+
+
 @contextlib.contextmanager
 def run_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on the run directory ``path`` (a file beside it, so --force's rmtree cannot

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -16,9 +17,10 @@ import pytest
 import pytorch_lightning as pl
 import yaml
 
+from lottery.atomic import write_json
 from lottery.compare import main
 from lottery.grid import load_grid
-from lottery.rundir import run_dir
+from lottery.rundir import run_dir, run_lock
 from lottery.tracking import offline_history, rounds_from_wandb
 from lottery.train import main as train
 from tests.data_fixtures import REAL_ROOT, needs_mnist
@@ -151,6 +153,17 @@ def test_status_of_a_grid_run_here(tmp_path: Path, capsys: pytest.CaptureFixture
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith(" · finished · " + str(run_dir(cells[0].config)))
     assert " · interrupted · resumes from " in lines[1] and lines[2] == "2 cells: 1 finished, 1 interrupted"
+    # a process training here now: its run directory's lock, or a pack's lock naming its members
+    with run_lock(run_dir(cells[1].config)):
+        assert main([str(path), "--status"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith(f" · running · process {os.getpid()}")
+    pack = run_dir(cells[1].config).parent / "packs" / "p+1"
+    write_json(pack / "pack.json", {"members": [c.config.run_name for c in cells], "exact": True})
+    with run_lock(pack):
+        assert main([str(path), "--status"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2 cells: 1 finished, 1 running"  # a result wins
+    assert main([str(path), "--status"]) == 0  # the lock released: nobody is training them
+    assert capsys.readouterr().out.splitlines()[-1] == "2 cells: 1 finished, 1 interrupted"
 
 
 def test_shipped_grids_have_the_published_shape() -> None:

@@ -6,6 +6,7 @@ from, no job), or not started."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from lottery.cells import ticket_outcome
 from lottery.grid import Cell, GridConfig, recorded
 from lottery.launchers.slurm import live_jobs, read_jobs
-from lottery.rundir import diverged_message, ended, read_results, run_dir
+from lottery.rundir import diverged_message, ended, lock_holder, read_results, run_dir
 
 # lines the scheduler and submitit add after a job's own last word
 NOISE = ("srun:", "slurmstepd", "submitit ", "Bypassing signal", "Exiting after", "Job completed", "Submitted job")
@@ -33,8 +34,24 @@ def last_line(*files: str) -> str:
     return "(no log yet)"
 
 
+def running_here(cells: list[Cell]) -> dict[str, str]:
+    """The cells a process on this machine is training now (run name → who): a cell's own run-directory lock,
+    or the lock of a pack of stacked members (its ``pack.json`` names them)."""
+    out = {c.config.run_name: h for c in cells if (h := lock_holder(run_dir(c.config))) is not None}
+    for root in sorted({run_dir(c.config).parent / "packs" for c in cells}):
+        for pack in sorted(root.iterdir()) if root.is_dir() else []:
+            if not pack.is_dir() or (holder := lock_holder(pack)) is None:
+                continue
+            try:
+                members = json.loads((pack / "pack.json").read_text())["members"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            out.update({m: f"{holder}, stacked in {pack.name}" for m in members if isinstance(m, str)})
+    return out
+
+
 def cell_state(grid: GridConfig, cells: list[Cell], cell: Cell, jobs: dict[str, Any],
-               live: dict[str, str]) -> tuple[str, str]:
+               live: dict[str, str], here: dict[str, str]) -> tuple[str, str]:
     """(state, detail) of one cell."""
     if recorded(grid, cell) is not None:
         data = recorded(grid, cell) or {}
@@ -56,6 +73,8 @@ def cell_state(grid: GridConfig, cells: list[Cell], cell: Cell, jobs: dict[str, 
             return "queued", f"job {job['job']} ({state.lower()})"
         return "failed", (f"job {job['job']} ended without a result · log {job.get('stderr')} · "
                           f"{last_line(str(job.get('stderr')), str(job.get('stdout')))}")
+    if cell.config.run_name in here:  # trained on this machine now, by a local grid
+        return "running", here[cell.config.run_name]
     if (run_dir(cell.config) / "checkpoints" / "last.ckpt").is_file():
         return "interrupted", f"resumes from {run_dir(cell.config) / 'checkpoints' / 'last.ckpt'}"
     return "not started", ""
@@ -64,10 +83,11 @@ def cell_state(grid: GridConfig, cells: list[Cell], cell: Cell, jobs: dict[str, 
 def status_lines(grid: GridConfig, cells: list[Cell]) -> list[str]:
     jobs = read_jobs(grid)
     live = live_jobs() if jobs else {}
+    here = running_here(cells)
     states = []
     lines = []
     for cell in cells:
-        state, detail = cell_state(grid, cells, cell, jobs, live)
+        state, detail = cell_state(grid, cells, cell, jobs, live, here)
         states.append(state)
         tail = f" · {detail}" if detail else ""
         lines.append(f"cell {cell.index + 1}/{len(cells)} · {cell.label} · {state}{tail}")
