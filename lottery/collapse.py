@@ -5,7 +5,8 @@
 For every pruning-at-init cell of the grid (its method, scope, inversion, seed and w0), the masks of levels
 1, 2, … of its own schedule (each tensor at (1 − its rate)^k, the pooled ones under one threshold, as the cell
 prunes) are chosen afresh at the regenerated w0, without training, until a layer keeps no weight: the highest
-density at which the method collapses. SNIP and GraSP score the first ``prune.at_init_batches`` training
+density at which the method collapses; ``forced`` when fewer weights were kept than tensors had to share them
+(a collapse no score could avoid). SNIP and GraSP score the first ``prune.at_init_batches`` training
 batches of the cell's first epoch (a trained level scores its own epoch's). Writes ``collapse.csv`` beside the
 grid's table, which the Frankle et al. (2021) page reads.
 """
@@ -33,7 +34,7 @@ from lottery.pruning.criteria import score_key
 from lottery.report import table_folder
 from lottery.results import method
 
-COLUMNS = ("method", "seed", "level", "remaining_pct", "layers")
+COLUMNS = ("method", "seed", "level", "remaining_pct", "layers", "forced")
 
 
 def first_collapse(cell: Cell, levels: int) -> dict[str, Any]:
@@ -56,9 +57,13 @@ def first_collapse(cell: Cell, levels: int) -> dict[str, Any]:
         cut = collapsed(masks)
         if cut:
             kept = sum(int(m.sum()) for m in masks.values())
-            return {"method": method(cfg.prune), "seed": cfg.seed, "level": k,
-                    "remaining_pct": 100.0 * kept / total, "layers": " ".join(cut)}
-    return {"method": method(cfg.prune), "seed": cfg.seed, "level": None, "remaining_pct": None, "layers": ""}
+            # forced: fewer weights kept than tensors, so some tensor had to end empty, whatever the scores
+            forced = any(int(m.sum()) == 0 and round(targets[n] * m.numel()) == 0 for n, m in masks.items()) or (
+                sum(int(masks[n].sum()) for n in pooled) < len(pooled))
+            return {"method": method(cfg.prune), "seed": cfg.seed, "level": k, "remaining_pct": 100.0 * kept / total,
+                    "layers": " ".join(cut), "forced": forced}
+    return {"method": method(cfg.prune), "seed": cfg.seed, "level": None, "remaining_pct": None, "layers": "",
+            "forced": None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(first_collapse(cell, args.levels))
             r = rows[-1]
             print(f"{cell.label}: " + (f"collapses at level {r['level']} ({r['remaining_pct']:.4g} % remaining: "
-                                       f"{r['layers']})" if r["level"] else f"no collapse in {args.levels} levels"))
+                                       f"{r['layers']}{'; forced by the count' if r['forced'] else ''})"
+                                       if r["level"] else f"no collapse in {args.levels} levels"))
         out = Path(args.out) if args.out else table_folder(grid) / "collapse.csv"
         write_csv(out, rows, COLUMNS)
         print(f"wrote {out}")

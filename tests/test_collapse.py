@@ -24,7 +24,7 @@ def test_magnitude_collapses_before_synflow_and_the_level_is_the_first(tmp_path:
                      results_dir=str(tmp_path / "res"), overrides=overrides, models=["tests.custom_model:TinyNet"])
     assert main([str(grid), "--levels", "12"]) == 0
     rows = list(csv.DictReader((tmp_path / "res" / "collapse.csv").open()))
-    assert [r["method"] for r in rows] == ["magnitude", "synflow"]
+    assert [r["method"] for r in rows] == ["magnitude", "synflow"] and rows[0]["forced"] == "False"
     magnitude, synflow = (int(r["level"]) if r["level"] else 99 for r in rows)
     assert magnitude < synflow  # Tanaka et al.: iterated SynFlow avoids the collapse magnitude pruning meets
     assert "collapses at level" in capsys.readouterr().out

@@ -89,8 +89,10 @@ def test_the_page_reports_where_each_method_collapses_past_the_trained_levels(tm
     df = pai_table(PAPER)
     df.attrs["folder"] = str(tmp_path)
     assert "Past them" not in PAPERS["frankle2021"](df)
-    pd.DataFrame({"method": ["snip", "snip", "synflow", "synflow"], "seed": [0, 1, 0, 1], "level": [9, 10, None, None],
-                  "remaining_pct": [0.5, 0.25, None, None], "layers": ["1.weight", "1.weight", None, None]}
-                 ).to_csv(tmp_path / "collapse.csv", index=False)
+    pd.DataFrame({"method": ["snip", "snip", "synflow", "synflow", "grasp"], "seed": [0, 1, 0, 1, 0],
+                  "level": [9, 10, None, None, 19], "remaining_pct": [0.5, 0.25, None, None, 0.001],
+                  "layers": ["1.weight", "1.weight", None, None, "3.weight"],
+                  "forced": [False, False, None, None, True]}).to_csv(tmp_path / "collapse.csv", index=False)
     text = PAPERS["frankle2021"](df)
-    assert "SNIP: 0.375 % (median; 2 of 2 seeds, first 1.weight); SynFlow: none in 2 seeds." in text
+    assert ("SNIP: 0.375 % (median; 2 of 2 seeds, first 1.weight); SynFlow: none in 2 seeds; GraSP: 0.001 % (median; "
+            "1 of 1 seeds, first 3.weight, only when fewer weights were kept than layers share them).") in text

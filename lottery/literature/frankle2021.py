@@ -150,9 +150,11 @@ def _collapse(groups: dict[str, Any], folder: str) -> str:
         parts = []
         for m, g in sweep.groupby("method", sort=False):
             hit = g["remaining_pct"].dropna()
+            forced = "forced" in g.columns and bool(g.loc[hit.index, "forced"].astype(str).eq("True").all())
             parts.append(f"{METHODS.get(str(m), str(m))}: " + (
                 f"none in {int(g['level'].isna().sum())} seeds" if hit.empty else
-                f"{hit.median():.3g} % (median; {len(hit)} of {len(g)} seeds, first {g['layers'].dropna().iloc[0]})"))
+                f"{hit.median():.3g} % (median; {len(hit)} of {len(g)} seeds, first {g['layers'].dropna().iloc[0]}"
+                + (", only when fewer weights were kept than layers share them" if forced else "") + ")"))
         text += (" Past them (`python -m lottery.collapse`, the schedule continued at w0 without training), the "
                  "highest density at which a method leaves a layer empty: " + "; ".join(parts) + ".")
     return text
