@@ -110,7 +110,7 @@ def sleeping(df: Any, out: Path) -> list[Path]:
 def early_stop(df: Any, out: Path) -> list[Path]:
     # in iterations, as F&C plot it, where every row has them; an epoch is 917 of them on MNIST at batch 60,
     # too coarse to tell a ticket that stops at 3,200 from one that stops at 4,000
-    column = next((c for c in ("best_step", "best_epoch") if c in df and df[c].notna().all()), None)
+    column = next((c for c in ("steps_to_best", "epochs_to_best") if c in df and df[c].notna().all()), None)
     if column is None:
         return []
     models = sorted(df["model"].unique())
@@ -118,7 +118,7 @@ def early_stop(df: Any, out: Path) -> list[Path]:
     for ax, model in zip(axes, models, strict=True):
         _lines(ax, df[df["model"] == model], column)
         _x_axis(ax)
-        unit = "iteration" if column == "best_step" else "epoch"
+        unit = "iteration" if column == "steps_to_best" else "epoch"
         ax.set_ylabel(f"early-stopping {unit} (best validation) within the round")
         ax.set_title(f"{model}: how fast tickets learn")
         ax.legend(fontsize=8)

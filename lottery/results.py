@@ -13,8 +13,11 @@ from lottery.environment import environment_id
 from lottery.rundir import ended, read_results
 
 IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "control", "start")
-COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "best_epoch",
-           "best_step", "test_acc_at_best", "run", "environment")
+COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "epochs_to_best",
+           "steps_to_best", "test_acc_at_best", "run", "environment")
+# the names before 0.2 of the round's clock (counts since the round began): records and tables that carry them
+# are read under the new names, so older runs resume and gather and older tables plot
+LEGACY_COLUMNS = {"best_epoch": "epochs_to_best", "best_step": "steps_to_best"}
 _SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
 
 
@@ -47,8 +50,9 @@ def identity(cfg: Any) -> dict[str, Any]:
 
 def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
     """One round of one run as a tidy row; sleeping fractions are averaged over the pruned layers."""
+    row = {LEGACY_COLUMNS.get(k, k): v for k, v in row.items()}
     out = {k: row.get(k) for k in (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc",
-                                   "best_epoch", "best_step", "run")}
+                                   "epochs_to_best", "steps_to_best", "run")}
     out["control"] = out["control"] or "ticket"  # records from before controls existed
     out["best_monitor"] = row.get(f"best_{monitor}")
     out["test_acc_at_best"] = row.get("at_best/test_acc")
@@ -132,7 +136,7 @@ def read_table(path: str | Path, needed: Sequence[str] = NEEDED) -> Any:
         raise ConfigError(f"results: {str(path)!r} is not a file; give a grid's results.csv (python -m lottery.compare "
                           "writes it)")
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path).rename(columns=LEGACY_COLUMNS)
     except (ValueError, UnicodeDecodeError, OSError, pd.errors.ParserError) as e:
         why = " ".join(str(e).split())[:120]
         raise ConfigError(f"results: {path} is not a readable CSV table ({type(e).__name__}: {why})") from None

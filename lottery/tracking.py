@@ -52,7 +52,7 @@ def log_curves(logger: Any, rounds: Sequence[dict[str, Any]]) -> None:
     """The run's rounds as a table and a test-accuracy-vs-%-remaining line chart."""
     import wandb
 
-    columns = ["round", "remaining_pct", "test_acc", "val_acc", "best_epoch"]
+    columns = ["round", "remaining_pct", "test_acc", "val_acc", "epochs_to_best"]
     table = wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rounds])
     logger.experiment.log({
         "rounds": table,

@@ -51,7 +51,7 @@ def synthetic_results(path: Path, effect: float = 0.02, seeds: int = 6, rounds: 
 
     rng = np.random.default_rng(7)
     columns = ["model", "dataset", "scheme", "source", "scale", "seed", "start", "round", "epoch", "remaining_pct",
-               "test_acc", "val_acc", "best_monitor", "best_epoch", "best_step", "test_acc_at_best", "run",
+               "test_acc", "val_acc", "best_monitor", "epochs_to_best", "steps_to_best", "test_acc_at_best", "run",
                "sleeping_rel_0.1"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, columns)
@@ -66,6 +66,6 @@ def synthetic_results(path: Path, effect: float = 0.02, seeds: int = 6, rounds: 
                     w.writerow({"model": "lenet_300_100", "dataset": "mnist", "scheme": start, "source": "hash",
                                 "scale": 1.0, "seed": seed, "start": start, "round": r, "epoch": r,
                                 "remaining_pct": 100 * 0.8**r, "test_acc": acc, "val_acc": acc,
-                                "best_monitor": 0.1, "best_epoch": 1 + (r + seed) % 3, "best_step": 10,
+                                "best_monitor": 0.1, "epochs_to_best": 1 + (r + seed) % 3, "steps_to_best": 10,
                                 "test_acc_at_best": acc, "run": f"{start}-{seed}", "sleeping_rel_0.1": 0.01 * r})
     return path

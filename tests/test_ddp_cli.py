@@ -57,5 +57,5 @@ def test_ddp_on_two_cpu_ranks_through_the_cli_finishes_and_resumes_alike(tmp_pat
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming from" in again.stderr
     resumed = json.loads((cut_run / "results.json").read_text())
-    keys = ("remaining_pct", "val_loss", "test_acc", "best_epoch")
+    keys = ("remaining_pct", "val_loss", "test_acc", "epochs_to_best")
     assert [{k: r[k] for k in keys} for r in resumed["rounds"]] == [{k: r[k] for k in keys} for r in result["rounds"]]

@@ -42,7 +42,7 @@ def fc_table(ticket_gain: float, reinit_drop: float, seeds: int = 5, rounds: int
                     acc -= reinit_drop * (r - 6)
                 rows.append({"model": "lenet_300_100", "control": control, "seed": seed, "round": r,
                              "remaining_pct": pct, "test_acc_at_best": acc, "test_acc": acc,
-                             "best_epoch": 2 if control == "ticket" else 4, "start": f"x {control}",
+                             "epochs_to_best": 2 if control == "ticket" else 4, "start": f"x {control}",
                              "run": f"{control}-{seed}"})
     return pd.DataFrame(rows)
 
@@ -81,7 +81,7 @@ def test_the_frankle2019_page_counts_rows_still_improving_at_the_budgets_end() -
     page = PAPERS["frankle2019"](df)
     assert "ticket 0 of 80 (0 of 45 at ≤ 21 %); reinit 80 of 80 (45 of 45 at ≤ 21 %)" in page
     assert "the last of its 4 epochs" in page
-    steps = df.assign(best_step=np.where(df["round"] >= 12, 45_000, 44_999))
+    steps = df.assign(steps_to_best=np.where(df["round"] >= 12, 45_000, 44_999))
     steps.attrs["round_length"] = ("steps", 50_000)  # the last tenth of 50K iterations is the end
     page = PAPERS["frankle2019"](steps)
     assert "ticket 20 of 80 (20 of 45 at ≤ 21 %)" in page and "the last tenth of its 50,000 iterations" in page

@@ -33,7 +33,7 @@ def pai_table(shift: dict[str, float], seeds: int = 5, rounds: int = 7) -> pd.Da
                 acc = 0.98 if r == 0 else 0.97 + shift.get(arm, 0.0) + rng.normal(0, 0.0002)
                 rows.append({"model": "lenet_300_100", "dataset": "mnist", "control": arm, "seed": seed, "round": r,
                              "remaining_pct": 100 * 0.512**r, "test_acc_at_best": acc, "test_acc": acc,
-                             "best_epoch": 3, "start": f"x {arm}", "run": f"{arm}-{seed}",
+                             "epochs_to_best": 3, "start": f"x {arm}", "run": f"{arm}-{seed}",
                              "collapsed_layers": int(arm == "synflow-inverted" and r == rounds - 1)})
     return pd.DataFrame(rows)
 

@@ -41,7 +41,7 @@ def test_wijnja2020_says_how_often_the_validation_loss_was_still_falling() -> No
     assert "still falling" not in PAPERS["wijnja2020"](df)  # the round's length unknown: nothing said
     df.attrs["round_length"] = ("epochs", 5)
     assert "in 0 of 100 rows (0 %; 0–0 % per start)" in PAPERS["wijnja2020"](df)
-    df.loc[df["seed"] == 0, "best_epoch"] = 5  # one of xavier's two seeds stopped in the last epoch throughout
+    df.loc[df["seed"] == 0, "epochs_to_best"] = 5  # one of xavier's two seeds stopped in the last epoch throughout
     assert "in 20 of 100 rows (20 %; 0–50 % per start)" in PAPERS["wijnja2020"](df)
 
 
@@ -204,7 +204,7 @@ def starts_table(gaps: tuple[float, ...], model: str, seeds: int = 6, rounds: in
                 rows.append({"model": model, "dataset": "mnist", "control": control, "start": start, "seed": seed,
                              "round": r, "remaining_pct": 100 * 0.7**r, "run": f"{start}-{control}-{seed}",
                              "test_acc": 0.97 + shift + rng.normal(0, 0.0005),
-                             "best_epoch": 8 if control == "reinit" else 3})
+                             "epochs_to_best": 8 if control == "reinit" else 3})
     df = pd.DataFrame(rows)
     return df.assign(test_acc_at_best=df["test_acc"])
 

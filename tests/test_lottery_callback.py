@@ -195,10 +195,10 @@ def test_best_val_and_early_stopping_epoch():
     for r, rec in enumerate(cb.history):
         losses = [e["val_loss"] for e in seen.epochs[4 * r : 4 * r + 4]]
         best = min(range(4), key=losses.__getitem__)
-        assert rec["best_val_loss"] == losses[best] and rec["best_epoch"] == best + 1
+        assert rec["best_val_loss"] == losses[best] and rec["epochs_to_best"] == best + 1
         assert rec["at_best/val_acc"] == seen.epochs[4 * r + best]["val_acc"]
         assert rec["val_loss"] == losses[-1]
-    assert {rec["best_epoch"] for rec in cb.history} != {4}, "every best at the round's end: the test proves little"
+    assert {rec["epochs_to_best"] for rec in cb.history} != {4}, "every best at the round's end: the test proves little"
 
 
 def test_step_rounds_and_rewind_modes(tmp_path):

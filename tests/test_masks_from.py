@@ -90,7 +90,7 @@ def test_imp_records_every_level_and_the_pruning_schedule(ticket) -> None:
 def test_ticket_from_its_masks_equals_the_imp_run(ticket, tmp_path: Path) -> None:
     source, imp, _ = ticket
     path, again, _ = _control(tmp_path, source, None)
-    keys = ("remaining_pct", "test_acc", "val_acc", "val_loss", "best_val_loss", "best_epoch", "at_best/test_acc")
+    keys = ("remaining_pct", "test_acc", "val_acc", "val_loss", "best_val_loss", "epochs_to_best", "at_best/test_acc")
     assert [[r[k] for k in keys] for r in again["rounds"]] == [[r[k] for k in keys] for r in imp["rounds"]]
     assert again["rounds"][0]["control"] == "ticket-masks"
     for a, b in zip(_levels(path), _levels(source), strict=True):

@@ -77,7 +77,7 @@ def test_batched_members_match_their_cells_within_float_tolerance(tmp_path: Path
     for p, a in zip(packed, alone, strict=True):
         assert p["pack"]["exact"] is False
         for rp, ra in zip(p["rounds"], a["rounds"], strict=True):
-            assert rp["remaining_pct"] == ra["remaining_pct"] and rp["best_epoch"] == ra["best_epoch"]
+            assert rp["remaining_pct"] == ra["remaining_pct"] and rp["epochs_to_best"] == ra["epochs_to_best"]
             assert rp["val_loss"] == pytest.approx(ra["val_loss"], rel=1e-3)
             assert rp["test_acc"] == pytest.approx(ra["test_acc"], abs=2 / 600)  # 600 test images
 

@@ -85,7 +85,7 @@ def test_plot_cli_writes_png_and_svg(tmp_path: Path) -> None:
     assert "at early stopping (best validation)" in (tmp_path / "fig" / "accuracy_at_best.svg").read_text()
     # early stopping in iterations (F&C's unit) where every row has them, in epochs where a table lacks them
     assert "early-stopping iteration" in (tmp_path / "fig" / "early_stop.svg").read_text()
-    df.assign(best_step=float("nan")).to_csv(tmp_path / "epochs.csv", index=False)
+    df.assign(steps_to_best=float("nan")).to_csv(tmp_path / "epochs.csv", index=False)
     assert plot_main([str(tmp_path / "epochs.csv"), "--out", str(tmp_path / "epochs")]) == 0
     assert "early-stopping epoch" in (tmp_path / "epochs" / "early_stop.svg").read_text()
 
@@ -198,7 +198,7 @@ def test_a_grid_of_methods_gets_its_figure_and_a_grid_of_starts_does_not(tmp_pat
     from tests.test_literature_frankle2021 import PAPER, pai_table
 
     df = pai_table(PAPER).assign(start=lambda d: d["control"], scheme="xavier_normal", source="hash", scale=1.0,
-                                 best_step=100, best_monitor=0.1, val_acc=0.97, environment="e")
+                                 steps_to_best=100, best_monitor=0.1, val_acc=0.97, environment="e")
     df.to_csv(tmp_path / "ways.csv", index=False)
     assert plot_main([str(tmp_path / "ways.csv"), "--out", str(tmp_path / "ways")]) == 0
     svg = (tmp_path / "ways" / "methods.svg").read_text()

@@ -36,13 +36,13 @@ def test_rounds_end_at_their_step_with_that_steps_evaluation(tmp_path: Path, mni
     res = result(tmp_path, "a")
     rounds, curve = res["rounds"], res["curve"]
     assert [r["step"] for r in rounds] == [50, 100, 150]
-    assert all(r["best_step"] % 10 == 0 and 10 <= r["best_step"] <= 50 for r in rounds)
+    assert all(r["steps_to_best"] % 10 == 0 and 10 <= r["steps_to_best"] <= 50 for r in rounds)
     assert [(p["round"], p["step"]) for p in curve] == [(r, s) for r in range(3) for s in (10, 20, 30, 40, 50)]
     for r in rounds:  # the round's end-of-round metrics are its step-50 evaluation's
         last = next(p for p in curve if p["round"] == r["round"] and p["step"] == 50)
         assert last["test_acc"] == pytest.approx(r["test_acc"]) and last["val_loss"] == pytest.approx(r["val_loss"])
         best = min((p for p in curve if p["round"] == r["round"]), key=lambda p: p["val_loss"])
-        assert best["step"] == r["best_step"]
+        assert best["step"] == r["steps_to_best"]
 
     paths = iterations([res], tmp_path / "fig", levels=(100.0, 64.0))  # F&C's Figure 3 from the curves
     svg = (tmp_path / "fig" / "iterations.svg").read_text()

@@ -47,7 +47,7 @@ def test_cli_end_to_end_on_real_mnist_with_wandb_offline(
     assert remaining[0] == 100.0 and abs(remaining[1] - 80.04) < 0.05 and abs(remaining[2] - 64.08) < 0.05
     assert all(float(r["test_acc"]) > 0.75 for r in rows)  # 20 steps of Adam on 1,200 real digits
     assert rows[0]["model"] == "lenet_300_100" and rows[0]["scheme"] == "xavier_normal"
-    assert all(int(r["best_epoch"]) == 1 and r["at_best/test_acc"] == r["test_acc"] for r in rows)
+    assert all(int(r["epochs_to_best"]) == 1 and r["at_best/test_acc"] == r["test_acc"] for r in rows)
     results = json.loads((path / "results.json").read_text())
     assert results["finished"] and len(results["rounds"]) == 3
     assert results["config"]["prune"]["rounds"] == 3 and (path / "config.yaml").is_file()

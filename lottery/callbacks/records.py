@@ -45,7 +45,7 @@ def member_record(t: Prunable, prune: PruneConfig, metrics: Mapping[str, Any], m
     rec.update({f"remaining_pct/{n}": 100.0 * alive[n] / sizes[n] for n in masks})
     rec.update(member_metrics(metrics, member))
     if best is not None:
-        rec[f"best_{prune.monitor}"], rec["best_epoch"], rec["best_step"] = best[:3]
+        rec[f"best_{prune.monitor}"], rec["epochs_to_best"], rec["steps_to_best"] = best[:3]
         # F&C report test accuracy at the early-stopping iteration: every eval metric at the best epoch
         rec.update({f"at_best/{k}": v for k, v in best[3].items()})
     for n, mask in masks.items() if w0 else ():

@@ -172,7 +172,7 @@ def frankle2019(df: Any) -> str:
                        + (f", first at {remaining(ticket, below[0]):.1f} %" if below else ""), t))
     if sparse:
         claims += control_claims(ticket, groups, sparse, METRIC, page)
-    stop = "best_step" if full else "best_epoch"
+    stop = "steps_to_best" if full else "epochs_to_best"
     if "reinit" in groups and sparse:
         reinit_cells = per_cell(groups["reinit"], stop, sparse)
         paired_ticket = {k: v for k, v in per_cell(ticket, stop, sparse).items() if k in reinit_cells}

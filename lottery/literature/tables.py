@@ -60,7 +60,7 @@ def late_stops(df: Any, length: tuple[str, int]) -> tuple[int, int]:
     improving when the budget ran out, so their accuracy is a lower bound. ``length``: ``("steps", N)`` (the
     last tenth of N iterations counts as the end) or ``("epochs", N)`` (the last epoch)."""
     unit, n = length
-    column = df["best_step" if unit == "steps" else "best_epoch"].dropna()
+    column = df["steps_to_best" if unit == "steps" else "epochs_to_best"].dropna()
     late = column >= (0.9 * n if unit == "steps" else n)
     return int(late.sum()), len(column)
 

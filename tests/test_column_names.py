@@ -1,0 +1,59 @@
+"""The round's clock is named for what it counts (``epochs_to_best``, ``steps_to_best``), and records and tables
+written under the old names (``best_epoch``, ``best_step``) still resume, gather and plot (issue 32)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from lottery.config import load
+from lottery.plot import early_stop
+from lottery.results import LEGACY_COLUMNS, read_table, rows_of
+from lottery.rundir import run_dir
+from lottery.train import main
+from tests.test_train_cli import CONFIGS, QUICK, REAL_ROOT, needs_mnist
+
+REPO = Path(__file__).resolve().parents[1]
+OLD_RECORD = REPO / "results/frankle2019_full/cells/lenet_300_100-xavier_normal-hash-s0-66a985e1/results.json"
+
+
+def test_an_old_record_gathers_under_the_new_names() -> None:
+    old = json.loads(OLD_RECORD.read_text())
+    assert "best_step" in old["rounds"][1] and "steps_to_best" not in old["rounds"][1]
+    rows = rows_of(old)
+    assert [r["steps_to_best"] for r in rows] == [r["best_step"] for r in old["rounds"]]
+    assert [r["epochs_to_best"] for r in rows] == [r["best_epoch"] for r in old["rounds"]]
+    assert not any(k in r for r in rows for k in LEGACY_COLUMNS)
+
+
+def test_an_old_table_reads_and_plots_under_the_new_names(tmp_path: Path) -> None:
+    table = REPO / "results/frankle2019_full/results.csv"
+    old = tmp_path / "results.csv"
+    text = table.read_text()
+    for legacy, new in LEGACY_COLUMNS.items():
+        text = text.replace(new, legacy)
+    old.write_text(text)
+    df, renamed = read_table(table), read_table(old)
+    assert list(df.columns) == list(renamed.columns) and df.equals(renamed)
+    assert df["steps_to_best"].between(1, 50_000).all()  # counts within the round, not the run's clock
+    assert [p.name for p in early_stop(renamed, tmp_path)] == ["early_stop.png", "early_stop.svg"]
+
+
+@needs_mnist
+def test_a_run_writes_the_round_clock_as_counts_and_the_run_clock_as_lightnings(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOTTERY_DATA", str(REAL_ROOT))
+    args = [str(CONFIGS / "lenet300_mnist.yaml"), "prune.rounds=2", "prune.epochs_per_round=2",
+            f"output_dir={tmp_path}", *QUICK]
+    assert main(args) == 0
+    rows = list(csv.DictReader((run_dir(load(args[0], args[1:])) / "rounds.csv").open()))
+    assert not set(LEGACY_COLUMNS) & set(rows[0])
+    # Lightning's clock: the index of the round's last epoch from 0 (rounds 0 and 1 end at epochs 1 and 3)
+    assert [int(r["epoch"]) for r in rows] == [1, 3]
+    per_epoch = int(rows[0]["step"]) // 2
+    for r in rows:  # the round's clock: how many epochs and steps the round had trained at its best
+        assert int(r["epochs_to_best"]) in (1, 2)
+        assert int(r["steps_to_best"]) == int(r["epochs_to_best"]) * per_epoch
