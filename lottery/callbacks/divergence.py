@@ -8,7 +8,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import pytorch_lightning as pl
 import torch
+
+from lottery.callbacks.records import say
 
 
 def non_finite_members(params: Mapping[str, torch.Tensor], members: int | None) -> dict[int | None, str]:
@@ -63,3 +66,14 @@ def divergence_line(diverged: dict[str, Any], members: int | None) -> str:
     where = f" (members {diverged['members']})" if members else ""
     return (f"diverged in round {diverged['round']}, epoch {diverged['epoch']}: {diverged['what']}{where}; "
             "training stopped, nothing pruned from it")
+
+
+def diverged_fit(trainer: pl.Trainer, params: Mapping[str, torch.Tensor], members: int | None,
+                 round_: int) -> dict[str, Any] | None:
+    """What went non-finite in a fit now (its line said here, once: the caller keeps what it returns and
+    stops the fit), or None if nothing did."""
+    found = divergence(trainer.callback_metrics, {n: p.detach() for n, p in params.items()}, members, round_,
+                       trainer.current_epoch, trainer.global_step)
+    if found is not None:
+        say(divergence_line(found, members))
+    return found

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 
 from lottery.callbacks.at_init import attach
-from lottery.callbacks.divergence import divergence, divergence_line
+from lottery.callbacks.divergence import diverged_fit
 from lottery.callbacks.plan import plan
 from lottery.callbacks.ranks import check_ranks_agree
-from lottery.callbacks.records import Best, flat_metrics, member_history, member_metrics, round_line, round_record, say
+from lottery.callbacks.records import Best, flat_metrics, member_history, round_line, round_record, say, update_bests
 from lottery.callbacks.schedule import fit_length
 from lottery.callbacks.select import ParamFilter, output_tensor, rates_of, select_parameters
 from lottery.callbacks.state import check_state, held_bytes, load_state, save_state
@@ -211,16 +211,9 @@ class LotteryTicket(pl.Callback):
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or self._diverging(trainer):
             return
-        metrics, monitor = trainer.callback_metrics, self.prune.monitor
-        for member in self.tensors.ids():
-            key = monitor if member is None else f"{monitor}/m{member}"
-            if key not in metrics:
-                continue
-            value, best = float(metrics[key]), self._best.get(member)
-            if best is None or (value > best[0] if self.prune.monitor_mode == "max" else value < best[0]):
-                epoch = trainer.current_epoch - self._round_start[0] + 1
-                step = trainer.global_step - self._round_start[1]
-                self._best[member] = (value, epoch, step, member_metrics(metrics, member))
+        # the round's clock: epochs and steps it has trained (counts, from its start)
+        update_bests(self._best, trainer.callback_metrics, self.prune, self.tensors.ids(),
+                     trainer.current_epoch - self._round_start[0] + 1, trainer.global_step - self._round_start[1])
         # End the round here, not in on_train_epoch_end: ModelCheckpoint saves in on_validation_end (after
         # this hook, since Lightning runs checkpoint callbacks last), so its checkpoint holds the new masks.
         if trainer.is_last_batch and self._round_complete(trainer):
@@ -246,12 +239,7 @@ class LotteryTicket(pl.Callback):
 
     def _diverging(self, trainer: pl.Trainer) -> bool:
         """Stop the fit (and record when and what) once a loss or a prunable weight is non-finite."""
-        if self.diverged is None:
-            weights = {n: p.detach() for n, p in self.tensors.params.items()}
-            self.diverged = divergence(trainer.callback_metrics, weights, self.members, self.round,
-                                       trainer.current_epoch, trainer.global_step)
-            if self.diverged is not None:
-                say(divergence_line(self.diverged, self.members))
+        self.diverged = self.diverged or diverged_fit(trainer, self.tensors.params, self.members, self.round)
         if self.diverged is not None:
             trainer.should_stop = True
         return self.diverged is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pytorch_lightning as pl
@@ -34,6 +34,19 @@ def member_metrics(metrics: Mapping[str, Any], member: int | None) -> dict[str, 
     suffix = f"/m{member}"
     return {k.removesuffix(suffix): float(v) for k, v in metrics.items() if _is_eval_metric(k) and k.endswith(suffix)}
 
+
+
+def update_bests(bests: dict[int | None, Best], metrics: Mapping[str, Any], prune: PruneConfig,
+                 members: Iterable[int | None], epochs: int, steps: int) -> None:
+    """Record in ``bests`` each member's new best of ``prune.monitor`` (``val_loss/m3`` for member 3) at an
+    evaluation ``epochs`` and ``steps`` into the round, with every eval metric then."""
+    for member in members:
+        key = prune.monitor if member is None else f"{prune.monitor}/m{member}"
+        if key not in metrics:
+            continue
+        value, best = float(metrics[key]), bests.get(member)
+        if best is None or (value > best[0] if prune.monitor_mode == "max" else value < best[0]):
+            bests[member] = (value, epochs, steps, member_metrics(metrics, member))
 
 @torch.no_grad()
 def member_record(t: Prunable, prune: PruneConfig, metrics: Mapping[str, Any], member: int | None,
