@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,8 @@ from lottery.callbacks import LotteryTicket
 from lottery.config import Config, PruneConfig, TrainConfig
 from lottery.export import load_ticket
 from lottery.init import InitSpec
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_the_public_names_are_the_modules_own() -> None:
@@ -24,6 +27,12 @@ def test_the_public_names_are_the_modules_own() -> None:
         assert getattr(lottery, name) is not None, name
     with pytest.raises(AttributeError, match="module 'lottery' has no attribute 'Nope'"):
         lottery.Nope  # noqa: B018
+
+
+def test_the_changelog_names_this_version_first() -> None:
+    # a release without its changelog entry (or an entry for a version never set) is caught here
+    first = next(line for line in (REPO / "CHANGELOG.md").read_text().splitlines() if line.startswith("## "))
+    assert first.split()[1] == lottery.__version__, (first, lottery.__version__)
 
 
 def test_import_lottery_stays_light() -> None:
