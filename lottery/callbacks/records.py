@@ -35,7 +35,6 @@ def member_metrics(metrics: Mapping[str, Any], member: int | None) -> dict[str, 
     return {k.removesuffix(suffix): float(v) for k, v in metrics.items() if _is_eval_metric(k) and k.endswith(suffix)}
 
 
-
 def update_bests(bests: dict[int | None, Best], metrics: Mapping[str, Any], prune: PruneConfig,
                  members: Iterable[int | None], epochs: int, steps: int) -> None:
     """Record in ``bests`` each member's new best of ``prune.monitor`` (``val_loss/m3`` for member 3) at an
@@ -47,6 +46,7 @@ def update_bests(bests: dict[int | None, Best], metrics: Mapping[str, Any], prun
         value, best = float(metrics[key]), bests.get(member)
         if best is None or (value > best[0] if prune.monitor_mode == "max" else value < best[0]):
             bests[member] = (value, epochs, steps, member_metrics(metrics, member))
+
 
 @torch.no_grad()
 def member_record(t: Prunable, prune: PruneConfig, metrics: Mapping[str, Any], member: int | None,
