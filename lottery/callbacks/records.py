@@ -18,7 +18,7 @@ from lottery.config import PruneConfig
 from lottery.pruning.prunable import Prunable
 
 log = logging.getLogger("lottery")
-Best = tuple[float, int, int, dict[str, float]]  # best monitor value, its epoch and step, eval metrics then
+Best = tuple[float, int, int, dict[str, float]]  # best monitor value, epochs and steps to it, eval metrics then
 _MEMBER_KEY = re.compile(r"/m\d+$")
 
 
