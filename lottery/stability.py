@@ -43,14 +43,21 @@ STABLE = 0.02  # Frankle et al.: instability below 2 % (test error) counts as st
 
 
 class KeepMasks(pl.Callback):
-    """Pruned weights stay zero: the masks are applied after every optimizer step (the ticket's own kernel)."""
+    """Pruned weights stay zero in any ``Trainer``: the masks are applied as training starts and after every
+    optimizer step (the ticket's own kernel). ``masks`` are keyed by the ``LightningModule``'s own parameter
+    names, as ``LotteryTicket.masks`` and its ``save_masks`` files (``lottery.pruning.levels.load_levels``)
+    name them."""
 
     def __init__(self, masks: dict[str, torch.Tensor]) -> None:
         self.masks = masks
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        params = dict(pl_module.model.named_parameters())
-        apply = MaskedMultiply([params[n].data for n in self.masks], list(self.masks.values()))
+        params = dict(pl_module.named_parameters())
+        if missing := sorted(set(self.masks) - set(params)):
+            raise ValueError(f"KeepMasks: the module has no parameters {missing[:3]}; key the masks by the "
+                             f"module's own names (such as {next(iter(params), '?')!r})")
+        apply = MaskedMultiply([params[n].data for n in self.masks], [m.to(params[n].device)
+                                                                      for n, m in self.masks.items()])
         apply()
         for opt in trainer.optimizers:
             opt.register_step_post_hook(lambda *_: apply())
@@ -65,16 +72,19 @@ def train(cfg: Config, net: nn.Module, masks: dict[str, torch.Tensor], order: in
     trainer = pl.Trainer(max_steps=steps, max_epochs=-1, accelerator=cfg.train.accelerator, devices=1,
                          logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                         deterministic=cfg.train.deterministic, callbacks=[KeepMasks(masks)])
+                         deterministic=cfg.train.deterministic,
+                         callbacks=[KeepMasks({f"model.{n}": m for n, m in masks.items()})])
     trainer.fit(build_classifier(cfg, dm, net), dm)
 
 
 @torch.no_grad()
 def error_rate(net: nn.Module, test: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """The fraction of ``test``'s ``(x, y)`` batches that ``net``'s logits get wrong, on ``net``'s device."""
     net.eval()
+    device = next(net.parameters()).device
     wrong = total = 0
     for x, y in test:
-        wrong += int((net(x).argmax(1) != y).sum())
+        wrong += int((net(x.to(device)).argmax(1) != y.to(device)).sum())
         total += len(y)
     return wrong / total
 
@@ -113,7 +123,9 @@ def copies(cfg: Config, k: int, total: int, orders: tuple[int, int],
 
 def instability(a: nn.Module, b: nn.Module, points: int,
                 test: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, list[float]]:
-    """The largest test error along the line from a to b minus the mean of the ends, and the errors."""
+    """The largest test error along the line from a to b minus the mean of the ends, and the errors at the
+    ``points`` evenly spaced points (ends included). ``a`` and ``b``: any two trained copies of one network
+    (``nn.Module`` or ``LightningModule``); ``test``: ``(x, y)`` batches, such as a test ``DataLoader``."""
     errors = [error_rate(interpolate(a, b, i / (points - 1)), test) for i in range(points)]
     return max(errors) - (errors[0] + errors[-1]) / 2, errors
 
