@@ -11,6 +11,7 @@ import pandas as pd
 from lottery.literature import PAPERS, main
 from tests.test_literature import verdicts
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 ARMS = ("ticket", "random_prune", "reinit", "snip", "grasp", "synflow", "magnitude", "random")
 BEAT_RANDOM = "SNIP, GraSP, SynFlow and magnitude at init beat random pruning"
 BELOW_IMP = "... but stay below magnitude pruning after training (IMP)"
@@ -80,9 +81,12 @@ def test_the_page_reads_the_inverted_grid_beside_the_main_one(tmp_path: Path) ->
     df[~inverted].to_csv(main_folder / "results.csv", index=False)
     assert main(["frankle2021", str(main_folder / "results.csv")]) == 0
     assert verdicts((main_folder / "README.md").read_text())[GRASP_INVERTED] == "not measured"  # listed, untested
+    assert "| `unrecorded` | 90 |" in (main_folder / "README.md").read_text()
     df[inverted].to_csv(sibling / "results.csv", index=False)
     assert main(["frankle2021", str(main_folder / "results.csv")]) == 0
-    assert verdicts((main_folder / "README.md").read_text())[GRASP_INVERTED] == "agrees"
+    page = (main_folder / "README.md").read_text()
+    assert verdicts(page)[GRASP_INVERTED] == "agrees"
+    assert "| `unrecorded` | 100 |" in page  # the environment section counts the inverted grid's cells too
 
 
 def test_the_page_reports_where_each_method_collapses_past_the_trained_levels(tmp_path: Path) -> None:
@@ -96,3 +100,23 @@ def test_the_page_reports_where_each_method_collapses_past_the_trained_levels(tm
     text = PAPERS["frankle2021"](df)
     assert ("SNIP: 0.375 % (median; 2 of 2 seeds, first 1.weight); SynFlow: none in 2 seeds; GraSP: 0.001 % (median; "
             "1 of 1 seeds, first 3.weight, only when fewer weights were kept than layers share them).") in text
+
+
+def test_the_page_counts_each_grids_cells_apart(tmp_path: Path) -> None:
+    # the inverted grid's cells must not fill the main grid's count: 85 + 10 cells are not "all 90 in"
+    df = pai_table(PAPER)
+    main_folder, sibling = tmp_path / "frankle2021", tmp_path / "frankle2021_inverted"
+    sibling.mkdir()
+    inverted = df["control"].str.endswith("-inverted")
+    df[inverted].to_csv(sibling / "results.csv", index=False)
+
+    def counts(table: pd.DataFrame) -> str:
+        table.attrs.update(folder=str(main_folder), grid_cells=90, config=str(CONFIGS / "compare_frankle2021.yaml"))
+        return next(line for line in PAPERS["frankle2021"](table).splitlines() if "finished cells" in line)
+
+    full = counts(df[~inverted].copy())
+    assert full.startswith("90 finished cells of the main grid's 90 and 10 of the inverted grid's 20, 700 rows")
+    assert full.endswith("**Cells remain: 10 of the inverted grid.**")
+    partial = counts(df[~inverted & (df["run"] != "snip-4") & ~df["run"].str.startswith("random_prune")].copy())
+    assert partial.startswith("84 finished cells of the main grid's 90 and 10 of the inverted grid's 20")
+    assert partial.endswith("**Cells remain: 6 of the main grid and 10 of the inverted grid.**")

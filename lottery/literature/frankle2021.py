@@ -10,7 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from lottery.literature.tables import by_seed, coverage, late_stops, paper, pct, per_cell, remaining, spread
+from lottery.grid import load_grid
+from lottery.literature.tables import by_seed, late_stops, paper, pct, per_cell, remaining, spread
 from lottery.literature.verdicts import MARGIN, Page, Test, at_least, describe, directional, every
 from lottery.literature.wording import P_HOLM, ci_text, claims_table, legend, margin_reason
 from lottery.literature.wording import rows as verdict_rows
@@ -39,6 +40,7 @@ def with_inverted(df: Any) -> Any:
     if not folder.name or not sibling.is_file():
         return df
     both = pd.concat([df, read_table(sibling)], ignore_index=True)
+    df.attrs["also_read"] = [str(sibling)]  # the page's environment section counts its cells too
     both.attrs.update(df.attrs, inverted=str(sibling))
     return both
 
@@ -160,8 +162,26 @@ def _collapse(groups: dict[str, Any], folder: str) -> str:
     return text
 
 
+def _cell_counts(df: Any, main_runs: int) -> str:
+    """How many cells of each grid the table holds, of how many (the main grid's and, when its table was read,
+    the inverted grid's, whose config lies beside the main one), and how many remain."""
+    expected, config = df.attrs.get("grid_cells"), df.attrs.get("config")
+    inverted = df["run"].nunique() - main_runs
+    sibling = Path(str(config)).with_name(Path(str(config)).stem + INVERTED + ".yaml") if config else None
+    inv_expected = len(load_grid(sibling)[1]) if sibling is not None and sibling.is_file() else None
+    text = f"{main_runs} finished cells" + (f" of the main grid's {expected}" if expected else "")
+    if df.attrs.get("inverted"):
+        text += f" and {inverted}" + (f" of the inverted grid's {inv_expected}" if inv_expected else " inverted")
+    text += f", {len(df)} rows, rounds 0–{int(df['round'].max())}."
+    left = [f"{n - k} of the {what} grid" for n, k, what in ((expected, main_runs, "main"),
+                                                               (inv_expected, inverted, "inverted"))
+            if n and k < n and (what == "main" or df.attrs.get("inverted"))]
+    return text + (f" **Cells remain: {' and '.join(left)}.**" if left else "")
+
+
 @paper("frankle2021")
 def frankle2021(df: Any) -> str:
+    main_runs = df["run"].nunique()
     df = with_inverted(df)
     groups = {c: g for c, g in df.groupby("control")}
     ref = groups.get("ticket", df)
@@ -171,17 +191,14 @@ def frankle2021(df: Any) -> str:
     claims = _claims(groups, pruned, page)
     page.close()
     dense = by_seed(ref, 0, METRIC)
-    expected = df.attrs.get("grid_cells")
     folder = str(df.attrs.get("folder", "results/frankle2021"))
     late = ""
     if df.attrs.get("round_length"):
         k, n = late_stops(df[df["round"] > 0], df.attrs["round_length"])
         late = (f" {k} of {n} pruned (seed, level) rows had their minimum validation loss in a level's last epoch "
                 "(still improving: their accuracy is a lower bound).")
-    remain = ""
-    if expected and df["run"].nunique() < expected:
-        remain = f" **{expected - df['run'].nunique()} cells of the main grid remain.**"
     config = Path(str(df.attrs.get("config", "configs/compare_frankle2021.yaml"))).name
+    counts = _cell_counts(df, main_runs)
     model, data = (str(df[c].iloc[0]) if c in df.columns else "?" for c in ("model", "dataset"))
     length = df.attrs.get("round_length") or ("epochs", "?")
     return "\n".join([
@@ -195,7 +212,7 @@ def frankle2021(df: Any) -> str:
         "SNIP, GraSP, SynFlow, magnitude and random choose every level's masks afresh at w0 (global scope, the "
         "output layer on IMP's schedule) and train from w0; shuffled = random positions with each layer's "
         f"count (`random_prune`), reinit = a new w0 on the same masks. Dense networks: {pct(dense)} %.", "",
-        coverage(df, expected) + remain + late, "",
+        counts + late, "",
         "![each method as chosen, shuffled and reinitialised](methods.png)", "",
         "Test accuracy (%) at each level's early-stopping epoch, mean ± std over seeds:", "",
         *_level_table(groups, rounds, ref), "",

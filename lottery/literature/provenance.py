@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lottery.environment import describe
+from lottery.results import read_table
 
 UNRECORDED = ("made before records carried their environment (before 2026-12-06), so not recorded. The "
               "project's notes of that time name torch 2.14.1 on 2-core AMD EPYC machines (AVX2); "
@@ -14,18 +15,27 @@ UNRECORDED = ("made before records carried their environment (before 2026-12-06)
               "far as they are known. A retrain elsewhere is checked within the seeds' spread, not bit for bit")
 
 
-def environment_section(df: Any) -> str:
-    """How many cells each environment of the table made, each described (``environments.json`` beside the
-    table holds them whole)."""
-    folder = Path(str(df.attrs.get("folder", ".")))
+def _environments(folder: Path) -> dict[str, Any]:
     try:
         known = json.loads((folder / "environments.json").read_text())
     except (OSError, ValueError):
-        known = {}
-    column = df["environment"] if "environment" in df.columns else ["unrecorded"] * len(df)
+        return {}
+    return known if isinstance(known, dict) else {}
+
+
+def environment_section(df: Any) -> str:
+    """How many cells each environment of the table made, each described (``environments.json`` beside the
+    table holds them whole); with the cells of the other tables the page read (``df.attrs["also_read"]``:
+    their ``results.csv`` paths, such as the inverted grid's beside Frankle et al. 2021's)."""
+    tables = [(Path(str(df.attrs.get("folder", "."))), df)]
+    tables += [(Path(p).parent, read_table(p)) for p in df.attrs.get("also_read", ())]
+    known: dict[str, Any] = {}
     cells: dict[str, set[str]] = {}
-    for run, env in zip(df["run"] if "run" in df.columns else df.index, column, strict=True):
-        cells.setdefault(str(env), set()).add(str(run))
+    for folder, table in tables:
+        known = {**_environments(folder), **known}
+        column = table["environment"] if "environment" in table.columns else ["unrecorded"] * len(table)
+        for run, env in zip(table["run"] if "run" in table.columns else table.index, column, strict=True):
+            cells.setdefault(str(env), set()).add(str(run))
     rows = ["| environment | cells | what made them |", "|---|---|---|"]
     for env, runs in sorted(cells.items(), key=lambda kv: (kv[0] == "unrecorded", kv[0])):
         if env == "unrecorded":
@@ -33,7 +43,7 @@ def environment_section(df: Any) -> str:
         elif env == "mixed":
             what = "resumed in another environment than they started in (see environments.json)"
         else:
-            entry = known.get(env) if isinstance(known, dict) else None
+            entry = known.get(env)
             what = describe(entry["environment"]) if isinstance(entry, dict) and "environment" in entry else \
                 "described in environments.json"
         rows.append(f"| `{env}` | {len(runs)} | {what} |")
