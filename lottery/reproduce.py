@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lottery.environment import mismatches
-from lottery.results import run_environment
+from lottery.results import current_names, run_environment
 
 # Fields a retrain in another environment must still equal: what IMP decides from counts alone
 STRUCTURE = ("round", "epoch", "step", "remaining_pct")
@@ -33,8 +33,8 @@ def differences(committed: dict[str, Any], new: dict[str, Any]) -> list[str]:
         old_rows, new_rows = committed.get(key) or [], new.get(key) or []
         if len(old_rows) != len(new_rows):
             out.append(f"{key}: {len(old_rows)} committed rows, {len(new_rows)} retrained")
-        for i, (a, b) in enumerate(zip(old_rows, new_rows, strict=False)):
-            for k in sorted(set(a) | set(b)):
+        for i, (a, b) in enumerate(zip(map(current_names, old_rows), map(current_names, new_rows), strict=False)):
+            for k in sorted(set(a) | set(b)):  # a record from before a rename compares under today's names
                 if a.get(k) != b.get(k):
                     out.append(f"{key}[{i}].{k}: committed {a.get(k)!r}, retrained {b.get(k)!r}")
     return out

@@ -18,6 +18,11 @@ COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", 
 # the names before 0.2 of the round's clock (counts since the round began): records and tables that carry them
 # are read under the new names, so older runs resume and gather and older tables plot
 LEGACY_COLUMNS = {"best_epoch": "epochs_to_best", "best_step": "steps_to_best"}
+
+
+def current_names(row: dict[str, Any]) -> dict[str, Any]:
+    """A round's record under today's names (``LEGACY_COLUMNS`` renamed)."""
+    return {LEGACY_COLUMNS.get(k, k): v for k, v in row.items()}
 _SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
 
 
@@ -50,7 +55,7 @@ def identity(cfg: Any) -> dict[str, Any]:
 
 def tidy(row: dict[str, Any], monitor: str = "val_loss") -> dict[str, Any]:
     """One round of one run as a tidy row; sleeping fractions are averaged over the pruned layers."""
-    row = {LEGACY_COLUMNS.get(k, k): v for k, v in row.items()}
+    row = current_names(row)
     out = {k: row.get(k) for k in (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc",
                                    "epochs_to_best", "steps_to_best", "run")}
     out["control"] = out["control"] or "ticket"  # records from before controls existed

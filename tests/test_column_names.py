@@ -11,7 +11,8 @@ import pytest
 
 from lottery.config import load
 from lottery.plot import early_stop
-from lottery.results import LEGACY_COLUMNS, read_table, rows_of
+from lottery.reproduce import differences
+from lottery.results import LEGACY_COLUMNS, current_names, read_table, rows_of
 from lottery.rundir import run_dir
 from lottery.train import main
 from tests.test_train_cli import CONFIGS, QUICK, REAL_ROOT, needs_mnist
@@ -57,3 +58,12 @@ def test_a_run_writes_the_round_clock_as_counts_and_the_run_clock_as_lightnings(
     for r in rows:  # the round's clock: how many epochs and steps the round had trained at its best
         assert int(r["epochs_to_best"]) in (1, 2)
         assert int(r["steps_to_best"]) == int(r["epochs_to_best"]) * per_epoch
+
+
+def test_a_retrain_compares_with_an_old_record_under_the_new_names() -> None:
+    old = json.loads(OLD_RECORD.read_text())
+    renamed = {**old, "rounds": [current_names(r) for r in old["rounds"]]}
+    assert differences(old, renamed) == []
+    renamed["rounds"][2]["steps_to_best"] += 100  # a real difference still shows, under the new name
+    assert differences(old, renamed) == [f"rounds[2].steps_to_best: committed {old['rounds'][2]['best_step']}, "
+                                         f"retrained {old['rounds'][2]['best_step'] + 100}"]
