@@ -16,8 +16,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from lottery.columns import current_names
 from lottery.environment import mismatches
-from lottery.results import current_names, run_environment
+from lottery.results import run_environment
 
 # Fields a retrain in another environment must still equal: what IMP decides from counts alone
 STRUCTURE = ("round", "epoch", "step", "remaining_pct")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lottery.atomic import write_csv
+from lottery.columns import LEGACY_COLUMNS, current_names
 from lottery.config.typed import ConfigError
 from lottery.environment import environment_id
 from lottery.rundir import ended, read_results
@@ -15,14 +16,6 @@ from lottery.rundir import ended, read_results
 IDENTITY = ("model", "dataset", "scheme", "source", "scale", "seed", "control", "start")
 COLUMNS = (*IDENTITY, "round", "epoch", "remaining_pct", "test_acc", "val_acc", "best_monitor", "epochs_to_best",
            "steps_to_best", "test_acc_at_best", "run", "environment")
-# the names before 0.2 of the round's clock (counts since the round began): records and tables that carry them
-# are read under the new names, so older runs resume and gather and older tables plot
-LEGACY_COLUMNS = {"best_epoch": "epochs_to_best", "best_step": "steps_to_best"}
-
-
-def current_names(row: dict[str, Any]) -> dict[str, Any]:
-    """A round's record under today's names (``LEGACY_COLUMNS`` renamed)."""
-    return {LEGACY_COLUMNS.get(k, k): v for k, v in row.items()}
 _SLEEPING = re.compile(r"^sleeping/(.+)/((?:abs|rel)_[^/]+)$")
 
 

@@ -3,18 +3,24 @@ written under the old names (``best_epoch``, ``best_step``) still resume, gather
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 from pathlib import Path
 
 import pytest
 
+from lottery.callbacks import LotteryTicket
+from lottery.callbacks.state import load_state
+from lottery.columns import LEGACY_COLUMNS, current_names
 from lottery.config import load
+from lottery.init import InitSpec
 from lottery.plot import early_stop
 from lottery.reproduce import differences
-from lottery.results import LEGACY_COLUMNS, current_names, read_table, rows_of
+from lottery.results import read_table, rows_of
 from lottery.rundir import run_dir
 from lottery.train import main
+from tests.lightning_helpers import PlainClassifier, quick_prune, synthetic, trainer
 from tests.test_train_cli import CONFIGS, QUICK, REAL_ROOT, needs_mnist
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,3 +73,19 @@ def test_a_retrain_compares_with_an_old_record_under_the_new_names() -> None:
     renamed["rounds"][2]["steps_to_best"] += 100  # a real difference still shows, under the new name
     assert differences(old, renamed) == [f"rounds[2].steps_to_best: committed {old['rounds'][2]['best_step']}, "
                                          f"retrained {old['rounds'][2]['best_step'] + 100}"]
+
+
+def test_a_checkpoint_from_before_the_rename_resumes_under_the_new_names() -> None:
+    ticket = LotteryTicket(quick_prune(rounds=2), init=InitSpec(seed=1))
+    train, val = synthetic()
+    module = PlainClassifier()
+    trainer(max_epochs=2, callbacks=[ticket]).fit(module, train, val)
+    assert all("epochs_to_best" in r for r in ticket.history)
+    old = copy.deepcopy(ticket.state_dict())
+    inverse = {new: legacy for legacy, new in LEGACY_COLUMNS.items()}
+    old["history"] = [{inverse.get(k, k): v for k, v in r.items()} for r in old["history"]]
+    assert "best_epoch" in old["history"][0]
+    resumed = LotteryTicket(quick_prune(rounds=2), init=InitSpec(seed=1))
+    resumed.validate(module)
+    load_state(resumed, old)
+    assert resumed.history == ticket.history

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from lottery.columns import current_names
 from lottery.pruning import pack_bits, unpack_bits
 
 
@@ -45,7 +46,9 @@ def load_state(ticket: Any, state: dict[str, Any]) -> None:
         raise ValueError(f"checkpoint has no mask for {missing}")
     ticket.check_state(state)
     ticket.tensors.masks, ticket.tensors.density = masks, dict(state["density"])
-    ticket.round, ticket.done, ticket.history = state["round"], state["done"], list(state["history"])
+    # a checkpoint from before a rename: its finished rounds under today's names, as the next ones are written
+    ticket.round, ticket.done = state["round"], state["done"]
+    ticket.history = [current_names(r) for r in state["history"]]
     best = state["best"]
     ticket._best = best if isinstance(best, dict) else {} if best is None else {None: best}
     ticket._round_start = tuple(state["round_start"])
