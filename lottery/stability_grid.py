@@ -128,7 +128,7 @@ def measure(study: StabilityGrid, net: Network, ks: list[int]) -> list[dict[str,
     kept = sum(int(m.sum()) for m in masks.values()) / max(1, sum(m.numel() for m in masks.values()))
     test, round_steps = eval_data(cfg)
     total = study.train_steps or round_steps
-    env = environment_id(environment())
+    env = environment()  # whole in the record, as a run's results.json holds it; the table shows its id
     out = []
     for k in ks:
         value, errors = instability(*copies(cfg, k, total, tuple(study.orders), masks), study.points, test)
@@ -172,7 +172,9 @@ def make_masks(grid: GridConfig, cells: list[Cell], left: list[tuple[Network, li
 def table(study: StabilityGrid) -> list[dict[str, Any]]:
     """Every record of the study, sorted; written as ``stability.csv`` with the figure beside it."""
     out = folder(study)
-    rows = [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*.json"))]
+    records = [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*.json"))]
+    write_environments(out / "environments.json", records)
+    rows = [{**r, "environment": env_id(r)} for r in records]
     rows.sort(key=lambda r: (r["subnetwork"] != "dense", r["subnetwork"], r["level"], r["seed"], r["k"]))
     write_csv(out / "stability.csv", rows, COLUMNS)
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -188,6 +190,36 @@ def table(study: StabilityGrid) -> list[dict[str, Any]]:
     fig.savefig(out / "stability.png", dpi=100, metadata={"Software": None})
     plt.close(fig)
     return rows
+
+
+def env_id(record: dict[str, Any]) -> str:
+    """A record's environment id: it holds the environment whole (or, recorded before 2026-12-07, its id)."""
+    env = record.get("environment")
+    return environment_id(env) if isinstance(env, dict) else str(env)
+
+
+def write_environments(path: Path, records: list[dict[str, Any]]) -> None:
+    """``environments.json`` beside the table, as a grid's: each environment id of the records, how many
+    measurements it made, and the environment whole where it is known: from a record, else from the file's
+    entry of an earlier table, else this machine's when the id is its (records that name only the id)."""
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    here = environment()
+    out: dict[str, Any] = {}
+    for r in records:
+        entry = out.setdefault(env_id(r), {"measurements": 0})
+        entry["measurements"] += 1
+        if isinstance(r.get("environment"), dict):
+            entry["environment"] = r["environment"]
+    for key, entry in out.items():
+        earlier = known.get(key) if isinstance(known, dict) else None
+        if "environment" not in entry and isinstance(earlier, dict) and isinstance(earlier.get("environment"), dict):
+            entry["environment"] = earlier["environment"]
+        elif "environment" not in entry and key == environment_id(here):
+            entry["environment"] = here
+    write_json(path, dict(sorted(out.items())))
 
 
 def _groups(rows: list[dict[str, Any]]) -> dict[tuple[str, int], list[dict[str, Any]]]:

@@ -62,3 +62,12 @@ def test_the_cli_reads_a_stability_table_and_refuses_a_grid_table(tmp_path: Path
     assert "## Environment" in (tmp_path / "README.md").read_text()
     pd.DataFrame({"seed": [0], "round": [0]}).to_csv(tmp_path / "other.csv", index=False)
     assert main(["frankle2020", str(tmp_path / "other.csv")]) == 2
+
+
+def test_the_page_names_single_unstable_measurements_that_a_mean_hides() -> None:
+    df = stability_table({}, {})
+    assert "Every one of the 60 measurements is below 2 %." in PAPERS["frankle2020"](df)
+    df.loc[(df["subnetwork"] == "random_prune") & (df["seed"] == 3) & (df["k"] == 0), "instability"] = 0.0416
+    text = PAPERS["frankle2020"](df)
+    assert "Single measurements at or above 2 % (1 of 60): random_prune at 13.5 %, seed 3, k = 0: 4.16 %." in text
+    assert verdicts(text)[ONLY_WHEN] == "not measured"  # one seed does not make the mean unstable

@@ -13,6 +13,7 @@ import yaml
 
 import lottery.stability_grid as study_module
 from lottery.compare import main as compare
+from lottery.environment import environment_id
 from lottery.stability_grid import load_study, main
 from tests.test_compare import grid_file, needs_mnist
 from tests.test_train_cli import CONFIGS
@@ -46,6 +47,18 @@ def test_a_study_measures_each_network_once_and_says_what_it_lacks(tmp_path: Pat
     record = json.loads((tmp_path / "st" / "cells" / "ticket-l1-s1-k5.json").read_text())
     assert len(record["errors"]) == 3 and record["error_b"] == record["errors"][-1] and record["train_steps"] == 20
     assert (tmp_path / "st" / "stability.png").is_file()
+    # each record holds its environment whole, the table its id, environments.json the id's environment
+    envs = json.loads((tmp_path / "st" / "environments.json").read_text())
+    assert {r["environment"] for r in rows} == set(envs) and envs[rows[0]["environment"]]["measurements"] == 6
+    assert envs[rows[0]["environment"]]["environment"] == record["environment"]
+    assert environment_id(record["environment"]) == rows[0]["environment"]
+    # records from before they held it whole name only the id: the file's earlier entry still describes it
+    for path in (tmp_path / "st" / "cells").glob("*.json"):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "environment": rows[0]["environment"]}))
+    earlier = {rows[0]["environment"]: {"measurements": 6, "environment": {"python": "from the earlier file"}}}
+    (tmp_path / "st" / "environments.json").write_text(json.dumps(earlier))
+    study_module.table(load_study(study)[0])
+    assert json.loads((tmp_path / "st" / "environments.json").read_text()) == earlier
 
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a recorded network was measured again")

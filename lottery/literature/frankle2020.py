@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pandas as pd
+
 from lottery.literature.frankle2021 import DATA, MODELS
 from lottery.literature.tables import paper
 from lottery.literature.verdicts import MARGIN, Page, Test, directional, every
@@ -34,6 +36,16 @@ def _pn(t: Test) -> str:
 
 def _threshold(values: dict[int, float]) -> dict[int, float]:
     return dict.fromkeys(values, STABLE)
+
+
+def _unstable_seeds(df: Any) -> str:
+    """Descriptive: the single (seed, network, k) measurements at or above 2 %, which a mean can hide."""
+    over = df[df["instability"] >= STABLE].sort_values(["subnetwork", "level", "k", "seed"])
+    if over.empty:
+        return f"Every one of the {len(df)} measurements is below 2 %."
+    shown = "; ".join(f"{r.subnetwork} at {r.remaining_pct:.1f} %, seed {r.seed}, k = {r.k}: "
+                      f"{100 * r.instability:.2f} %" for r in over.itertuples())
+    return f"Single measurements at or above 2 % ({len(over)} of {len(df)}): {shown}."
 
 
 @paper("frankle2020", needs=COLUMNS)
@@ -89,8 +101,10 @@ def frankle2020(df: Any) -> str:
         err = f"{100 * sum(_error(at0).values()) / len(at0):.2f}" if len(at0) else "–"
         lines.append(f"| {sub} | {g['remaining_pct'].mean():.1f} | " + " | ".join(cells) + f" | {err} |")
     seeds = df["seed"].nunique()
+    lines += ["", _unstable_seeds(df)]
     dense0 = _error(dense[0]) if 0 in dense else {}
-    spread = (f"{100 * float(df[df['subnetwork'] == 'dense']['error_a'].std()):.2f} pp here" if dense0 else "")
+    # the dense network's seed-to-seed spread of test error at k = 0 (each seed: the mean of its two copies)
+    spread = f"{100 * float(pd.Series(list(dense0.values())).std()):.2f} pp here" if len(dense0) > 1 else ""
     return "\n".join([
         f"# Frankle et al. (2020), stability to SGD noise: {model} on {data}", "",
         "Run: `python -m lottery.stability_grid configs/stability_frankle2020*.yaml` (the networks of the grid "

@@ -45,7 +45,7 @@ def environment_section(df: Any) -> str:
         else:
             entry = known.get(env)
             what = describe(entry["environment"]) if isinstance(entry, dict) and "environment" in entry else \
-                "described in environments.json"
+                "not described: its records name only the id, and environments.json beside the table has no entry"
         rows.append(f"| `{env}` | {len(runs)} | {what} |")
     return "\n".join(["", "## Environment", "",
                       "Which environment trained each cell (the `environment` column of `results.csv`; "
