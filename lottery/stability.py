@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,10 +28,12 @@ from torch import nn
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from lottery.atomic import write_csv, write_json  # noqa: E402
 from lottery.build import build_classifier, build_datamodule, configure_threads  # noqa: E402
-from lottery.config import Config, ConfigError, load  # noqa: E402
+from lottery.config import Config, ConfigError, load, to_dict  # noqa: E402
 from lottery.console import run_cli, setup  # noqa: E402
 from lottery.data import DATASETS  # noqa: E402
+from lottery.environment import environment  # noqa: E402
 from lottery.init import initialize  # noqa: E402
 from lottery.models import build  # noqa: E402
 from lottery.preflight import check_config  # noqa: E402
@@ -179,21 +180,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"k = {k}: instability {100 * value:.2f} % (ends {100 * errors[0]:.2f} and "
                   f"{100 * errors[-1]:.2f} % test error){' · stable' if value < STABLE else ''}")
         write(out, table, args.points)
+        # what made the table: the resolved config, the study's arguments and the environment, whole
+        write_json(out / "stability.json", {"config": to_dict(cfg), "steps": steps, "orders": list(orders),
+                                            "points": args.points, "train_steps": total, "masks": args.masks,
+                                            "level": args.level if args.masks else None,
+                                            "environment": environment()})
         return 0
 
     return run_cli(body)
 
 
 def write(out: Path, table: list[tuple[int, float, list[float]]], points: int) -> None:
-    with (out / "path.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["k", "alpha", "test_error"])
-        w.writerows((k, f"{i / (points - 1):.6g}", f"{e:.6g}") for k, _, errors in table for i, e in enumerate(errors))
+    """``path.csv``, ``stability.csv`` and ``stability.png``, each written whole or not at all."""
+    write_csv(out / "path.csv", [{"k": k, "alpha": f"{i / (points - 1):.6g}", "test_error": f"{e:.6g}"}
+                                 for k, _, errors in table for i, e in enumerate(errors)])
     stable = next((k for k, v, _ in table if v < STABLE), None)
-    with (out / "stability.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["k", "instability", "error_a", "error_b", "stable", "stable_step"])
-        w.writerows((k, f"{v:.6g}", f"{e[0]:.6g}", f"{e[-1]:.6g}", v < STABLE, stable) for k, v, e in table)
+    write_csv(out / "stability.csv", [{"k": k, "instability": f"{v:.6g}", "error_a": f"{e[0]:.6g}",
+                                       "error_b": f"{e[-1]:.6g}", "stable": v < STABLE, "stable_step": stable}
+                                      for k, v, e in table])
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     for k, _, errors in table:
         left.plot([i / (points - 1) for i in range(points)], [100 * e for e in errors], label=f"k = {k}")

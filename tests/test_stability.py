@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from lottery.config import load
+from lottery.environment import environment
 from lottery.runner import run, run_dir
 from lottery.stability import copies, error_rate, eval_data, instability, interpolate, level_masks, main
 from tests.test_train_cli import CONFIGS, QUICK
@@ -58,3 +60,6 @@ def test_the_cli_writes_the_table_and_refuses_steps_beyond_the_budget(tmp_path: 
     rows = list(csv.DictReader((tmp_path / "stability.csv").open()))
     assert [r["k"] for r in rows] == ["0", "10"] and (tmp_path / "stability.png").is_file()
     assert len(list(csv.DictReader((tmp_path / "path.csv").open()))) == 6
+    made = json.loads((tmp_path / "stability.json").read_text())  # what made the table, its environment whole
+    assert made["steps"] == [0, 10] and made["train_steps"] == 20 and made["masks"] is None
+    assert made["environment"] == environment() and made["config"]["train"]["threads"] == 1
