@@ -144,8 +144,28 @@ def measure(study: StabilityGrid, net: Network, ks: list[int]) -> list[dict[str,
     return out
 
 
+def read_record(path: Path) -> dict[str, Any]:
+    """A measurement's record, or ``ConfigError`` naming the file (a record may have been edited or damaged:
+    it is read as data, and checked before anything trains)."""
+    try:
+        rec: Any = json.loads(path.read_text())
+        why = "" if isinstance(rec, dict) else f"not a JSON record ({type(rec).__name__})"
+    except (OSError, ValueError) as e:
+        rec, why = None, f"not a JSON record ({type(e).__name__})"
+    if not why and (missing := [c for c in COLUMNS if c not in rec]):
+        why = f"it lacks {missing}"
+    if why:
+        raise ConfigError(f"{path}: {why}; move it away and rerun to measure it again")
+    if not isinstance(rec["instability"], int | float) or not isinstance(rec["k"], int):
+        raise ConfigError(f"{path}: instability {rec['instability']!r} / k {rec['k']!r} are not numbers; move it away "
+                          "and rerun to measure it again")
+    return rec
+
+
 def todo(study: StabilityGrid, networks: list[Network]) -> list[tuple[Network, list[int]]]:
-    """The networks with the steps still unrecorded."""
+    """The networks with the steps still unrecorded (every recorded one read first: a bad one stops here)."""
+    for path in sorted((folder(study) / "cells").glob("*.json")):
+        read_record(path)
     left = []
     for net in networks:
         ks = [k for k in sorted(set(study.steps)) if not record_path(study, net, k).is_file()]
@@ -172,7 +192,7 @@ def make_masks(grid: GridConfig, cells: list[Cell], left: list[tuple[Network, li
 def table(study: StabilityGrid) -> list[dict[str, Any]]:
     """Every record of the study, sorted; written as ``stability.csv`` with the figure beside it."""
     out = folder(study)
-    records = [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*.json"))]
+    records = [read_record(p) for p in sorted((out / "cells").glob("*.json"))]
     write_environments(out / "environments.json", records)
     rows = [{**r, "environment": env_id(r)} for r in records]
     rows.sort(key=lambda r: (r["subnetwork"] != "dense", r["subnetwork"], r["level"], r["seed"], r["k"]))

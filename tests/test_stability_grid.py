@@ -94,6 +94,23 @@ def test_bad_studies_say_which_field(change: dict, message: str, tmp_path: Path,
     assert not (tmp_path / "st").exists()
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"k": 0', "not a JSON record (JSONDecodeError); move it away and rerun to measure it again"),
+    ('["a list"]', "not a JSON record (list)"),
+    ('{"k": 0, "instability": 0.1}', "it lacks ['model', 'dataset', 'seed',"),
+])
+def test_a_damaged_record_is_named_before_anything_trains(text: str, message: str, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    grid = grid_file(tmp_path, "g", starts=[{"scheme": "xavier_normal"}], seeds=[1], controls=["random_prune"])
+    record = tmp_path / "st" / "cells" / "ticket-l1-s1-k5.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(text)
+    assert main([str(_study(tmp_path, grid))]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {record}: ") and message in err and "\n" not in err, err
+    assert not (tmp_path / "g").exists() and record.read_text() == text  # nothing trained, the record kept
+
+
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("stability_*.yaml")), ids=lambda p: p.stem)
 def test_shipped_studies_load_with_their_grids(path: Path) -> None:
     study, grid, cells, networks = load_study(path)
