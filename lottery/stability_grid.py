@@ -254,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study")
     p.add_argument("--workers", type=int, default=1, help="processes of one thread each")
+    p.add_argument("--table", action="store_true", help="only rebuild the table and figure from the records there "
+                                                        "are (records gathered from other machines); no training")
     args = p.parse_args(argv)
 
     def body() -> int:
@@ -262,9 +264,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--workers: {args.workers} is not valid; use an integer ≥ 1")
         study, grid, cells, networks = load_study(args.study)
         left = todo(study, networks)
-        make_masks(grid, cells, left)
         print(f"{study.name}: {len(networks)} networks × {len(set(study.steps))} steps; "
               f"{sum(len(ks) for _, ks in left)} left to measure")
+        if args.table:
+            left = []
+        make_masks(grid, cells, left)
         if args.workers == 1:
             for net, ks in left:
                 measure(study, net, ks)

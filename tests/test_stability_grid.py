@@ -66,6 +66,12 @@ def test_a_study_measures_each_network_once_and_says_what_it_lacks(tmp_path: Pat
     monkeypatch.setattr(study_module, "copies", no_training)
     assert main([str(study)]) == 0
     assert "0 left to measure" in capsys.readouterr().out
+    # records gathered from elsewhere, some missing: --table rebuilds the table from those there, trains nothing
+    (tmp_path / "st" / "cells" / "dense-l0-s1-k5.json").rename(tmp_path / "aside.json")
+    assert main([str(study), "--table"]) == 0
+    assert "1 left to measure" in capsys.readouterr().out
+    assert len(list(csv.DictReader((tmp_path / "st" / "stability.csv").open()))) == 5
+    (tmp_path / "aside.json").rename(tmp_path / "st" / "cells" / "dense-l0-s1-k5.json")
     monkeypatch.undo()
 
     # a new machine: the records of the grid are there, its masks are not; the study trains the cells it needs
