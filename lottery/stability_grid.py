@@ -40,7 +40,7 @@ from lottery.grid import Cell, GridConfig, load_grid  # noqa: E402
 from lottery.launchers.local import cell_worker_init  # noqa: E402
 from lottery.pack import packs  # noqa: E402
 from lottery.pruning.levels import count_levels  # noqa: E402
-from lottery.results import method  # noqa: E402
+from lottery.results import environments, method  # noqa: E402
 from lottery.rundir import run_dir  # noqa: E402
 from lottery.stability import STABLE, copies, eval_data, instability, level_masks  # noqa: E402
 
@@ -219,26 +219,21 @@ def env_id(record: dict[str, Any]) -> str:
 
 
 def write_environments(path: Path, records: list[dict[str, Any]]) -> None:
-    """``environments.json`` beside the table, as a grid's: each environment id of the records, how many
-    measurements it made, and the environment whole where it is known: from a record, else from the file's
-    entry of an earlier table, else this machine's when the id is its (records that name only the id)."""
+    """``environments.json`` beside the table, a grid's own format (``results.environments``): each id, how many
+    measurements it made, the environment whole; records from before they held it name only the id, which the
+    file's earlier entry still describes."""
     try:
-        known = json.loads(path.read_text())
+        earlier = json.loads(path.read_text())
     except (OSError, ValueError):
-        known = {}
-    here = environment()
-    out: dict[str, Any] = {}
+        earlier = {}
+    out = environments([r for r in records if isinstance(r.get("environment"), dict)])
     for r in records:
-        entry = out.setdefault(env_id(r), {"measurements": 0})
-        entry["measurements"] += 1
-        if isinstance(r.get("environment"), dict):
-            entry["environment"] = r["environment"]
-    for key, entry in out.items():
-        earlier = known.get(key) if isinstance(known, dict) else None
-        if "environment" not in entry and isinstance(earlier, dict) and isinstance(earlier.get("environment"), dict):
-            entry["environment"] = earlier["environment"]
-        elif "environment" not in entry and key == environment_id(here):
-            entry["environment"] = here
+        if not isinstance(r.get("environment"), dict):
+            entry = out.setdefault(str(r["environment"]), {"runs": 0})
+            entry["runs"] += 1
+            old = earlier.get(str(r["environment"])) if isinstance(earlier, dict) else None
+            if isinstance(old, dict) and isinstance(old.get("environment"), dict):
+                entry["environment"] = old["environment"]
     write_json(path, dict(sorted(out.items())))
 
 

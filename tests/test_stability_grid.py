@@ -49,13 +49,13 @@ def test_a_study_measures_each_network_once_and_says_what_it_lacks(tmp_path: Pat
     assert (tmp_path / "st" / "stability.png").is_file()
     # each record holds its environment whole, the table its id, environments.json the id's environment
     envs = json.loads((tmp_path / "st" / "environments.json").read_text())
-    assert {r["environment"] for r in rows} == set(envs) and envs[rows[0]["environment"]]["measurements"] == 6
+    assert {r["environment"] for r in rows} == set(envs) and envs[rows[0]["environment"]]["runs"] == 6
     assert envs[rows[0]["environment"]]["environment"] == record["environment"]
     assert environment_id(record["environment"]) == rows[0]["environment"]
     # records from before they held it whole name only the id: the file's earlier entry still describes it
     for path in (tmp_path / "st" / "cells").glob("*.json"):
         path.write_text(json.dumps({**json.loads(path.read_text()), "environment": rows[0]["environment"]}))
-    earlier = {rows[0]["environment"]: {"measurements": 6, "environment": {"python": "from the earlier file"}}}
+    earlier = {rows[0]["environment"]: {"runs": 6, "environment": {"python": "from the earlier file"}}}
     (tmp_path / "st" / "environments.json").write_text(json.dumps(earlier))
     study_module.table(load_study(study)[0])
     assert json.loads((tmp_path / "st" / "environments.json").read_text()) == earlier
