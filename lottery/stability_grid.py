@@ -31,14 +31,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from lottery.atomic import write_csv, write_json  # noqa: E402
 from lottery.build import configure_threads  # noqa: E402
-from lottery.cells import run_group  # noqa: E402
+from lottery.cells import Plan  # noqa: E402
 from lottery.config import Config, ConfigError, from_dict, read_yaml  # noqa: E402
 from lottery.config.schema import opt  # noqa: E402
 from lottery.console import run_cli, setup  # noqa: E402
 from lottery.environment import environment, environment_id  # noqa: E402
 from lottery.grid import Cell, GridConfig, load_grid  # noqa: E402
-from lottery.launchers.local import cell_worker_init  # noqa: E402
-from lottery.pack import packs  # noqa: E402
+from lottery.launchers.local import cell_worker_init, run_local  # noqa: E402
 from lottery.pruning.levels import count_levels  # noqa: E402
 from lottery.results import environments, method  # noqa: E402
 from lottery.rundir import run_dir  # noqa: E402
@@ -174,19 +173,20 @@ def todo(study: StabilityGrid, networks: list[Network]) -> list[tuple[Network, l
     return left
 
 
-def make_masks(grid: GridConfig, cells: list[Cell], left: list[tuple[Network, list[int]]]) -> None:
+def make_masks(grid: GridConfig, cells: list[Cell], left: list[tuple[Network, list[int]]], workers: int = 1) -> None:
     """Train the grid cells whose masks the networks still to measure need and this machine lacks (a recorded
-    cell keeps no masks in its record): the tickets first, then the controls that read their masks, packed as
-    the grid packs them. Deterministic: the masks the grid's own run made."""
+    cell keeps no masks in its record): the tickets first, then the controls that read their masks, run by the
+    grid's own launcher on ``workers`` processes and recorded as the grid records them. Deterministic: the masks
+    the grid's own run made."""
     needed = {net.cell.index: net.cell for net, _ in left if net.level}
     needed |= {c.source: cells[c.source] for c in list(needed.values()) if c.source is not None}
     lacking = [c for _, c in sorted(needed.items()) if count_levels(run_dir(c.config)) < (c.config.prune.rounds or 0)]
-    for phase in ([c for c in lacking if c.source is None], [c for c in lacking if c.source is not None]):
-        for group in packs([c.config for c in phase], grid.members_per_process):
-            chosen = [phase[i] for i in group]
-            print(f"training grid cell{'s' if len(chosen) > 1 else ''} {', '.join(str(c.index) for c in chosen)} "
-                  f"({chosen[0].label}{' …' if len(chosen) > 1 else ''}) for the masks", flush=True)
-            run_group(grid, chosen)
+    if not lacking:
+        return
+    print(f"training grid cell{'s' if len(lacking) > 1 else ''} {', '.join(str(c.index) for c in lacking)} "
+          f"({lacking[0].label}{' …' if len(lacking) > 1 else ''}) for the masks", flush=True)
+    run_local(grid, cells, Plan(len(cells), lacking, phases=([c for c in lacking if c.source is None],
+                                                             [c for c in lacking if c.source is not None])), workers)
 
 
 def table(study: StabilityGrid) -> list[dict[str, Any]]:
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{sum(len(ks) for _, ks in left)} left to measure")
         if args.table:
             left = []
-        make_masks(grid, cells, left)
+        make_masks(grid, cells, left, args.workers)
         if args.workers == 1:
             for net, ks in left:
                 measure(study, net, ks)

@@ -74,14 +74,16 @@ def test_a_study_measures_each_network_once_and_says_what_it_lacks(tmp_path: Pat
     (tmp_path / "aside.json").rename(tmp_path / "st" / "cells" / "dense-l0-s1-k5.json")
     monkeypatch.undo()
 
-    # a new machine: the records of the grid are there, its masks are not; the study trains the cells it needs
+    # a new machine: the grid's masks are not there; the study trains the cells it needs with the grid's own
+    # launcher on the workers asked for (the ticket, then its control), then measures in the pool
     shutil.rmtree(tmp_path / "g")
     (tmp_path / "st" / "cells" / "random_prune-l1-s1-k5.json").unlink()
-    assert main([str(study)]) == 0
+    assert main([str(study), "--workers", "2"]) == 0
     out = capsys.readouterr().out
-    assert "training grid cell 0 (" in out and "training grid cell 1 (" in out and "1 left to measure" in out
+    assert "training grid cells 0, 1 (" in out and "1 left to measure" in out
+    assert len(list((tmp_path / "g" / "cells").rglob("round-*.npz"))) == len(made)
     again = list(csv.DictReader((tmp_path / "st" / "stability.csv").open()))
-    assert again == rows  # the same masks, the same measurement: deterministic
+    assert again == rows  # the same masks, the same measurement, on two workers: deterministic
 
 
 @pytest.mark.parametrize(("change", "message"), [
