@@ -71,3 +71,13 @@ def test_the_page_names_single_unstable_measurements_that_a_mean_hides() -> None
     text = PAPERS["frankle2020"](df)
     assert "Single measurements at or above 2 % (1 of 60): random_prune at 13.5 %, seed 3, k = 0: 4.16 %." in text
     assert verdicts(text)[ONLY_WHEN] == "not measured"  # one seed does not make the mean unstable
+
+
+def test_a_conv_table_says_the_claims_are_tested_beyond_the_papers_network() -> None:
+    mnist = PAPERS["frankle2020"](stability_table({}, {}))
+    assert "carries over" not in mnist
+    df = stability_table({}, {}).assign(model="lenet5", dataset="fashion_mnist")
+    text = PAPERS["frankle2020"](df)
+    assert text.startswith("# Frankle et al. (2020), stability to SGD noise: LeNet-5 on Fashion-MNIST")
+    assert "tested on LeNet-5 on Fashion-MNIST (claim 2's levels: this grid's tickets with ≥ 3 % of" in text
+    assert verdicts(text)[DENSE] == "agrees"
