@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from lottery.literature.tables import by_seed, coverage, nearest_round, paper, pct, per_cell, remaining
 from lottery.literature.verdicts import (
     MARGIN,
@@ -31,8 +33,6 @@ ALIKE = 0.5  # seed-to-seed correlation of first layers above which a start's se
 
 
 def _read(folder: Path, name: str) -> Any:
-    import pandas as pd
-
     path = folder / name
     return pd.read_csv(path) if path.is_file() else None
 

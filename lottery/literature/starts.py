@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.stats as sps
 
 from lottery.literature.frankle2019 import SPARSE_PCT, control_claims
@@ -50,8 +51,6 @@ BASELINE = "xavier_normal/hash"  # sibling results folders holding LeNet-300-100
 
 
 def _reference(folder: Path) -> Any:
-    import pandas as pd
-
     tables = [pd.read_csv(p) for name in REFERENCE if (p := folder.parent / name / "results.csv").is_file()]
     if not tables:
         return None

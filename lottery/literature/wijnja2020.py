@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from lottery.literature.tables import (
     COLLAPSED,
@@ -191,8 +192,6 @@ def _still_falling(df: Any, starts: list[str]) -> str:
 
 def _variant(df: Any) -> Any:
     """The same grid with the output layer pruned at 10 % per round, from its sibling folder (if run)."""
-    import pandas as pd
-
     folder = Path(str(df.attrs.get("folder", "")))
     path = folder.parent / "wijnja2020_output10" / "results.csv"
     if "output10" in folder.name or not path.is_file():
