@@ -120,3 +120,13 @@ def test_the_page_counts_each_grids_cells_apart(tmp_path: Path) -> None:
     partial = counts(df[~inverted & (df["run"] != "snip-4") & ~df["run"].str.startswith("random_prune")].copy())
     assert partial.startswith("84 finished cells of the main grid's 90 and 10 of the inverted grid's 20")
     assert partial.endswith("**Cells remain: 6 of the main grid and 10 of the inverted grid.**")
+
+
+def test_the_page_counts_still_improving_rows_per_method_so_a_leaning_budget_shows() -> None:
+    df = pai_table(PAPER)
+    df.loc[df["control"] == "snip", "epochs_to_best"] = 8  # SNIP's rows all still improving at the budget's end
+    df.attrs["round_length"] = ("epochs", 8)
+    text = PAPERS["frankle2021"](df)
+    assert "30 of 600 pruned (seed, level) rows had their minimum validation loss in a level's last epoch" in text
+    assert ("by method as chosen: IMP 0 of 30, SNIP 30 of 30, GraSP 0 of 30, SynFlow 0 of 30, magnitude at init "
+            "0 of 30, random 0 of 30.") in text

@@ -112,6 +112,17 @@ def _level_table(groups: dict[str, Any], rounds: list[int], ref: Any) -> list[st
     return lines
 
 
+def _late_by_method(groups: dict[str, Any], length: tuple[str, int]) -> str:
+    """The still-improving rows of each method as chosen: a comparison between two methods is biased towards the
+    one whose rows stopped improving first, so a reader sees which way the budget leans."""
+    parts = []
+    for m in ("ticket", *METHODS, "random"):
+        if m in groups:
+            k, n = late_stops(groups[m][groups[m]["round"] > 0], length)
+            parts.append(f"{'IMP' if m == 'ticket' else METHODS.get(m, m)} {k} of {n}")
+    return "by method as chosen: " + ", ".join(parts)
+
+
 def _ablation_table(groups: dict[str, Any], pruned: list[int]) -> list[str]:
     """Each method and its ablations: a seed's mean over the pruned levels, and the paired differences."""
     head = ["method", "as chosen", "shuffled − it (pp)", "reinit − it (pp)", "inverted − it (pp)"]
@@ -194,9 +205,10 @@ def frankle2021(df: Any) -> str:
     folder = str(df.attrs.get("folder", "results/frankle2021"))
     late = ""
     if df.attrs.get("round_length"):
-        k, n = late_stops(df[df["round"] > 0], df.attrs["round_length"])
+        length = df.attrs["round_length"]
+        k, n = late_stops(df[df["round"] > 0], length)
         late = (f" {k} of {n} pruned (seed, level) rows had their minimum validation loss in a level's last epoch "
-                "(still improving: their accuracy is a lower bound).")
+                f"(still improving: their accuracy is a lower bound); {_late_by_method(groups, length)}.")
     config = Path(str(df.attrs.get("config", "configs/compare_frankle2021.yaml"))).name
     counts = _cell_counts(df, main_runs)
     model, data = (str(df[c].iloc[0]) if c in df.columns else "?" for c in ("model", "dataset"))
