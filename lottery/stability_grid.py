@@ -110,6 +110,12 @@ def load_study(path: str | Path) -> tuple[StabilityGrid, GridConfig, list[Cell],
     return study, grid, cells, networks
 
 
+def measurements(path: str | Path) -> int:
+    """How many (seed, network, k) the study at ``path`` measures in all: a page's total."""
+    study, _, _, networks = load_study(path)
+    return len(networks) * len(set(study.steps))
+
+
 def folder(study: StabilityGrid) -> Path:
     return Path(study.results_dir or f"runs/{study.name}")
 

@@ -81,3 +81,15 @@ def test_a_conv_table_says_the_claims_are_tested_beyond_the_papers_network() -> 
     assert text.startswith("# Frankle et al. (2020), stability to SGD noise: LeNet-5 on Fashion-MNIST")
     assert "tested on LeNet-5 on Fashion-MNIST (claim 2's levels: this grid's tickets with ≥ 3 % of" in text
     assert verdicts(text)[DENSE] == "agrees"
+
+
+def test_a_partial_study_says_how_many_measurements_remain(tmp_path: Path) -> None:
+    path = tmp_path / "stability.csv"
+    stability_table({}, {}).to_csv(path, index=False)  # 60 measurements
+    study = Path(__file__).resolve().parents[1] / "configs" / "stability_frankle2020.yaml"
+    assert main(["frankle2020", str(path), "--grid", str(study)]) == 0
+    text = (tmp_path / "README.md").read_text()
+    assert "60 of the study's 180 (seed, network, k) measurements. **120 remain.**" in text
+    assert f"`python -m lottery.stability_grid {study}`" in text
+    assert main(["frankle2020", str(path)]) == 0  # no study known for this folder: no total claimed
+    assert "5 seeds, 60 (seed, network, k) measurements.\n" in (tmp_path / "README.md").read_text()

@@ -37,6 +37,7 @@ from lottery.literature import (  # noqa: F401  (registers the pages)
 from lottery.literature.provenance import environment_section
 from lottery.literature.tables import NEEDS, PAPERS, nearest_round
 from lottery.results import NEEDED, read_table
+from lottery.stability_grid import measurements
 
 __all__ = ["PAPERS", "main", "nearest_round"]
 
@@ -44,12 +45,13 @@ __all__ = ["PAPERS", "main", "nearest_round"]
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
-def grid_of(folder: Path) -> str | None:
-    """The grid config (``configs/*.yaml`` here, else in the checkout) whose table is written to ``folder``
-    (its ``results_dir``, else its ``output_dir``): the page must describe the grid that made the table, not
-    the page's usual one. None: no grid is known for it (the page then leaves out what only a grid says)."""
+def grid_of(folder: Path, pattern: str = "compare*.yaml") -> str | None:
+    """The grid (or stability study) config (``configs/<pattern>`` here, else in the checkout) whose table is
+    written to ``folder`` (its ``results_dir``, else its ``output_dir``): the page must describe the grid that
+    made the table, not the page's usual one. None: no grid is known for it (the page then leaves out what only
+    a grid says)."""
     for root in (Path("configs"), CHECKOUT / "configs"):
-        for path in sorted(root.glob("compare*.yaml")):
+        for path in sorted(root.glob(pattern)):
             try:
                 data = read_yaml(path)
             except ConfigError:
@@ -67,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paper", help=f"one of {', '.join(PAPERS)}")
     p.add_argument("results", help="results.csv of the grid")
     p.add_argument("--out", help="the README to write (default: README.md beside the table)")
-    p.add_argument("--grid", help="the grid config the table comes from (its cell count is the page's total; "
-                                  "default: the grid in configs/ whose table lives in the table's folder)")
+    p.add_argument("--grid", help="the grid (or stability study) config the table comes from (its cell count is "
+                                  "the page's total; default: the one in configs/ whose table lives in the "
+                                  "table's folder)")
     args = p.parse_args(argv)
 
     def body() -> int:
@@ -81,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--out: {str(out)!r} is a folder; give the README file to write")
         table = read_table(args.results, NEEDS.get(args.paper, NEEDED))
         table.attrs["folder"] = str(Path(args.results).parent)  # for files beside the table (at_init.csv)
-        grid = args.grid or grid_of(Path(args.results).parent)
-        if grid is not None:
+        if "instability" in table.columns:  # a stability study's table: its config counts the measurements
+            study = args.grid or grid_of(Path(args.results).parent, "stability*.yaml")
+            if study is not None:
+                table.attrs.update(config=study, measurements=measurements(study))
+        elif (grid := args.grid or grid_of(Path(args.results).parent)) is not None:
             cells = load_grid(grid)[1]
             table.attrs["grid_cells"] = len(cells)
             table.attrs["config"] = grid

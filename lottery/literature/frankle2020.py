@@ -48,6 +48,14 @@ def _unstable_seeds(df: Any) -> str:
     return f"Single measurements at or above 2 % ({len(over)} of {len(df)}): {shown}."
 
 
+def _coverage(df: Any) -> str:
+    """How many measurements the table holds, of the study's total when its config is known, and how many
+    remain: a partial study must not read as complete."""
+    total = df.attrs.get("measurements")
+    text = f"{len(df)}" + (f" of the study's {total}" if total else "") + " (seed, network, k) measurements."
+    return text + (f" **{total - len(df)} remain.**" if total and len(df) < total else "")
+
+
 @paper("frankle2020", needs=COLUMNS)
 def frankle2020(df: Any) -> str:
     model, data = (str(df[c].iloc[0]) for c in ("model", "dataset"))
@@ -101,6 +109,7 @@ def frankle2020(df: Any) -> str:
         err = f"{100 * sum(_error(at0).values()) / len(at0):.2f}" if len(at0) else "–"
         lines.append(f"| {sub} | {g['remaining_pct'].mean():.1f} | " + " | ".join(cells) + f" | {err} |")
     seeds = df["seed"].nunique()
+    config = str(df.attrs.get("config", "configs/stability_frankle2020*.yaml"))
     lines += ["", _unstable_seeds(df)]
     dense0 = _error(dense[0]) if 0 in dense else {}
     # the dense network's seed-to-seed spread of test error at k = 0 (each seed: the mean of its two copies)
@@ -111,14 +120,14 @@ def frankle2020(df: Any) -> str:
         "each claim carries over to this network and data, not whether the paper measured it right.", ""]
     return "\n".join([
         f"# Frankle et al. (2020), stability to SGD noise: {model} on {data}", "",
-        "Run: `python -m lottery.stability_grid configs/stability_frankle2020*.yaml` (the networks of the grid "
+        f"Run: `python -m lottery.stability_grid {config}` (the networks of the grid "
         "its config names; it trains the grid cells whose masks the machine lacks); this page: `python -m "
         f"lottery.literature frankle2020 {df.attrs.get('folder', 'results/frankle2020')}/stability.csv`. For each "
         "seed, network and rewind step k: train from w0 "
         "for k steps, then two copies on two other batch orders; instability = the largest test error on the "
         "line between the copies (30 points) − the mean of its ends; stable below 2 % (the paper's threshold). "
         "The subnetworks are the IMP tickets of the grid and random pruning on their masks (same per-layer "
-        f"counts), at the grid's levels. {seeds} seeds, {len(df)} (seed, network, k) measurements.", "",
+        f"counts), at the grid's levels. {seeds} seeds, {_coverage(df)}", "",
         *elsewhere,
         "![instability against k](stability.png)", "",
         "Instability (%, mean ± std over seeds) against the rewind step k, and the test error the copies reach:", "",
