@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lottery.literature import PAPERS, main
 from tests.test_literature import verdicts
@@ -93,3 +94,14 @@ def test_a_partial_study_says_how_many_measurements_remain(tmp_path: Path) -> No
     assert f"`python -m lottery.stability_grid {study}`" in text
     assert main(["frankle2020", str(path)]) == 0  # no study known for this folder: no total claimed
     assert "5 seeds, 60 (seed, network, k) measurements.\n" in (tmp_path / "README.md").read_text()
+
+
+def test_a_compare_grid_given_for_a_stability_table_is_one_line(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "stability.csv"
+    stability_table({}, {}).to_csv(path, index=False)
+    grid = Path(__file__).resolve().parents[1] / "configs" / "compare_frankle2021.yaml"
+    assert main(["frankle2020", str(path), "--grid", str(grid)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --grid: {grid} is not a stability study (stability.")
+    assert not (tmp_path / "README.md").exists()

@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         if "instability" in table.columns:  # a stability study's table: its config counts the measurements
             study = args.grid or grid_of(Path(args.results).parent, "stability*.yaml")
             if study is not None:
-                table.attrs.update(config=study, measurements=measurements(study))
+                try:
+                    table.attrs.update(config=study, measurements=measurements(study))
+                except ConfigError as e:
+                    raise ConfigError(f"--grid: {study} is not a stability study ({e}); give the "
+                                      "lottery.stability_grid config the table comes from") from None
         elif (grid := args.grid or grid_of(Path(args.results).parent)) is not None:
             cells = load_grid(grid)[1]
             table.attrs["grid_cells"] = len(cells)
