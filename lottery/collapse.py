@@ -8,7 +8,8 @@ prunes) are chosen afresh at the regenerated w0, without training, until a layer
 density at which the method collapses; ``forced`` when fewer weights were kept than tensors had to share them
 (a collapse no score could avoid). SNIP and GraSP score the first ``prune.at_init_batches`` training
 batches of the cell's first epoch (a trained level scores its own epoch's). Writes ``collapse.csv`` beside the
-grid's table, which the Frankle et al. (2021) page reads.
+grid's table, which the Frankle et al. (2021) page reads, and ``collapse.json`` (the grid, the levels, and the
+environment whole, whose id each row names).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Any
 
 import torch
 
-from lottery.atomic import write_csv
+from lottery.atomic import write_csv, write_json
 from lottery.build import build_datamodule
 from lottery.callbacks.at_init import batches_of
 from lottery.callbacks.select import output_tensor, rates_of, select_parameters
 from lottery.config import ConfigError
 from lottery.console import run_cli, setup
 from lottery.data import DATASETS
+from lottery.environment import environment, environment_id
 from lottery.grid import Cell, load_grid
 from lottery.init import initialize
 from lottery.models import build
@@ -34,7 +36,7 @@ from lottery.pruning.criteria import score_key
 from lottery.report import table_folder
 from lottery.results import method
 
-COLUMNS = ("method", "seed", "level", "remaining_pct", "layers", "forced")
+COLUMNS = ("method", "seed", "level", "remaining_pct", "layers", "forced", "environment")
 
 
 def first_collapse(cell: Cell, levels: int) -> dict[str, Any]:
@@ -90,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                                        f"{r['layers']}{'; forced by the count' if r['forced'] else ''})"
                                        if r["level"] else f"no collapse in {args.levels} levels"))
         out = Path(args.out) if args.out else table_folder(grid) / "collapse.csv"
-        write_csv(out, rows, COLUMNS)
+        env = environment()  # SNIP's and GraSP's scores are float sums: what made them is part of the record
+        write_csv(out, [{**r, "environment": environment_id(env)} for r in rows], COLUMNS)
+        write_json(out.with_suffix(".json"), {"grid": args.grid, "levels": args.levels, "environment": env})
         print(f"wrote {out}")
         return 0
 

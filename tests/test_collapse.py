@@ -4,11 +4,13 @@ method leaves a layer empty, checked against direct calls, and iterated SynFlow 
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
 
 from lottery.collapse import first_collapse, main
+from lottery.environment import environment_id
 from lottery.grid import load_grid
 from tests.test_compare import REAL_ROOT, grid_file, needs_mnist
 
@@ -28,6 +30,8 @@ def test_magnitude_collapses_before_synflow_and_the_level_is_the_first(tmp_path:
     magnitude, synflow = (int(r["level"]) if r["level"] else 99 for r in rows)
     assert magnitude < synflow  # Tanaka et al.: iterated SynFlow avoids the collapse magnitude pruning meets
     assert "collapses at level" in capsys.readouterr().out
+    made = json.loads((tmp_path / "res" / "collapse.json").read_text())  # what made the rows, whole
+    assert {r["environment"] for r in rows} == {environment_id(made["environment"])} and made["levels"] == 12
     # the level is the first: one level earlier, nothing is empty
     cell = load_grid(grid)[1][0]
     assert first_collapse(cell, magnitude - 1)["level"] is None
