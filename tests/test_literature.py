@@ -17,14 +17,18 @@ from lottery.literature.verdicts import (
     Page,
     Test,
     at_least,
+    differences,
     directional,
     equivalent,
     every,
+    interval,
     mann_whitney_floor,
     sign_test,
     smallest_winning_rate,
+    welch,
 )
 from lottery.literature.wording import rows
+from lottery.stats import ALPHA
 
 
 def fc_table(ticket_gain: float, reinit_drop: float, seeds: int = 5, rounds: int = 16) -> pd.DataFrame:
@@ -196,6 +200,26 @@ def test_a_directional_claim_is_one_sided() -> None:
     page.claim(above), page.claim(below)
     page.close()
     assert (above.verdict(), below.verdict()) == ("agrees", "refuted")
+
+
+def test_a_claim_s_interval_clears_its_threshold_exactly_when_its_test_holds() -> None:
+    """The interval a claim shows is the one its test uses (90 %: the one-sided 95 % bounds), for every kind of
+    claim; a 95 % two-sided interval would cross the threshold on claims that agree."""
+    rng = np.random.default_rng(0)
+    m, crossed = 0.0025, 0
+    for _ in range(400):
+        n = int(rng.integers(2, 9))
+        a, b = _seeds(list(rng.normal(rng.normal(0, 0.004), 0.004, n))), _seeds([0.0] * n)
+        up, down = directional(a, b, True), directional(a, b, False)
+        assert (up.low > 0) == (up.p < ALPHA) and (down.high < 0) == (down.p < ALPHA)
+        same = equivalent(a, b, m)
+        assert (-m < same.low and same.high < m) == (same.p < ALPHA)
+        assert (at_least(a, b, m).low > -m) == (at_least(a, b, m).p < ALPHA)
+        other = list(rng.normal(0.98, 0.004, n))
+        apart = welch(list(a.values()), other, True)
+        assert (apart.low > 0) == (apart.p < ALPHA)
+        crossed += up.p < ALPHA and interval(differences(a, b))[0] <= 0
+    assert crossed > 0
 
 
 @pytest.mark.parametrize(("diffs", "margin", "verdict"), [

@@ -59,6 +59,20 @@ def test_sobol_page_reports_direction_and_verdict(gain: float, verdict: str) -> 
         assert re.search(rf"\| sobol \| 8 \|.*\| {'[+]' if gain > 0 else '-'}(0\.99|1\.0\d) \[", text)
 
 
+@pytest.mark.parametrize(("gain", "below"), [(-0.001, True), (0.0, False), (0.001, False)])
+def test_sobol_says_below_the_hash_only_when_a_two_sided_test_does(gain: float, below: bool) -> None:
+    """Equivalent within the margin, and below the hash only where the two-sided paired t says so (the TOST's
+    90 % interval excluding 0 would say it at α = 0.10)."""
+    df = fc_table(0.0, 0.0, rounds=6, seeds=8)
+    df = df[df["control"] == "ticket"].assign(scheme="xavier_normal", scale=1.0, source="hash")
+    rng = np.random.default_rng(4)
+    other = df.assign(source="sobol", test_acc=df["test_acc"] + gain + rng.normal(0, 0.0005, len(df)),
+                      run=df["run"] + "-s")
+    row = next(line for line in PAPERS["sobol"](pd.concat([df, other])).splitlines() if line.startswith("| QRNG"))
+    assert "equivalent to the hash within ±0.25 pp" in row
+    assert ("though below the hash (two-sided paired t p = " in row) == below, row
+
+
 def test_wins_are_counted_per_cell_not_per_level() -> None:
     """Seeds 0–6 win slightly at every one of 20 levels, seeds 7–9 lose: 140 of 200 (seed, level) rows
     (p ≈ 1e-8 if rows were independent), but 7 of 10 cells, which a sign test cannot call (p = 0.17)."""

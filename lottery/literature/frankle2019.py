@@ -53,7 +53,8 @@ def _pn(t: Test) -> str:
 
 
 def _levels(ticket: Any, tests: dict[int, Test]) -> str:
-    """Each level's endpoint with its 95 % CI, and where the claim fails at α (the members of an IUT)."""
+    """Each level's endpoint with its 90 % CI (its ends are the one-sided tests' bounds at α), and where the
+    claim fails at α (the members of an IUT)."""
     held = [r for r, t in tests.items() if not math.isnan(t.p) and t.p < 0.05]
     return (f"holds at α at {len(held)} of {len(tests)} levels; weakest at "
             f"{remaining(ticket, max(tests, key=lambda r: tests[r].p if not math.isnan(tests[r].p) else 2)):.1f} % "

@@ -38,7 +38,7 @@ from lottery.literature.wording import (
     margin_reason,
 )
 from lottery.literature.wording import rows as verdict_rows
-from lottery.stats import p_text
+from lottery.stats import ALPHA, p_text
 
 METRIC = "test_acc"
 # below 3.5 % the output layer, pruned 20 % per round, loses whole digits (the Wijnja page's collapsed cells):
@@ -104,8 +104,9 @@ def sobol(df: Any) -> str:
                    if deep else "")
         size = pooled[source]
         same = ("equivalent to the hash within ±" + f"{100 * MARGIN:g} pp (TOST over cells, p = "
-                f"{p_text(size.p)}): no advantage" + (", though below the hash (its 95 % interval excludes 0)"
-                                        if size.high < 0 else "") if size.p < 0.05 else
+                f"{p_text(size.p)}): no advantage" + (f", though below the hash (two-sided paired t p = "
+                                        f"{p_text(size.p_against)})" if size.p_against < ALPHA and size.diff < 0
+                                        else "") if size.p < 0.05 else
                 f"not shown equivalent within ±{100 * MARGIN:g} pp (TOST p = {p_text(size.p)})")
         claims.append((f"QRNG (Sobol') starts win 60 % of PRNG-vs-QRNG pairs ({source} vs hash)",
                        f"counted per cell (mean test accuracy over its levels{down_to}, paired by seed): {source} wins "

@@ -104,7 +104,7 @@ def kendall(df: Any, ref: Any, starts: list[str]) -> tuple[Test, list[tuple[int,
                                                                                           len(seeds_there))))
                       for _ in range(DRAWS)])
     draws = draws[~np.isnan(draws)]
-    low, high = np.percentile(draws, [2.5, 97.5])
+    low, high = np.percentile(draws, [100 * ALPHA, 100 * (1 - ALPHA)])  # matches the one-sided p
     return Test(tau(seeds_here, seeds_there), float(np.mean(draws <= 0)), len(seeds_here), "Kendall τ bootstrap",
                 p_against=float(np.mean(draws >= 0)), low=float(low), high=float(high)), matched
 
@@ -145,8 +145,8 @@ def starts(table: Any) -> str:
         t, matched = kendall(df, ref, common)
         t = page.claim(t)
         claims.append((f"the LeNet-300-100 ranking of starts carries over to {model} on {dataset} (Kendall τ)",
-                       f"τ = {t.diff:+.2f} over {len(common)} starts at {len(matched)} matched levels (95 % "
-                       f"bootstrap interval over seeds [{t.low:+.2f}, {t.high:+.2f}]; share of draws with τ ≤ 0, "
+                       f"τ = {t.diff:+.2f} over {len(common)} starts at {len(matched)} matched levels (one-sided "
+                       f"95 % bootstrap lower bound over seeds {t.low:+.2f}; share of draws with τ ≤ 0, "
                        f"p_holm = {P_HOLM})", t))
     carried = []  # descriptive: the pairs that differ on LeNet-300-100 (Holm over its pairs), here
     if len(common) > 1:
@@ -172,7 +172,7 @@ def starts(table: Any) -> str:
         lines.append(f"| {s} | {g['seed'].nunique()} | " + " | ".join(pct(by_seed(g, r, METRIC)) for r in shown)
                      + f" | {pct(per_cell(g, METRIC))} | {vs} |")
     ranking = sorted(order, key=lambda s: -mean(here_cell(df, s)))
-    pair_lines = ["| pair | a − b per cell (pp, 95 % CI) | verdict |", "|---|---|---|"]
+    pair_lines = ["| pair | a − b per cell (pp, 90 % CI, as TOST) | verdict |", "|---|---|---|"]
     pair_lines += [f"| {a} vs {b} | {ci_text(t)} | {v} |" for (a, b), (t, v) in verdicts.items()]
     rows = verdict_rows(claims, page, MARGIN)
     config = df.attrs.get("config", "the grid's config")

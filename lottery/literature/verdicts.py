@@ -4,6 +4,10 @@ less) than its statistics.
 - **One primary test per published claim**, with the claim's endpoint, direction and margin. Holm's correction
   runs over the page's claims only (``Page.claim``); the per-level tables are descriptive and show 95 %
   confidence intervals, never p values, so a page's power does not depend on how many tables it shows.
+- **A claim's interval matches its test**: 90 % two-sided (``CLAIM_CONFIDENCE``), whose ends are the one-sided
+  95 % bounds that the claims' one-sided tests at α = 0.05 use (directional, non-inferiority, each side of
+  TOST, and "the data exclude the claimed effect"): a claim holds at α before Holm exactly when its interval
+  lies beyond the threshold. A 95 % two-sided interval could cross the threshold while the test agrees.
 - A **directional** claim (a − b above or below a threshold) is tested one-sided: *agrees* when significant in
   its direction; *refuted* when significant the other way; *contradicted* when neither, but the data exclude
   the claimed effect (a difference of at least the margin in the claim's direction); *not detected*
@@ -42,13 +46,15 @@ DIRECTIONAL, EQUALITY, AT_LEAST = "directional", "equality", "at least"
 # deviation of the dense LeNet-300-100 on MNIST (0.16–0.25 pp across these grids): a smaller difference is one a
 # rerun with another seed could undo
 MARGIN = 0.0025
+CLAIM_CONFIDENCE = 1 - 2 * ALPHA  # the interval whose ends are the one-sided tests' bounds at α
 
 
 @dataclass
 class Test:
     """A claim's primary test. ``diff``: the endpoint (mean a − b over the units); ``p``: for the claim;
     ``p_against``: for the opposite (refuted, or not reached for equality); ``p_excludes``: that the claimed
-    effect (the margin) is excluded (contradicted). ``low``/``high``: the endpoint's 95 % confidence interval.
+    effect (the margin) is excluded (contradicted). ``low``/``high``: the endpoint's confidence interval, 90 %
+    for a claim (``CLAIM_CONFIDENCE``, matching its one-sided tests at α), 95 % for a descriptive table.
     The ``_adj`` values are set by ``Page.close``; ``members``/``named``: measured and named family members."""
 
     diff: float
@@ -134,11 +140,12 @@ def _one_sided(d: np.ndarray, value: float, greater: bool) -> float:
     return float(sps.ttest_1samp(d, value, alternative="greater" if greater else "less").pvalue)
 
 
-def interval(d: np.ndarray) -> tuple[float, float]:
-    """95 % confidence interval of the mean of ``d`` (t)."""
+def interval(d: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided ``confidence`` interval of the mean of ``d`` (t): 95 % for a table, ``CLAIM_CONFIDENCE`` for
+    a claim."""
     if len(d) < 2:
         return math.nan, math.nan
-    half = float(sps.t.ppf(0.975, len(d) - 1) * np.std(d, ddof=1) / math.sqrt(len(d)))
+    half = float(sps.t.ppf(1 - (1 - confidence) / 2, len(d) - 1) * np.std(d, ddof=1) / math.sqrt(len(d)))
     return float(d.mean()) - half, float(d.mean()) + half
 
 
@@ -156,7 +163,7 @@ def directional(a: dict[int, float], b: dict[int, float], positive: bool, thresh
     ``margin`` beyond the threshold in the claim's direction."""
     d = differences(a, b)
     sign = 1.0 if positive else -1.0
-    low, high = interval(d)
+    low, high = interval(d, CLAIM_CONFIDENCE)
     excludes = math.nan if margin is None else _one_sided(d, threshold + sign * margin, not positive)
     return Test(float(d.mean()) if len(d) else math.nan, _one_sided(d, threshold, positive), len(d),
                 "one-sided paired t", DIRECTIONAL, _one_sided(d, threshold, not positive), excludes, low, high,
@@ -167,7 +174,7 @@ def equivalent(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
     """The claim a ≈ b: TOST within ±``margin`` (p: the larger one-sided p); against: a two-sided paired t
     (significantly different: not reached)."""
     d = differences(a, b)
-    low, high = interval(d)
+    low, high = interval(d, CLAIM_CONFIDENCE)
     tost = max(_one_sided(d, -margin, True), _one_sided(d, margin, False)) if len(d) >= 2 else math.nan
     differ = (2 * min(_one_sided(d, 0.0, True), _one_sided(d, 0.0, False)) if len(d) >= 2 and np.std(d) > 0
               else math.nan)
@@ -178,7 +185,7 @@ def equivalent(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
 def at_least(a: dict[int, float], b: dict[int, float], margin: float) -> Test:
     """The claim a ≥ b: non-inferiority, a − b > −``margin`` (one-sided); refuted when a − b < −``margin``."""
     d = differences(a, b)
-    low, high = interval(d)
+    low, high = interval(d, CLAIM_CONFIDENCE)
     return Test(float(d.mean()) if len(d) else math.nan, _one_sided(d, -margin, True), len(d), "non-inferiority",
                 AT_LEAST, _one_sided(d, -margin, False), math.nan, low, high, sd=_sd(d))
 
@@ -190,7 +197,7 @@ def welch(a: Sequence[float], b: Sequence[float], positive: bool) -> Test:
     if len(x) < 2 or len(y) < 2 or (x.std() == 0 and y.std() == 0):
         return Test(diff, math.nan, min(len(x), len(y)), "one-sided Welch t")
     p = {alt: float(sps.ttest_ind(x, y, equal_var=False, alternative=alt).pvalue) for alt in ("greater", "less")}
-    ci = sps.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
+    ci = sps.ttest_ind(x, y, equal_var=False).confidence_interval(CLAIM_CONFIDENCE)
     return Test(diff, p["greater" if positive else "less"], min(len(x), len(y)), "one-sided Welch t", DIRECTIONAL,
                 p["less" if positive else "greater"], math.nan, float(ci.low), float(ci.high),
                 sd=math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2))

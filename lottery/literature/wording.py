@@ -11,7 +11,7 @@ from lottery.stats import ALPHA, p_text
 
 
 def ci_text(t: Test, digits: int = 2) -> str:
-    """``+0.74 [+0.65, +0.83]`` in pp, the descriptive tables' cell."""
+    """``+0.74 [+0.65, +0.83]`` in pp: a table's 95 % interval, or a claim's 90 % (``verdicts.CLAIM_CONFIDENCE``)."""
     if math.isnan(t.diff):
         return "–"
     if math.isnan(t.low):
@@ -59,7 +59,10 @@ def legend(margin_pp: float, why: str, claims: int) -> str:
     """The rules as a page states them, with its margin and the reason for it."""
     return ("Each claim has one primary test, fixed before the data were read; Holm's correction runs over the "
             f"page's {claims} claim{'' if claims == 1 else 's'} only, and the tables above are descriptive (95 % "
-            f"confidence intervals). Margin ±{margin_pp:g} pp ({why}). Verdicts: *agrees* (significant in the "
+            "confidence intervals). A claim's interval is 90 %: its ends are the one-sided 95 % bounds its tests use "
+            "at α, so it clears the claim's threshold (or, for TOST, lies within the margin) exactly when the test "
+            "holds at α before Holm. "
+            f"Margin ±{margin_pp:g} pp ({why}). Verdicts: *agrees* (significant in the "
             "claim's direction, "
             "equivalent by TOST for a claim of equality, non-inferior for a claim of ≥; a claim \"at every level\" "
             "must hold at each level at α, an intersection–union test), *refuted* (significant the other way), "
