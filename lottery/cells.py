@@ -29,6 +29,11 @@ class Plan:
     phases: tuple[list[Cell], list[Cell]] = field(default_factory=lambda: ([], []))
 
 
+def phases(todo: list[Cell]) -> tuple[list[Cell], list[Cell]]:
+    """The IMP cells, then the controls that train with their masks (each runs once its ticket's are in)."""
+    return [c for c in todo if c.source is None], [c for c in todo if c.source is not None]
+
+
 def plan(grid: GridConfig, cells: list[Cell], only: int | None = None) -> Plan:
     """Cells recorded in ``results_dir`` are skipped; an IMP cell whose controls still need its masks runs
     again when only its record is here (it is deterministic)."""
@@ -48,7 +53,7 @@ def plan(grid: GridConfig, cells: list[Cell], only: int | None = None) -> Plan:
                 log.info(f"cell {i + 1}/{out.total} · {imp.label} · runs again: its controls need its masks")
                 todo.append(imp)
     todo.sort(key=lambda c: c.index)
-    out.phases = ([c for c in todo if c.source is None], [c for c in todo if c.source is not None])
+    out.phases = phases(todo)
     return out
 
 

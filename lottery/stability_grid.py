@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from lottery.atomic import write_csv, write_json  # noqa: E402
 from lottery.build import configure_threads  # noqa: E402
-from lottery.cells import Plan  # noqa: E402
+from lottery.cells import Plan, phases  # noqa: E402
 from lottery.config import Config, ConfigError, from_dict, read_yaml  # noqa: E402
 from lottery.config.schema import opt  # noqa: E402
 from lottery.console import run_cli, setup  # noqa: E402
@@ -191,8 +191,7 @@ def make_masks(grid: GridConfig, cells: list[Cell], left: list[tuple[Network, li
         return
     print(f"training grid cell{'s' if len(lacking) > 1 else ''} {', '.join(str(c.index) for c in lacking)} "
           f"({lacking[0].label}{' …' if len(lacking) > 1 else ''}) for the masks", flush=True)
-    run_local(grid, cells, Plan(len(cells), lacking, phases=([c for c in lacking if c.source is None],
-                                                             [c for c in lacking if c.source is not None])), workers)
+    run_local(grid, cells, Plan(len(cells), lacking, phases=phases(lacking)), workers)
 
 
 def table(study: StabilityGrid) -> list[dict[str, Any]]:
