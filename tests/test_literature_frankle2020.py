@@ -60,7 +60,9 @@ def test_the_cli_reads_a_stability_table_and_refuses_a_grid_table(tmp_path: Path
     path = tmp_path / "stability.csv"
     stability_table({}, {}).to_csv(path, index=False)
     assert main(["frankle2020", str(path)]) == 0
-    assert "## Environment" in (tmp_path / "README.md").read_text()
+    env = (tmp_path / "README.md").read_text().split("## Environment")[1]  # a study's units: measurements
+    assert "`environment` column of `stability.csv`" in env and "| `abc` | 60 |" in env
+    assert "| environment | measurements |" in env and "retrain_cell" not in env
     pd.DataFrame({"seed": [0], "round": [0]}).to_csv(tmp_path / "other.csv", index=False)
     assert main(["frankle2020", str(tmp_path / "other.csv")]) == 2
 

@@ -36,7 +36,9 @@ def environment_section(df: Any) -> str:
         column = table["environment"] if "environment" in table.columns else ["unrecorded"] * len(table)
         for run, env in zip(table["run"] if "run" in table.columns else table.index, column, strict=True):
             cells.setdefault(str(env), set()).add(str(run))
-    rows = ["| environment | cells | what made them |", "|---|---|---|"]
+    stability = "instability" in df.columns  # a stability study's table: its units are measurements
+    unit, name = ("measurements", "stability.csv") if stability else ("cells", "results.csv")
+    rows = [f"| environment | {unit} | what made them |", "|---|---|---|"]
     for env, runs in sorted(cells.items(), key=lambda kv: (kv[0] == "unrecorded", kv[0])):
         if env == "unrecorded":
             what = UNRECORDED
@@ -47,9 +49,10 @@ def environment_section(df: Any) -> str:
             what = describe(entry["environment"]) if isinstance(entry, dict) and "environment" in entry else \
                 "not described: its records name only the id, and environments.json beside the table has no entry"
         rows.append(f"| `{env}` | {len(runs)} | {what} |")
+    check = ("a record deleted and measured again by rerunning the study gives the same row there" if stability else
+             "`python -m lottery.environment RUN_DIR` compares yours with a run's, and `scripts/retrain_cell.py` "
+             "retrains a committed cell and checks it bit for bit there, within the seeds' spread elsewhere")
     return "\n".join(["", "## Environment", "",
-                      "Which environment trained each cell (the `environment` column of `results.csv`; "
+                      f"Which environment made each {unit.removesuffix('s')} (the `environment` column of `{name}`; "
                       "`environments.json` holds each one whole). Training is bit-for-bit reproducible only in "
-                      "the environment that made a record: `python -m lottery.environment RUN_DIR` compares yours "
-                      "with a run's, and `scripts/retrain_cell.py` retrains a committed cell and checks it bit for "
-                      "bit there, within the seeds' spread elsewhere.", "", *rows, ""])
+                      f"the environment that made a record: {check}.", "", *rows, ""])
