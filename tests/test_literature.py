@@ -29,6 +29,8 @@ from lottery.literature.verdicts import (
 )
 from lottery.literature.wording import rows
 from lottery.stats import ALPHA
+from scripts.regenerate_pages import main as regenerate
+from scripts.regenerate_pages import page_arguments
 
 
 def fc_table(ticket_gain: float, reinit_drop: float, seeds: int = 5, rounds: int = 16) -> pd.DataFrame:
@@ -328,20 +330,35 @@ def test_one_seed_tests_no_claim_and_says_so() -> None:
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
 
-PAGE_COMMAND = re.compile(r"this page: `python -m lottery\.literature ([^`]+)`")
-
-
 @pytest.mark.parametrize("page", sorted(p.parent.name for p in RESULTS.glob("*/README.md")))
 def test_every_committed_results_page_regenerates_byte_identical(page: str, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Each results README names the command that wrote it; run from the repository, it writes the same bytes
-    (so no page is edited by hand, and a change to the verdict rules shows up as a failing page here)."""
+    (so no page is edited by hand, and a change to the verdict rules shows up as a failing page here:
+    ``python scripts/regenerate_pages.py`` rewrites them)."""
     readme = RESULTS / page / "README.md"
-    found = PAGE_COMMAND.search(readme.read_text())
-    assert found, f"{readme} does not say how it was written"
+    arguments = page_arguments(readme)
+    assert arguments, f"{readme} does not say how it was written"
     monkeypatch.chdir(RESULTS.parent)
-    assert main([*found.group(1).split(), "--out", str(tmp_path / "README.md")]) == 0
+    assert main([*arguments, "--out", str(tmp_path / "README.md")]) == 0
     assert (tmp_path / "README.md").read_text() == readme.read_text()
+
+
+def test_regenerate_pages_rewrites_a_stale_page_and_check_only_names_it(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (RESULTS / "generative" / "README.md").read_text()
+    stale = tmp_path / "results" / "generative" / "README.md"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(page.replace("**refuted**", "**agrees**"))
+    (tmp_path / "results" / "notes").mkdir()
+    (tmp_path / "results" / "notes" / "README.md").write_text("# written by hand\n")
+    monkeypatch.chdir(RESULTS.parent)
+    assert regenerate(["--results", str(tmp_path / "results"), "--check"]) == 1
+    assert stale.read_text() != page  # --check writes nothing
+    assert regenerate(["--results", str(tmp_path / "results")]) == 0
+    assert stale.read_text() == page and (tmp_path / "results" / "notes" / "README.md").read_text() == \
+        "# written by hand\n"
+    assert regenerate(["--results", str(tmp_path / "results"), "--check"]) == 0
 
 
 def test_a_page_reads_its_grid_from_the_tables_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
