@@ -120,6 +120,10 @@ def test_the_page_counts_each_grids_cells_apart(tmp_path: Path) -> None:
     partial = counts(df[~inverted & (df["run"] != "snip-4") & ~df["run"].str.startswith("random_prune")].copy())
     assert partial.startswith("84 finished cells of the main grid's 90 and 10 of the inverted grid's 20")
     assert partial.endswith("**Cells remain: 6 of the main grid and 10 of the inverted grid.**")
+    (sibling / "results.csv").unlink()  # the inverted grid not run yet: all 20 of its cells remain
+    none = counts(df[~inverted].copy())
+    assert none.startswith("90 finished cells of the main grid's 90 and 0 of the inverted grid's 20")
+    assert none.endswith("**Cells remain: 20 of the inverted grid.**")
 
 
 def test_the_page_counts_still_improving_rows_per_method_so_a_leaning_budget_shows() -> None:

@@ -181,12 +181,11 @@ def _cell_counts(df: Any, main_runs: int) -> str:
     sibling = Path(str(config)).with_name(Path(str(config)).stem + INVERTED + ".yaml") if config else None
     inv_expected = len(load_grid(sibling)[1]) if sibling is not None and sibling.is_file() else None
     text = f"{main_runs} finished cells" + (f" of the main grid's {expected}" if expected else "")
-    if df.attrs.get("inverted"):
+    if df.attrs.get("inverted") or inv_expected:  # a sibling grid not run yet is one whose cells all remain
         text += f" and {inverted}" + (f" of the inverted grid's {inv_expected}" if inv_expected else " inverted")
     text += f", {len(df)} rows, rounds 0–{int(df['round'].max())}."
     left = [f"{n - k} of the {what} grid" for n, k, what in ((expected, main_runs, "main"),
-                                                               (inv_expected, inverted, "inverted"))
-            if n and k < n and (what == "main" or df.attrs.get("inverted"))]
+                                                               (inv_expected, inverted, "inverted")) if n and k < n]
     return text + (f" **Cells remain: {' and '.join(left)}.**" if left else "")
 
 
