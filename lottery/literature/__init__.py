@@ -35,7 +35,7 @@ from lottery.literature import (  # noqa: F401  (registers the pages)
     wijnja2020,
 )
 from lottery.literature.provenance import environment_section
-from lottery.literature.tables import NEEDS, PAPERS, nearest_round
+from lottery.literature.tables import NEEDS, PAPERS, is_stability, nearest_round
 from lottery.results import NEEDED, read_table
 from lottery.stability_grid import measurements
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--out: {str(out)!r} is a folder; give the README file to write")
         table = read_table(args.results, NEEDS.get(args.paper, NEEDED))
         table.attrs["folder"] = str(Path(args.results).parent)  # for files beside the table (at_init.csv)
-        if "instability" in table.columns:  # a stability study's table: its config counts the measurements
+        if is_stability(table):  # its config counts the measurements
             study = args.grid or grid_of(Path(args.results).parent, "stability*.yaml")
             if study is not None:
                 try:

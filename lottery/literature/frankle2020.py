@@ -16,6 +16,7 @@ from lottery.literature.wording import P_HOLM, ci_text, claims_table, legend, ma
 from lottery.literature.wording import rows as verdict_rows
 from lottery.stability import STABLE
 from lottery.stability_grid import COLUMNS
+from lottery.stats import ALPHA
 
 SPARSE_MATCHING = 3.0  # F&C's LeNet tickets match the dense network down to ≈ 3.6 %: the levels claim 2 names
 
@@ -67,8 +68,8 @@ def frankle2020(df: Any) -> str:
     if 0 in dense:
         t = page.claim(directional(_per_seed(dense[0], "instability"), _threshold(dense[0]["seed"]), False))
         claims.append(("on MNIST the dense network (LeNet) is stable at initialisation (instability < 2 %)",
-                       f"instability at k = 0 {100 * (t.diff + STABLE):.2f} % (one-sided 95 % upper bound "
-                       f"{100 * (t.high + STABLE):.2f} %; one-sided t of < 2 %; {_pn(t)})", t))
+                       f"instability at k = 0 {100 * (t.diff + STABLE):.2f} % (one-sided {100 * (1 - ALPHA):g} % upper "
+                       f"bound {100 * (t.high + STABLE):.2f} %; one-sided t of < 2 %; {_pn(t)})", t))
     tickets = {int(lv): g[g["k"] == 0] for (sub, lv), g in nets.items() if sub == "ticket"}
     named = {lv: g for lv, g in tickets.items() if len(g) and g["remaining_pct"].mean() >= SPARSE_MATCHING}
     if named:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from lottery.environment import describe
+from lottery.literature.tables import is_stability
 from lottery.results import read_table
 
 UNRECORDED = ("made before records carried their environment (before 2026-12-06), so not recorded. The "
@@ -36,7 +37,7 @@ def environment_section(df: Any) -> str:
         column = table["environment"] if "environment" in table.columns else ["unrecorded"] * len(table)
         for run, env in zip(table["run"] if "run" in table.columns else table.index, column, strict=True):
             cells.setdefault(str(env), set()).add(str(run))
-    stability = "instability" in df.columns  # a stability study's table: its units are measurements
+    stability = is_stability(df)
     unit, name = ("measurements", "stability.csv") if stability else ("cells", "results.csv")
     rows = [f"| environment | {unit} | what made them |", "|---|---|---|"]
     for env, runs in sorted(cells.items(), key=lambda kv: (kv[0] == "unrecorded", kv[0])):

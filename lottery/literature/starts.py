@@ -25,6 +25,7 @@ from lottery.literature.tables import (
     spread,
 )
 from lottery.literature.verdicts import (
+    CLAIM_CONFIDENCE,
     MARGIN,
     Page,
     Test,
@@ -172,7 +173,8 @@ def starts(table: Any) -> str:
         lines.append(f"| {s} | {g['seed'].nunique()} | " + " | ".join(pct(by_seed(g, r, METRIC)) for r in shown)
                      + f" | {pct(per_cell(g, METRIC))} | {vs} |")
     ranking = sorted(order, key=lambda s: -mean(here_cell(df, s)))
-    pair_lines = ["| pair | a − b per cell (pp, 90 % CI, as TOST) | verdict |", "|---|---|---|"]
+    pair_lines = [f"| pair | a − b per cell (pp, {100 * CLAIM_CONFIDENCE:g} % CI, as TOST) | verdict |",
+                  "|---|---|---|"]
     pair_lines += [f"| {a} vs {b} | {ci_text(t)} | {v} |" for (a, b), (t, v) in verdicts.items()]
     rows = verdict_rows(claims, page, MARGIN)
     config = df.attrs.get("config", "the grid's config")

@@ -13,6 +13,11 @@ NEEDS: dict[str, tuple[str, ...]] = {}  # the columns a page reads, when not a g
 COLLAPSED = 0.90  # a cell below 90 % has lost whole digits (the output layer starved), not a few points
 
 
+
+def is_stability(table: Any) -> bool:
+    """A stability study's table (its rows are measurements, counted by the study's config), not a grid's."""
+    return "instability" in table.columns
+
 def paper(name: str, needs: tuple[str, ...] | None = None) -> Callable[[Callable[[Any], str]], Callable[[Any], str]]:
     """Register a results page: ``python -m lottery.literature NAME TABLE`` writes it. ``needs``: the columns
     of the table it reads when that is not a grid's results.csv."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lottery.literature.verdicts import CONTRADICTED, NOT_DETECTED, Page, Test, detectable
+from lottery.literature.verdicts import CLAIM_CONFIDENCE, CONTRADICTED, NOT_DETECTED, Page, Test, detectable
 from lottery.stats import ALPHA, p_text
 
 
@@ -59,9 +59,9 @@ def legend(margin_pp: float, why: str, claims: int) -> str:
     """The rules as a page states them, with its margin and the reason for it."""
     return ("Each claim has one primary test, fixed before the data were read; Holm's correction runs over the "
             f"page's {claims} claim{'' if claims == 1 else 's'} only, and the tables above are descriptive (95 % "
-            "confidence intervals). A claim's interval is 90 %: its ends are the one-sided 95 % bounds its tests use "
-            "at α, so it clears the claim's threshold (or, for TOST, lies within the margin) exactly when the test "
-            "holds at α before Holm. "
+            f"confidence intervals). A claim's interval is {100 * CLAIM_CONFIDENCE:g} %: its ends are the one-sided "
+            f"{100 * (1 - ALPHA):g} % bounds its tests use at α, so it clears the claim's threshold (or, for TOST, "
+            "lies within the margin) exactly when the test holds at α before Holm. "
             f"Margin ±{margin_pp:g} pp ({why}). Verdicts: *agrees* (significant in the "
             "claim's direction, "
             "equivalent by TOST for a claim of equality, non-inferior for a claim of ≥; a claim \"at every level\" "
