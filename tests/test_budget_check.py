@@ -1,0 +1,66 @@
+"""scripts/budget_check.py: one level of a finished grid's cells retrained for longer, on the same masks."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from lottery.compare import main as compare
+from lottery.grid import load_grid
+from lottery.pruning.levels import load_levels
+from lottery.rundir import run_dir
+from scripts.budget_check import at_best
+from scripts.budget_check import main as budget
+from tests.data_fixtures import REAL_ROOT
+from tests.test_compare import grid_file
+from tests.test_train_cli import needs_mnist
+
+
+def test_at_best_takes_the_minimum_validation_loss_within_the_budget_only() -> None:
+    metrics = pd.DataFrame({"epoch": [0, 1, 2, 3], "val_loss": [0.5, 0.4, 0.45, 0.3],
+                            "test_acc": [0.80, 0.85, 0.86, 0.90]})
+    assert at_best(metrics, 3) == (85.0, 2)  # epoch 3's lower loss lies past a 3-epoch budget
+    assert at_best(metrics, 4) == (90.0, 4)
+    with pytest.raises(ValueError, match="incomplete"):
+        at_best(metrics, 5)
+
+
+@needs_mnist
+def test_a_level_retrains_on_its_own_masks_and_a_rerun_skips_it(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    grid = grid_file(tmp_path, "g", starts=[{"scheme": "xavier_normal"}], seeds=[1],
+                     methods=[{}, {"at_init": "snip"}], overrides={
+                         "data": {"root": str(REAL_ROOT), "train_subset": 600, "val_size": 200,
+                                  "test_subset": 400, "download": False},
+                         "prune": {"rounds": 3, "epochs_per_round": 1}, "train": {"progress_bar": False,
+                                                                                  "threads": 1}})
+    assert compare([str(grid), "--no-plots"]) == 0
+    out, work = tmp_path / "budget.csv", tmp_path / "work"
+    args = [str(grid), "--level", "2", "--epochs", "3", "--methods", "imp", "snip", "--seeds", "1",
+            "--out", str(out), "--work", str(work)]
+    assert budget(args) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert sorted(r["method"] for r in rows) == ["imp", "snip"]
+    _, cells = load_grid(grid)
+    for cell in cells:
+        method = cell.config.prune.at_init or "imp"
+        row = next(r for r in rows if r["method"] == method)
+        source = run_dir(cell.config)
+        again = next(p for p in work.iterdir() if p.name.startswith(f"{source.name}-L2-e3-"))
+        kept, trained = load_levels(source)[2], load_levels(again)[0]
+        assert set(kept) == set(trained) and all(torch.equal(kept[n], trained[n]) for n in kept)
+        level = pd.read_csv(source / "rounds.csv").set_index("round").loc[2]
+        assert float(row["remaining_pct"]) == pytest.approx(level["remaining_pct"], abs=1e-4)
+        assert level["remaining_pct"] < 70 and float(row["grid_acc"]) == round(100 * level["at_best/test_acc"], 2)
+        assert row["best_within"] == "1" and 1 <= int(row["best_all"]) <= 3 and row["epochs_within"] == "1"
+    runs = sorted(p.name for p in work.iterdir())
+    assert budget(args) == 0  # recorded: nothing retrains, nothing is rewritten
+    assert sorted(p.name for p in work.iterdir()) == runs and len(list(csv.DictReader(out.open()))) == 2
+    capsys.readouterr()
+    assert budget([*args[:3], "--epochs", "1", *args[5:]]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--epochs: 1 is not longer than the grid's epochs_per_round (1)" in err[0]
