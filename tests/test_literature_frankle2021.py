@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lottery.literature import PAPERS, main
 from tests.test_literature import verdicts
@@ -134,3 +135,58 @@ def test_the_page_counts_still_improving_rows_per_method_so_a_leaning_budget_sho
     assert "30 of 600 pruned (seed, level) rows had their minimum validation loss in a level's last epoch" in text
     assert ("by method as chosen: IMP 0 of 30, SNIP 30 of 30, GraSP 0 of 30, SynFlow 0 of 30, magnitude at init "
             "0 of 30, random 0 of 30.") in text
+
+
+def budget_rows(snip_within: list[float], snip_all: list[float]) -> pd.DataFrame:
+    """IMP 86/87 % on seeds 0–2 (± 0.1), SNIP as given; a level retrained from 8 epochs to 24."""
+    rows = []
+    for method, within, full in (("imp", [86.0, 86.1, 85.9], [87.0, 87.2, 86.9]), ("snip", snip_within, snip_all)):
+        for seed, (a, b) in enumerate(zip(within, full, strict=True)):
+            rows.append({"method": method, "seed": seed, "level": 6, "remaining_pct": 2.13, "grid_acc": a,
+                         "epochs_within": 8, "acc_within": a, "best_within": 8, "epochs": 24, "acc_all": b,
+                         "best_all": 24 if seed == 0 else 20, "gain_pp": b - a, "environment": "e", "run": "r"})
+    return pd.DataFrame(rows)
+
+
+def test_the_budget_check_beside_the_table_says_whether_a_gap_survives_a_longer_budget(tmp_path: Path) -> None:
+    df = pai_table(PAPER)
+    df.attrs["folder"] = str(tmp_path)
+    assert "Budget check" not in PAPERS["frankle2021"](df)
+    budget_rows([80.0, 80.2, 79.8], [81.0, 81.1, 80.9]).to_csv(tmp_path / "budget.csv", index=False)
+    text = PAPERS["frankle2021"](df)
+    assert "level 6 (2.1 % remaining) of seeds 0, 1, 2 retrained on the same masks and w0 for 24 epochs" in text
+    assert "| IMP | 86.00 ± 0.10 | 87.03 ± 0.15 | +1.03 [" in text and "| – | – | 1 of 3 |" in text
+    snip = next(line for line in text.splitlines() if line.startswith("| SNIP | 80.00"))
+    assert "| +1.00 [+0.75, +1.25] | +6.00 [+5.75, +6.25] | +6.03 [+5.89, +6.18] | 1 of 3 |" in snip  # it survives
+    budget_rows([80.0, 80.2, 79.8], [86.9, 87.1, 86.8]).to_csv(tmp_path / "budget.csv", index=False)
+    snip = next(line for line in PAPERS["frankle2021"](df).splitlines() if line.startswith("| SNIP | 80.00"))
+    assert "| +6.00 [+5.75, +6.25] | +0.10 [+0.10, +0.10] |" in snip  # here it closes: the budget, not the method
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"acc_all": "eighty"}, "column 'acc_all' holds 'eighty'"),
+    ({"seed": -1}, "column 'seed' holds -1"),
+    ({"run": None, "level": None}, "column 'level' holds nan"),
+])
+def test_a_damaged_budget_file_is_named_with_its_column(change: dict, message: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "g"
+    folder.mkdir()
+    pai_table(PAPER).to_csv(folder / "results.csv", index=False)
+    rows = budget_rows([80.0, 80.2, 79.8], [81.0, 81.1, 80.9]).astype(object)
+    for column, value in change.items():
+        rows.loc[1, column] = value
+    rows.to_csv(folder / "budget.csv", index=False)
+    assert main(["frankle2021", str(folder / "results.csv")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"budget.csv: {message}" in err[0] and not (folder / "README.md").exists()
+
+
+def test_a_budget_row_given_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "g"
+    folder.mkdir()
+    pai_table(PAPER).to_csv(folder / "results.csv", index=False)
+    rows = budget_rows([80.0, 80.2, 79.8], [81.0, 81.1, 80.9])
+    pd.concat([rows, rows.iloc[[4]]]).to_csv(folder / "budget.csv", index=False)
+    assert main(["frankle2021", str(folder / "results.csv")]) == 2
+    assert "'snip' seed 1 level 6 (24 epochs) appears twice" in capsys.readouterr().err
