@@ -9,8 +9,8 @@ pruning-at-initialisation method, not a control), the masks it trained at ``--le
 same w0 (``prune.masks_from``, one round) for ``--epochs`` epochs. From that one run: the test accuracy at the
 minimum validation loss over the grid's budget (its first ``epochs_per_round`` epochs) and over all epochs, so
 their difference is what the longer budget adds, paired, with the same masks, w0 and batch order. A row is
-appended as each run finishes; recorded rows are skipped on a rerun. Run it where the grid's run directories
-are (it reads their masks); one thread, so it runs beside a grid.
+appended as each run finishes; recorded rows, and cells the grid has not finished, are skipped. Run it where
+the grid's run directories are (it reads their masks); one thread, so it runs beside a grid.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from lottery.console import run_cli, setup
 from lottery.environment import environment, environment_id
 from lottery.grid import load_grid
 from lottery.pruning.levels import level_path
-from lottery.rundir import run_dir
+from lottery.rundir import is_finished, run_dir
 from lottery.runner import run
 
 COLUMNS = ["method", "seed", "level", "remaining_pct", "grid_acc", "epochs_within", "acc_within", "best_within",
@@ -66,8 +66,8 @@ def retrain(method: str, cfg: Any, level: int, epochs: int, work: Path) -> dict[
     masks = level_path(source / "masks", level)
     grid_rows = source / "rounds.csv"
     if not masks.is_file() or not grid_rows.is_file():
-        raise ConfigError(f"--level {level}: {source} has no {masks.name} or no rounds.csv; finish the grid's cell "
-                          "first, or run this where the grid's run directories are")
+        raise ConfigError(f"--level {level}: {source} has no {masks.name} or no rounds.csv; give a level the grid "
+                          "trained (0 … prune.rounds − 1), and run this where the grid's run directories are")
     name = f"{source.name}-L{level}-e{epochs}"
     held = work / name / "source" / "masks"
     held.mkdir(parents=True, exist_ok=True)
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"--epochs: {args.epochs} is not longer than the grid's epochs_per_round "
                                   f"({cfg.prune.epochs_per_round}); give more")
             if (run_dir(cfg).name, args.level, args.epochs) in done:
+                continue
+            if not is_finished(run_dir(cfg)):  # a grid still running: its cells are checked when they finish
+                print(f"{method} seed {cfg.seed}: {run_dir(cfg)} has not finished; skipped (rerun this when it has)")
                 continue
             row = retrain(method, cfg, args.level, args.epochs, Path(args.work))
             rows.append(row)

@@ -64,3 +64,11 @@ def test_a_level_retrains_on_its_own_masks_and_a_rerun_skips_it(tmp_path: Path,
     assert budget([*args[:3], "--epochs", "1", *args[5:]]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--epochs: 1 is not longer than the grid's epochs_per_round (1)" in err[0]
+    assert budget([str(grid), "--level", "3", *args[3:]]) == 2  # the grid trained levels 0–2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--level 3:" in err[0] and "round-03.npz" in err[0]
+    snip = next(c.config for c in cells if c.config.prune.at_init == "snip")
+    (run_dir(snip) / "results.json").unlink()  # as if the grid were still training it
+    assert budget([*args[:3], "--epochs", "4", *args[5:]]) == 0
+    assert f"snip seed 1: {run_dir(snip)} has not finished; skipped" in capsys.readouterr().out
+    assert sorted(r["method"] + r["epochs"] for r in csv.DictReader(out.open())) == ["imp3", "imp4", "snip3"]
