@@ -26,7 +26,7 @@ import pandas as pd
 from lottery.atomic import write_csv
 from lottery.config import ConfigError, load
 from lottery.console import run_cli, setup
-from lottery.environment import environment, environment_id
+from lottery.environment import environment_id, environments_of
 from lottery.grid import load_grid
 from lottery.pruning.levels import level_path
 from lottery.rundir import is_finished, run_dir
@@ -45,6 +45,14 @@ def at_best(metrics: pd.DataFrame, epochs: int) -> tuple[float, int]:
         raise ValueError(f"{len(rows)} evaluated epochs below {epochs}: the run is incomplete")
     best = rows.loc[rows["val_loss"].idxmin()]
     return 100 * float(best["test_acc"]), int(best["epoch"]) + 1
+
+
+def epoch_metrics(path: Path) -> pd.DataFrame:
+    """The run's per-epoch rows from every ``logs/version_N`` (a resumed run's logger starts a new version and
+    repeats the epochs after its checkpoint: the later version's rows win)."""
+    versions = sorted(path.glob("logs/version_*/metrics.csv"), key=lambda f: int(f.parent.name.split("_")[1]))
+    rows = pd.concat([pd.read_csv(f) for f in versions]).dropna(subset=["val_loss", "test_acc"])
+    return rows.drop_duplicates("epoch", keep="last")
 
 
 def chosen_cells(config: str, methods: list[str], seeds: list[int]) -> list[tuple[str, Any]]:
@@ -76,7 +84,7 @@ def retrain(method: str, cfg: Any, level: int, epochs: int, work: Path) -> dict[
                                           f"prune.epochs_per_round={epochs}", "prune.at_init=null",
                                           f"output_dir={work}", f"name={name}", "train.progress_bar=false"])
     run(again)
-    metrics = pd.read_csv(run_dir(again) / "logs" / "version_0" / "metrics.csv")
+    metrics = epoch_metrics(run_dir(again))
     within = cfg.prune.epochs_per_round
     acc_within, best_within = at_best(metrics, within)
     acc_all, best_all = at_best(metrics, epochs)
@@ -85,7 +93,7 @@ def retrain(method: str, cfg: Any, level: int, epochs: int, work: Path) -> dict[
             "grid_acc": round(100 * float(row["at_best/test_acc"]), 2), "epochs_within": within,
             "acc_within": round(acc_within, 2), "best_within": best_within, "epochs": epochs,
             "acc_all": round(acc_all, 2), "best_all": best_all, "gain_pp": round(acc_all - acc_within, 2),
-            "environment": environment_id(environment()), "run": source.name}
+            "environment": "+".join(environment_id(e) for e in environments_of(run_dir(again))), "run": source.name}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from lottery.compare import main as compare
+from lottery.environment import environment, environment_id
 from lottery.grid import load_grid
 from lottery.pruning.levels import load_levels
 from lottery.rundir import run_dir
-from scripts.budget_check import at_best
+from scripts.budget_check import at_best, epoch_metrics
 from scripts.budget_check import main as budget
 from tests.data_fixtures import REAL_ROOT
 from tests.test_compare import grid_file
@@ -27,6 +28,16 @@ def test_at_best_takes_the_minimum_validation_loss_within_the_budget_only() -> N
     assert at_best(metrics, 4) == (90.0, 4)
     with pytest.raises(ValueError, match="incomplete"):
         at_best(metrics, 5)
+
+
+def test_a_resumed_runs_later_log_version_wins_for_the_epochs_it_repeats(tmp_path: Path) -> None:
+    for version, epochs, acc in ((0, [0, 1, 2], 0.5), (1, [2, 3], 0.7)):
+        folder = tmp_path / "logs" / f"version_{version}"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"epoch": epochs, "val_loss": [1.0] * len(epochs), "test_acc": [acc] * len(epochs)}).to_csv(
+            folder / "metrics.csv", index=False)
+    rows = epoch_metrics(tmp_path)
+    assert list(rows["epoch"]) == [0, 1, 2, 3] and list(rows["test_acc"]) == [0.5, 0.5, 0.7, 0.7]
 
 
 @needs_mnist
@@ -45,6 +56,7 @@ def test_a_level_retrains_on_its_own_masks_and_a_rerun_skips_it(tmp_path: Path,
     assert budget(args) == 0
     rows = list(csv.DictReader(out.open()))
     assert sorted(r["method"] for r in rows) == ["imp", "snip"]
+    assert {r["environment"] for r in rows} == {environment_id(environment())}  # the retrained runs' own
     _, cells = load_grid(grid)
     for cell in cells:
         method = cell.config.prune.at_init or "imp"
