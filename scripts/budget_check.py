@@ -32,8 +32,8 @@ from lottery.pruning.levels import level_path
 from lottery.rundir import is_finished, run_dir
 from lottery.runner import run
 
-COLUMNS = ["method", "seed", "level", "remaining_pct", "grid_acc", "epochs_within", "acc_within", "best_within",
-           "epochs", "acc_all", "best_all", "gain_pp", "environment", "run"]
+COLUMNS = ["method", "start", "seed", "level", "remaining_pct", "grid_acc", "epochs_within", "acc_within",
+           "best_within", "epochs", "acc_all", "best_all", "gain_pp", "environment", "run"]
 
 
 def at_best(metrics: pd.DataFrame, epochs: int) -> tuple[float, int]:
@@ -89,7 +89,8 @@ def retrain(method: str, cfg: Any, level: int, epochs: int, work: Path) -> dict[
     acc_within, best_within = at_best(metrics, within)
     acc_all, best_all = at_best(metrics, epochs)
     row = pd.read_csv(grid_rows).set_index("round").loc[level]
-    return {"method": method, "seed": cfg.seed, "level": level, "remaining_pct": round(float(row["remaining_pct"]), 4),
+    return {"method": method, "start": cfg.init_spec().label, "seed": cfg.seed, "level": level,
+            "remaining_pct": round(float(row["remaining_pct"]), 4),
             "grid_acc": round(100 * float(row["at_best/test_acc"]), 2), "epochs_within": within,
             "acc_within": round(acc_within, 2), "best_within": best_within, "epochs": epochs,
             "acc_all": round(acc_all, 2), "best_all": best_all, "gain_pp": round(acc_all - acc_within, 2),

@@ -57,6 +57,7 @@ def test_a_level_retrains_on_its_own_masks_and_a_rerun_skips_it(tmp_path: Path,
     rows = list(csv.DictReader(out.open()))
     assert sorted(r["method"] for r in rows) == ["imp", "snip"]
     assert {r["environment"] for r in rows} == {environment_id(environment())}  # the retrained runs' own
+    assert {r["start"] for r in rows} == {"xavier_normal/hash"}
     _, cells = load_grid(grid)
     for cell in cells:
         method = cell.config.prune.at_init or "imp"

@@ -182,6 +182,21 @@ def test_a_damaged_budget_file_is_named_with_its_column(change: dict, message: s
     assert len(err) == 1 and f"budget.csv: {message}" in err[0] and not (folder / "README.md").exists()
 
 
+def test_a_budget_file_of_several_starts_is_refused_by_a_page_of_one(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "g"
+    folder.mkdir()
+    pai_table(PAPER).to_csv(folder / "results.csv", index=False)
+    rows = budget_rows([80.0, 80.2, 79.8], [81.0, 81.1, 80.9])
+    rows["start"] = ["xavier_normal/hash"] * 5 + ["kaiming_normal/hash"]
+    rows.to_csv(folder / "budget.csv", index=False)
+    assert main(["frankle2021", str(folder / "results.csv")]) == 2
+    assert "holds several starts (xavier_normal/hash, kaiming_normal/hash)" in capsys.readouterr().err
+    rows["start"] = "kaiming_normal/hash"
+    rows.to_csv(folder / "budget.csv", index=False)
+    assert main(["frankle2021", str(folder / "results.csv")]) == 0
+
+
 def test_a_budget_row_given_twice_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "g"
     folder.mkdir()

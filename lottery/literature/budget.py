@@ -30,7 +30,10 @@ def _read(path: Path) -> Any:
             raise ConfigError(f"results: {path}: column {column!r} holds {shown}; rerun scripts/budget_check.py "
                               "to rewrite it")
         df[column] = values
-    twice = df.duplicated(["method", "seed", "level", "epochs"])
+    if "start" in df.columns and df["start"].nunique() > 1:
+        raise ConfigError(f"results: {path} holds several starts ({', '.join(map(str, df['start'].unique()))}); "
+                          "this page compares the methods of one start: keep one start's rows")
+    twice = df.duplicated([c for c in ("method", "start", "seed", "level", "epochs") if c in df.columns])
     if twice.any():
         r = df[twice].iloc[0]
         raise ConfigError(f"results: {path}: {r['method']!r} seed {int(r['seed'])} level {int(r['level'])} "
