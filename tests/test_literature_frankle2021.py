@@ -3,6 +3,7 @@ never count, and the inverted grid's table is read from beside the main one."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +206,36 @@ def test_a_budget_row_given_twice_is_refused(tmp_path: Path, capsys: pytest.Capt
     pd.concat([rows, rows.iloc[[4]]]).to_csv(folder / "budget.csv", index=False)
     assert main(["frankle2021", str(folder / "results.csv")]) == 2
     assert "'snip' seed 1 level 6 (24 epochs) appears twice" in capsys.readouterr().err
+
+
+def write_record(cells: Path, run: str, prune: dict, shares: list[dict[str, object]]) -> None:
+    rounds = [{"round": r, "remaining_pct": 50.0, **{f"remaining_pct/{k}": v for k, v in s.items()}}
+              for r, s in enumerate(shares)]
+    (cells / run).mkdir(parents=True)
+    (cells / run / "results.json").write_text(json.dumps({"finished": True, "run": run, "config": {"prune": prune},
+                                                          "rounds": rounds}))
+
+
+def test_the_page_shows_where_each_method_keeps_its_weights_from_the_cell_records(tmp_path: Path,
+                                                                                  capsys: pytest.CaptureFixture[str]
+                                                                                  ) -> None:
+    df = pai_table(PAPER)
+    df.attrs["folder"] = str(tmp_path)
+    assert "Where each method keeps its weights" not in PAPERS["frankle2021"](df)
+    cells = tmp_path / "cells"
+    dense = {"fc1": 100.0, "fc2": 100.0}
+    for seed, (fc1, fc2) in enumerate([(2.0, 6.0), (4.0, 6.0)]):
+        write_record(cells, f"snip-s{seed}", {"at_init": "snip"}, [dense, {"fc1": fc1, "fc2": fc2}])
+        write_record(cells, f"imp-s{seed}", {"at_init": None}, [dense, {"fc1": 5.0, "fc2": 5.0}])
+        write_record(cells, f"imp-s{seed}-reinit", {"control": "reinit", "masks_from": "x"},
+                     [dense, {"fc1": 99.0, "fc2": 99.0}])  # a control keeps its source's shares: not shown
+    text = PAPERS["frankle2021"](df)
+    assert "keeps its weights at level 1 " in text
+    assert "| method | `fc1` | `fc2` |\n|---|---|---|\n| IMP | 5.00 | 5.00 |\n| SNIP | 3.00 ± 1.41 | 6.00 |\n" in text
+    write_record(cells, "grasp-s0", {"at_init": "grasp"}, [dense, {"fc1": "7", "fc2": 1.0}])
+    (tmp_path / "g").mkdir()
+    df.to_csv(tmp_path / "results.csv", index=False)
+    assert main(["frankle2021", str(tmp_path / "results.csv"), "--out", str(tmp_path / "g" / "README.md")]) == 2
+    err = capsys.readouterr().err
+    assert "grasp-s0/results.json: remaining_pct/fc1 is '7', not a share in 0–100 %" in err
+    assert not (tmp_path / "g" / "README.md").exists()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from lottery.grid import load_grid
 from lottery.literature.budget import budget_section
+from lottery.literature.layers import layer_section
 from lottery.literature.tables import by_seed, late_stops, paper, pct, per_cell, remaining, spread
 from lottery.literature.verdicts import MARGIN, Page, Test, at_least, describe, directional, every
 from lottery.literature.wording import P_HOLM, ci_text, claims_table, legend, margin_reason
@@ -230,6 +231,7 @@ def frankle2021(df: Any) -> str:
         *_level_table(groups, rounds, ref), "",
         "Each method and its ablations, per seed the mean over the pruned levels (paired differences: mean and "
         "95 % CI, descriptive):", "", *_ablation_table(groups, pruned), "", _collapse(groups, folder), "",
+        *([layers] if (layers := layer_section(folder, {"imp": "IMP", **METHODS, "random": "random"})) else []),
         *([budget] if (budget := budget_section(folder, {"imp": "IMP", **METHODS})) else []),
         "## The published claims", "", *claims_table(verdict_rows(claims, page, MARGIN)), "",
         legend(100 * MARGIN, margin_reason(f"{100 * spread(dense):.2f} pp here" if math.isfinite(spread(dense))
