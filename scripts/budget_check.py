@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         rows = pd.read_csv(out).to_dict("records") if out.is_file() else []
         done = {(r["run"], r["level"], r["epochs"]) for r in rows}
-        for method, cfg in chosen_cells(args.config, args.methods, args.seeds):
+        chosen = chosen_cells(args.config, args.methods, args.seeds)
+        if not chosen:
+            raise ConfigError(f"--methods {' '.join(args.methods)} --seeds {' '.join(map(str, args.seeds))}: no cell "
+                              f"of {args.config} has them; give methods (imp or prune.at_init names) and seeds it has")
+        for method, cfg in chosen:
             if cfg.prune.epochs_per_round >= args.epochs:
                 raise ConfigError(f"--epochs: {args.epochs} is not longer than the grid's epochs_per_round "
                                   f"({cfg.prune.epochs_per_round}); give more")

@@ -80,6 +80,9 @@ def test_a_level_retrains_on_its_own_masks_and_a_rerun_skips_it(tmp_path: Path,
     assert budget([str(grid), "--level", "3", *args[3:]]) == 2  # the grid trained levels 0–2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--level 3:" in err[0] and "round-03.npz" in err[0]
+    assert budget([*args[:7], "synflow", *args[7:]]) == 0  # a method the grid lacks is left out ...
+    assert budget([*args[:5], "--methods", "synflow", *args[8:]]) == 2  # ... but one that picks nothing is refused
+    assert "--methods synflow --seeds 1: no cell of" in capsys.readouterr().err
     snip = next(c.config for c in cells if c.config.prune.at_init == "snip")
     (run_dir(snip) / "results.json").unlink()  # as if the grid were still training it
     assert budget([*args[:3], "--epochs", "4", *args[5:]]) == 0
