@@ -239,3 +239,20 @@ def test_the_page_shows_where_each_method_keeps_its_weights_from_the_cell_record
     err = capsys.readouterr().err
     assert "grasp-s0/results.json: remaining_pct/fc1 is '7', not a share in 0–100 %" in err
     assert not (tmp_path / "g" / "README.md").exists()
+
+
+def test_the_ablation_table_sets_each_method_against_imps_masks_shuffled(tmp_path: Path) -> None:
+    df = pai_table({**PAPER, "random_prune": -0.003})
+    df.attrs["folder"] = str(tmp_path)
+    lines = PAPERS["frankle2021"](df).splitlines()
+    head = lines.index("| method | as chosen | shuffled − it (pp) | reinit − it (pp) | inverted − it (pp) | it − IMP "
+                       "shuffled (pp) |")
+    last = {line.split(" | ")[0][2:]: line.split(" | ")[-1] for line in lines[head + 2:head + 8]}
+    assert last["IMP"] == "– |"
+    mean = {k: float(v.split(" [")[0]) for k, v in last.items() if k != "IMP"}
+    assert mean["SNIP"] == pytest.approx(0.80, abs=0.03) and mean["random"] == pytest.approx(0.30, abs=0.03)
+    df = pai_table({**PAPER, "random_prune": 0.008})  # IMP's shares, shuffled, above every method
+    df.attrs["folder"] = str(tmp_path)
+    lines = PAPERS["frankle2021"](df).splitlines()
+    assert lines[head + 3].startswith("| SNIP |")
+    assert float(lines[head + 3].split(" | ")[-1].split(" [")[0]) == pytest.approx(-0.30, abs=0.03)  # 0.5 − 0.8

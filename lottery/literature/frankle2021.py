@@ -126,9 +126,13 @@ def _late_by_method(groups: dict[str, Any], length: tuple[str, int]) -> str:
 
 
 def _ablation_table(groups: dict[str, Any], pruned: list[int]) -> list[str]:
-    """Each method and its ablations: a seed's mean over the pruned levels, and the paired differences."""
-    head = ["method", "as chosen", "shuffled − it (pp)", "reinit − it (pp)", "inverted − it (pp)"]
+    """Each method and its ablations: a seed's mean over the pruned levels, and the paired differences. The last
+    column sets each method against IMP's masks shuffled (IMP's per-layer shares, random positions within each
+    layer): whether IMP's lead over it is the shares it gives each layer or the weights it keeps in them."""
+    head = ["method", "as chosen", "shuffled − it (pp)", "reinit − it (pp)", "inverted − it (pp)",
+            "it − IMP shuffled (pp)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    imp_shuffled = per_cell(groups[SHUFFLE], METRIC, pruned) if SHUFFLE in groups else None
     for m in ("ticket", *METHODS, "random"):
         if m not in groups:
             continue
@@ -138,11 +142,21 @@ def _ablation_table(groups: dict[str, Any], pruned: list[int]) -> list[str]:
             names = {SHUFFLE: SHUFFLE, REINIT: REINIT, "inv": "imp-inverted"}
         cells = [ci_text(describe(per_cell(groups[n], METRIC, pruned), own)) if n in groups else "–"
                  for n in names.values()]
+        cells.append("–" if m == "ticket" or imp_shuffled is None else ci_text(describe(own, imp_shuffled)))
         lines.append(f"| {'IMP' if m == 'ticket' else METHODS.get(m, m)} | {pct(own)} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _collapse(groups: dict[str, Any], folder: str) -> str:
+def _beside(folder: str | None) -> list[str]:
+    """The sections read from files beside the table: where each method keeps its weights, the budget check."""
+    if folder is None:
+        return []
+    sections = (layer_section(folder, {"imp": "IMP", **METHODS, "random": "random"}),
+                budget_section(folder, {"imp": "IMP", **METHODS}))
+    return [text for text in sections if text]
+
+
+def _collapse(groups: dict[str, Any], folder: str | None) -> str:
     """SynFlow's point: within the trained levels (the table's ``collapsed_layers``) and, from ``collapse.csv``
     (``python -m lottery.collapse GRID``), the highest density at which each method left a layer empty when its
     schedule is continued without training."""
@@ -159,8 +173,8 @@ def _collapse(groups: dict[str, Any], folder: str) -> str:
                                         f"{g['seed'].nunique()} seeds)"))
     text = ("Layer collapse at the trained levels (a layer left without any weight, recorded before each level "
             "trains): " + "; ".join(said) + ".") if said else ""
-    path = Path(folder) / "collapse.csv"
-    if path.is_file():
+    path = Path(folder) / "collapse.csv" if folder is not None else None
+    if path is not None and path.is_file():
         sweep = pd.read_csv(path)
         parts = []
         for m, g in sweep.groupby("method", sort=False):
@@ -204,6 +218,7 @@ def frankle2021(df: Any) -> str:
     page.close()
     dense = by_seed(ref, 0, METRIC)
     folder = str(df.attrs.get("folder", "results/frankle2021"))
+    beside = df.attrs.get("folder")  # the files beside the table: none for a table that was not read from disk
     late = ""
     if df.attrs.get("round_length"):
         length = df.attrs["round_length"]
@@ -230,9 +245,9 @@ def frankle2021(df: Any) -> str:
         "Test accuracy (%) at each level's early-stopping epoch, mean ± std over seeds:", "",
         *_level_table(groups, rounds, ref), "",
         "Each method and its ablations, per seed the mean over the pruned levels (paired differences: mean and "
-        "95 % CI, descriptive):", "", *_ablation_table(groups, pruned), "", _collapse(groups, folder), "",
-        *([layers] if (layers := layer_section(folder, {"imp": "IMP", **METHODS, "random": "random"})) else []),
-        *([budget] if (budget := budget_section(folder, {"imp": "IMP", **METHODS})) else []),
+        "95 % CI, descriptive); the last column sets each method against IMP's masks shuffled, which keep IMP's "
+        "share of each layer: above 0, IMP's lead over the method is not the shares it gives the layers:", "",
+        *_ablation_table(groups, pruned), "", _collapse(groups, beside), "", *_beside(beside),
         "## The published claims", "", *claims_table(verdict_rows(claims, page, MARGIN)), "",
         legend(100 * MARGIN, margin_reason(f"{100 * spread(dense):.2f} pp here" if math.isfinite(spread(dense))
                                             else ""), page.size), "",
