@@ -229,12 +229,17 @@ def test_the_page_shows_where_each_method_keeps_its_weights_from_the_cell_record
         write_record(cells, f"imp-s{seed}", {"at_init": None}, [dense, {"fc1": 5.0, "fc2": 5.0}])
         write_record(cells, f"imp-s{seed}-reinit", {"control": "reinit", "masks_from": "x"},
                      [dense, {"fc1": 99.0, "fc2": 99.0}])  # a control keeps its source's shares: not shown
+    df = pd.concat([df, pd.DataFrame([{**df.iloc[0].to_dict(), "run": r} for r in ("snip-s0", "snip-s1",
+                                                                                 "imp-s0", "imp-s1")])])
+    df.attrs["folder"] = str(tmp_path)
+    write_record(cells, "snip-s9", {"at_init": "snip"}, [dense, {"fc1": 90.0, "fc2": 90.0}])  # not gathered yet
     text = PAPERS["frankle2021"](df)
     assert "keeps its weights at level 1 " in text
     assert "| method | `fc1` | `fc2` |\n|---|---|---|\n| IMP | 5.00 | 5.00 |\n| SNIP | 3.00 ± 1.41 | 6.00 |\n" in text
     write_record(cells, "grasp-s0", {"at_init": "grasp"}, [dense, {"fc1": "7", "fc2": 1.0}])
     (tmp_path / "g").mkdir()
-    df.to_csv(tmp_path / "results.csv", index=False)
+    pd.concat([df, pd.DataFrame([{**df.iloc[0].to_dict(), "run": "grasp-s0"}])]).to_csv(tmp_path / "results.csv",
+                                                                                       index=False)
     assert main(["frankle2021", str(tmp_path / "results.csv"), "--out", str(tmp_path / "g" / "README.md")]) == 2
     err = capsys.readouterr().err
     assert "grasp-s0/results.json: remaining_pct/fc1 is '7', not a share in 0–100 %" in err

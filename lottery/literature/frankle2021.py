@@ -147,11 +147,11 @@ def _ablation_table(groups: dict[str, Any], pruned: list[int]) -> list[str]:
     return lines
 
 
-def _beside(folder: str | None) -> list[str]:
+def _beside(folder: str | None, runs: set[str]) -> list[str]:
     """The sections read from files beside the table: where each method keeps its weights, the budget check."""
     if folder is None:
         return []
-    sections = (layer_section(folder, {"imp": "IMP", **METHODS, "random": "random"}),
+    sections = (layer_section(folder, {"imp": "IMP", **METHODS, "random": "random"}, runs),
                 budget_section(folder, {"imp": "IMP", **METHODS}))
     return [text for text in sections if text]
 
@@ -247,7 +247,7 @@ def frankle2021(df: Any) -> str:
         "Each method and its ablations, per seed the mean over the pruned levels (paired differences: mean and "
         "95 % CI, descriptive); the last column sets each method against IMP's masks shuffled, which keep IMP's "
         "share of each layer: above 0, IMP's lead over the method is not the shares it gives the layers:", "",
-        *_ablation_table(groups, pruned), "", _collapse(groups, beside), "", *_beside(beside),
+        *_ablation_table(groups, pruned), "", _collapse(groups, beside), "", *_beside(beside, set(df["run"])),
         "## The published claims", "", *claims_table(verdict_rows(claims, page, MARGIN)), "",
         legend(100 * MARGIN, margin_reason(f"{100 * spread(dense):.2f} pp here" if math.isfinite(spread(dense))
                                             else ""), page.size), "",

@@ -38,14 +38,17 @@ def _shares(row: dict[str, Any], file: Path) -> dict[str, float]:
     return out
 
 
-def layer_section(folder: str | Path, label: dict[str, str]) -> str:
+def layer_section(folder: str | Path, label: dict[str, str], runs: set[str] | None = None) -> str:
     """The table (mean ± std over seeds, %), or "" when no cell records lie beside the table; ``label``: the
-    page's names of the methods, in its order."""
+    page's names of the methods, in its order; ``runs``: the table's runs (records not gathered into it are not
+    read, so the section describes the table)."""
     cells = Path(folder) / "cells"
     if not cells.is_dir():
         return ""
     chosen = []
     for record in finished_results([cells]):
+        if runs is not None and record.get("run") not in runs:
+            continue
         file = cells / str(record.get("run")) / "results.json"
         if (m := _method(record, file)) is not None:
             rounds = [r for r in record["rounds"] if isinstance(r, dict) and isinstance(r.get("round"), int)]
