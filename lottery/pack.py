@@ -66,17 +66,17 @@ def packs(cfgs: list[Config], members: int) -> list[list[int]]:
     return out
 
 
-def member_epochs(logs: Path, member: int) -> list[dict[str, Any]]:
+def member_epochs(logs: Path, member: int | None) -> list[dict[str, Any]]:
     """Member ``member``'s per-epoch metrics (``train_loss``, ``val_*``, ``test_*``) from the pack's CSV logs,
-    keyed as an unstacked run logs them, in step order. A resumed pack writes a new ``version_*``; the
-    latest write of a step wins, as the resumed run redid that epoch."""
-    suffix, by_step = f"/m{member}", {}
+    keyed as an unstacked run logs them, in step order; ``None``: an unstacked run's own. A resumed run writes
+    a new ``version_*``; the latest write of a step wins, as the resumed run redid that epoch."""
+    suffix, by_step = ("" if member is None else f"/m{member}"), {}
     versions = sorted(logs.glob("version_*/metrics.csv"), key=lambda f: int(f.parent.name.split("_")[-1]))
     for f in versions:
         with f.open(newline="") as fh:
             for row in csv.DictReader(fh):
-                values = {k[: -len(suffix)]: float(v) for k, v in row.items()
-                          if v and k.endswith(suffix) and not k.startswith("lottery/")}
+                values = {k[: len(k) - len(suffix)]: float(v) for k, v in row.items()
+                          if v and k.endswith(suffix) and not k.startswith("lottery/") and k not in ("epoch", "step")}
                 if values:
                     by_step.setdefault(int(row["step"]), {"epoch": int(row["epoch"])}).update(values)
     return [{"step": step, **values} for step, values in sorted(by_step.items())]

@@ -28,7 +28,9 @@ from lottery.config import ConfigError, load
 from lottery.console import run_cli, setup
 from lottery.environment import environment_id, environments_of
 from lottery.grid import load_grid
+from lottery.pack import member_epochs
 from lottery.pruning.levels import level_path
+from lottery.results import method as method_of
 from lottery.rundir import is_finished, run_dir
 from lottery.runner import run
 
@@ -47,23 +49,15 @@ def at_best(metrics: pd.DataFrame, epochs: int) -> tuple[float, int]:
     return 100 * float(best["test_acc"]), int(best["epoch"]) + 1
 
 
-def epoch_metrics(path: Path) -> pd.DataFrame:
-    """The run's per-epoch rows from every ``logs/version_N`` (a resumed run's logger starts a new version and
-    repeats the epochs after its checkpoint: the later version's rows win)."""
-    versions = sorted(path.glob("logs/version_*/metrics.csv"), key=lambda f: int(f.parent.name.split("_")[1]))
-    rows = pd.concat([pd.read_csv(f) for f in versions]).dropna(subset=["val_loss", "test_acc"])
-    return rows.drop_duplicates("epoch", keep="last")
-
-
 def chosen_cells(config: str, methods: list[str], seeds: list[int]) -> list[tuple[str, Any]]:
     """(method, train config) of each finished-or-not IMP/PaI cell of the grid that the filters pick."""
     _, cells = load_grid(config)
     out = []
     for cell in cells:
         cfg = cell.config
-        if cfg.prune.control or cfg.prune.masks_from or cfg.prune.invert:
+        if cfg.prune.control or cfg.prune.masks_from:
             continue
-        method = cfg.prune.at_init or "imp"
+        method = method_of(cfg.prune)
         if method in methods and cfg.seed in seeds:
             out.append((method, cfg))
     return out
@@ -84,7 +78,7 @@ def retrain(method: str, cfg: Any, level: int, epochs: int, work: Path) -> dict[
                                           f"prune.epochs_per_round={epochs}", "prune.at_init=null",
                                           f"output_dir={work}", f"name={name}", "train.progress_bar=false"])
     run(again)
-    metrics = epoch_metrics(run_dir(again))
+    metrics = pd.DataFrame(member_epochs(run_dir(again) / "logs", None))
     within = cfg.prune.epochs_per_round
     acc_within, best_within = at_best(metrics, within)
     acc_all, best_all = at_best(metrics, epochs)
@@ -102,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("config", help="a compare grid config whose cells have run here")
     p.add_argument("--level", type=int, required=True, help="the pruning level (round) to retrain")
     p.add_argument("--epochs", type=int, required=True, help="epochs of the longer budget")
-    p.add_argument("--methods", nargs="+", default=["imp"], help="imp and/or prune.at_init names")
+    p.add_argument("--methods", nargs="+", default=["imp"],
+                   help="imp and/or prune.at_init names (snip-inverted: SNIP with its scores inverted)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0], help="the cells' seeds")
     p.add_argument("--out", required=True, help="CSV the rows are appended to")
     p.add_argument("--work", default="runs/budget_check", help="where the retrained runs go")

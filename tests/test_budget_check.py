@@ -12,9 +12,10 @@ import torch
 from lottery.compare import main as compare
 from lottery.environment import environment, environment_id
 from lottery.grid import load_grid
+from lottery.pack import member_epochs
 from lottery.pruning.levels import load_levels
 from lottery.rundir import run_dir
-from scripts.budget_check import at_best, epoch_metrics
+from scripts.budget_check import at_best
 from scripts.budget_check import main as budget
 from tests.data_fixtures import REAL_ROOT
 from tests.test_compare import grid_file
@@ -34,9 +35,9 @@ def test_a_resumed_runs_later_log_version_wins_for_the_epochs_it_repeats(tmp_pat
     for version, epochs, acc in ((0, [0, 1, 2], 0.5), (1, [2, 3], 0.7)):
         folder = tmp_path / "logs" / f"version_{version}"
         folder.mkdir(parents=True)
-        pd.DataFrame({"epoch": epochs, "val_loss": [1.0] * len(epochs), "test_acc": [acc] * len(epochs)}).to_csv(
-            folder / "metrics.csv", index=False)
-    rows = epoch_metrics(tmp_path)
+        pd.DataFrame({"epoch": epochs, "step": [10 * e for e in epochs], "val_loss": [1.0] * len(epochs),
+                      "test_acc": [acc] * len(epochs)}).to_csv(folder / "metrics.csv", index=False)
+    rows = pd.DataFrame(member_epochs(tmp_path / "logs", None))  # an unstacked run's own logs
     assert list(rows["epoch"]) == [0, 1, 2, 3] and list(rows["test_acc"]) == [0.5, 0.5, 0.7, 0.7]
 
 

@@ -208,12 +208,11 @@ def test_a_budget_row_given_twice_is_refused(tmp_path: Path, capsys: pytest.Capt
     assert "'snip' seed 1 level 6 (24 epochs) appears twice" in capsys.readouterr().err
 
 
-def write_record(cells: Path, run: str, prune: dict, shares: list[dict[str, object]]) -> None:
-    rounds = [{"round": r, "remaining_pct": 50.0, **{f"remaining_pct/{k}": v for k, v in s.items()}}
-              for r, s in enumerate(shares)]
+def write_record(cells: Path, run: str, control: str, shares: list[dict[str, object]]) -> None:
+    rounds = [{"round": r, "control": control, "remaining_pct": 50.0,
+               **{f"remaining_pct/{k}": v for k, v in s.items()}} for r, s in enumerate(shares)]
     (cells / run).mkdir(parents=True)
-    (cells / run / "results.json").write_text(json.dumps({"finished": True, "run": run, "config": {"prune": prune},
-                                                          "rounds": rounds}))
+    (cells / run / "results.json").write_text(json.dumps({"finished": True, "run": run, "rounds": rounds}))
 
 
 def test_the_page_shows_where_each_method_keeps_its_weights_from_the_cell_records(tmp_path: Path,
@@ -225,18 +224,18 @@ def test_the_page_shows_where_each_method_keeps_its_weights_from_the_cell_record
     cells = tmp_path / "cells"
     dense = {"fc1": 100.0, "fc2": 100.0}
     for seed, (fc1, fc2) in enumerate([(2.0, 6.0), (4.0, 6.0)]):
-        write_record(cells, f"snip-s{seed}", {"at_init": "snip"}, [dense, {"fc1": fc1, "fc2": fc2}])
-        write_record(cells, f"imp-s{seed}", {"at_init": None}, [dense, {"fc1": 5.0, "fc2": 5.0}])
-        write_record(cells, f"imp-s{seed}-reinit", {"control": "reinit", "masks_from": "x"},
+        write_record(cells, f"snip-s{seed}", "snip", [dense, {"fc1": fc1, "fc2": fc2}])
+        write_record(cells, f"imp-s{seed}", "ticket", [dense, {"fc1": 5.0, "fc2": 5.0}])
+        write_record(cells, f"imp-s{seed}-reinit", "reinit",
                      [dense, {"fc1": 99.0, "fc2": 99.0}])  # a control keeps its source's shares: not shown
     df = pd.concat([df, pd.DataFrame([{**df.iloc[0].to_dict(), "run": r} for r in ("snip-s0", "snip-s1",
                                                                                  "imp-s0", "imp-s1")])])
     df.attrs["folder"] = str(tmp_path)
-    write_record(cells, "snip-s9", {"at_init": "snip"}, [dense, {"fc1": 90.0, "fc2": 90.0}])  # not gathered yet
+    write_record(cells, "snip-s9", "snip", [dense, {"fc1": 90.0, "fc2": 90.0}])  # not gathered yet
     text = PAPERS["frankle2021"](df)
     assert "keeps its weights at level 1 " in text
     assert "| method | `fc1` | `fc2` |\n|---|---|---|\n| IMP | 5.00 | 5.00 |\n| SNIP | 3.00 ± 1.41 | 6.00 |\n" in text
-    write_record(cells, "grasp-s0", {"at_init": "grasp"}, [dense, {"fc1": "7", "fc2": 1.0}])
+    write_record(cells, "grasp-s0", "grasp", [dense, {"fc1": "7", "fc2": 1.0}])
     (tmp_path / "g").mkdir()
     pd.concat([df, pd.DataFrame([{**df.iloc[0].to_dict(), "run": "grasp-s0"}])]).to_csv(tmp_path / "results.csv",
                                                                                        index=False)

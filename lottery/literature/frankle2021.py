@@ -151,7 +151,7 @@ def _beside(folder: str | None, runs: set[str]) -> list[str]:
     """The sections read from files beside the table: where each method keeps its weights, the budget check."""
     if folder is None:
         return []
-    sections = (layer_section(folder, {"imp": "IMP", **METHODS, "random": "random"}, runs),
+    sections = (layer_section(folder, {"ticket": "IMP", **METHODS, "random": "random"}, runs),
                 budget_section(folder, {"imp": "IMP", **METHODS}))
     return [text for text in sections if text]
 

@@ -12,19 +12,9 @@ from typing import Any
 import numpy as np
 
 from lottery.config import ConfigError
-from lottery.results import finished_results
+from lottery.results import finished_results, tidy
 
 PREFIX = "remaining_pct/"
-
-
-def _method(record: dict[str, Any], file: Path) -> str | None:
-    """What chose the record's masks (``imp``, ``snip``, ``snip-inverted``, …); None for a control."""
-    prune = record.get("config", {}).get("prune") if isinstance(record.get("config"), dict) else None
-    if not isinstance(prune, dict):
-        raise ConfigError(f"{file}: no config.prune in the record; delete that run's record and gather again")
-    if prune.get("control") or prune.get("masks_from"):
-        return None
-    return str(prune.get("at_init") or "imp") + ("-inverted" if prune.get("invert") else "")
 
 
 def _shares(row: dict[str, Any], file: Path) -> dict[str, float]:
@@ -39,9 +29,9 @@ def _shares(row: dict[str, Any], file: Path) -> dict[str, float]:
 
 
 def layer_section(folder: str | Path, label: dict[str, str], runs: set[str] | None = None) -> str:
-    """The table (mean ± std over seeds, %), or "" when no cell records lie beside the table; ``label``: the
-    page's names of the methods, in its order; ``runs``: the table's runs (records not gathered into it are not
-    read, so the section describes the table)."""
+    """The table (mean ± std over seeds, %), or "" when no cell records lie beside the table. ``label``: the
+    page's names of the arms it shows (the table's ``control`` values: ``ticket``, ``snip``, …), in its order;
+    ``runs``: the table's runs (records not gathered into it are not read, so the section describes it)."""
     cells = Path(folder) / "cells"
     if not cells.is_dir():
         return ""
@@ -50,9 +40,10 @@ def layer_section(folder: str | Path, label: dict[str, str], runs: set[str] | No
         if runs is not None and record.get("run") not in runs:
             continue
         file = cells / str(record.get("run")) / "results.json"
-        if (m := _method(record, file)) is not None:
-            rounds = [r for r in record["rounds"] if isinstance(r, dict) and isinstance(r.get("round"), int)]
-            chosen.append((m, {r["round"]: r for r in rounds}, file))
+        rounds = [r for r in record["rounds"] if isinstance(r, dict) and isinstance(r.get("round"), int)]
+        arm = tidy(rounds[0])["control"] if rounds else None  # the table's name: ticket, snip, snip reinit, …
+        if arm in label:  # what chose the masks; a control keeps its source's shares
+            chosen.append((arm, {r["round"]: r for r in rounds}, file))
     if not chosen:
         return ""
     level = min(max(rounds, default=0) for _, rounds, _ in chosen)  # the sparsest level every method reached
